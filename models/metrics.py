@@ -1,0 +1,92 @@
+"""Network and power metrics of the tie network, computed with NumPy/SciPy on the
+trust matrix (fast enough to record every week).
+
+Definitions (over active service organisations only):
+
+- ``density``: ties / possible ties.
+- ``clustering``: mean local clustering coefficient (0 for degree < 2).
+- ``mean_path_length``: mean shortest path (in ties) over connected pairs.
+- ``degree_gini``: Gini coefficient of degrees (0 equal, 1 all ties on one).
+- ``top_hub_share``: share of tie ends held by the top 5% of organisations by degree.
+- ``centralisation``: Freeman degree centralisation, sum(max - d_i) / ((n-1)(n-2)).
+- ``authority_gini``, ``influence_gini``: Gini of the two power scores.
+- ``degree_size_corr``: Spearman rank correlation of degree with organisation size (budget).
+- ``degree_rank_corr``: Spearman correlation of degree with hierarchy rank, where rank is
+  minus depth (so positive = hubs sit high in the hierarchy).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import shortest_path
+
+
+def gini(x: np.ndarray) -> float:
+    """Gini coefficient of non-negative values (0 when all equal or all zero)."""
+    x = np.sort(np.asarray(x, dtype=float))
+    n = x.size
+    if n == 0 or x.sum() <= 0:
+        return 0.0
+    cum = np.cumsum(x)
+    return float((n + 1 - 2 * (cum.sum() / cum[-1])) / n)
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rank correlation (average ranks for ties); NaN if either is constant."""
+    from scipy.stats import rankdata
+
+    if a.size < 3 or np.all(a == a[0]) or np.all(b == b[0]):
+        return float("nan")
+    ra, rb = rankdata(a), rankdata(b)
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def network_metrics(
+    adj: np.ndarray,
+    size: np.ndarray,
+    depth: np.ndarray,
+    authority: np.ndarray,
+    influence: np.ndarray,
+) -> dict[str, float]:
+    """Compute the network and power metrics of one snapshot.
+
+    Args:
+        adj: Boolean adjacency among the organisations considered (symmetric).
+        size: Size (budget) of each.
+        depth: Hierarchy depth of each.
+        authority: Authority score of each.
+        influence: Influence score of each.
+
+    Returns:
+        Metric name to value.
+    """
+    n = adj.shape[0]
+    a = adj.astype(np.float64)
+    deg = a.sum(axis=1)
+    m = deg.sum() / 2
+    out: dict[str, float] = {}
+    out["n_ties"] = float(m)
+    out["density"] = float(m / (n * (n - 1) / 2)) if n > 1 else 0.0
+    tri = ((a @ a) * a).sum(axis=1) / 2
+    possible = deg * (deg - 1) / 2
+    cc = np.divide(tri, possible, out=np.zeros_like(tri), where=possible > 0)
+    out["clustering"] = float(cc.mean()) if n else 0.0
+    if m > 0:
+        dist = shortest_path(csr_matrix(a), method="D", unweighted=True, directed=False)
+        finite = np.isfinite(dist) & (dist > 0)
+        out["mean_path_length"] = float(dist[finite].mean()) if finite.any() else float("nan")
+    else:
+        out["mean_path_length"] = float("nan")
+    out["degree_gini"] = gini(deg)
+    top = max(1, int(np.ceil(0.05 * n)))
+    out["top_hub_share"] = float(np.sort(deg)[::-1][:top].sum() / deg.sum()) if m > 0 else 0.0
+    out["centralisation"] = (
+        float((deg.max() - deg).sum() / ((n - 1) * (n - 2))) if n > 2 and m > 0 else 0.0
+    )
+    out["max_degree"] = float(deg.max()) if n else 0.0
+    out["authority_gini"] = gini(authority)
+    out["influence_gini"] = gini(influence)
+    out["degree_size_corr"] = spearman(deg, size) if m > 0 else float("nan")
+    out["degree_rank_corr"] = spearman(deg, -depth.astype(float)) if m > 0 else float("nan")
+    return out

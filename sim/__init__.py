@@ -1,0 +1,1 @@
+"""carenet.sim."""

@@ -1,0 +1,348 @@
+"""Compose a configuration with Hydra and check every value before anything runs.
+
+``load_config(overrides)`` is the one entry point: it composes ``configs/`` with the user's
+overrides (Hydra's compose API, so it works from tests and from other programs), then
+:func:`validate` turns the result into a typed :class:`~carenet.sim.schema.CarenetConfig`,
+raising :class:`ConfigError` with a one-line message naming the key, the value and what is
+allowed at the first bad value.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, fields
+from importlib import resources
+from typing import Any
+
+from .schema import (
+    LINES,
+    SCHEMAS,
+    SERVICE_KINDS,
+    STRATA,
+    CarenetConfig,
+    CostItem,
+    ShockConfig,
+    field_default,
+)
+
+GROUPS: tuple[str, ...] = (
+    "population",
+    "organisations",
+    "structure",
+    "handoff",
+    "health",
+    "power_rule",
+    "response",
+    "costs",
+    "scenario",
+    "pathways",
+)
+"""Hydra config groups, each a folder of options under ``configs/``."""
+
+
+class ConfigError(ValueError):
+    """A configuration value is not allowed; the message is one line for the user."""
+
+
+def group_options(group: str) -> list[str]:
+    """Return the option names available for a config group, sorted."""
+    folder = resources.files("carenet.configs").joinpath(group)
+    names = [
+        p.name[: -len(".yaml")]
+        for p in folder.iterdir()
+        if p.name.endswith(".yaml") and not p.name.startswith("_")
+    ]
+    return sorted(names)
+
+
+def _check_group_choices(overrides: list[str]) -> None:
+    for ov in overrides:
+        if "=" not in ov:
+            raise ConfigError(f"override {ov!r}: expected KEY=VALUE (e.g. population.size=50000)")
+        key, value = ov.split("=", 1)
+        key = key.lstrip("+~")
+        if key in GROUPS:
+            options = group_options(key)
+            if value not in options:
+                raise ConfigError(
+                    f"{key}: {value!r} is not a known option; allowed: {', '.join(options)}"
+                )
+
+
+def _register_schemas() -> None:
+    """Store each group's schema defaults in Hydra's ConfigStore as untyped nodes.
+
+    Group YAML files list ``_schema`` first in their defaults, so each option only states
+    what differs from the schema. The nodes are plain dicts (not dataclasses) so that type
+    and range errors reach carenet's own validator, which words them in one line.
+    """
+    from hydra.core.config_store import ConfigStore
+
+    cs = ConfigStore.instance()
+    root = CarenetConfig()
+    for group in GROUPS:
+        cs.store(group=group, name="_schema", node=asdict(getattr(root, group)))
+
+
+def compose(overrides: list[str] | None = None) -> dict[str, Any]:
+    """Compose ``configs/config.yaml`` with overrides into a plain dict.
+
+    Args:
+        overrides: Hydra override strings such as ``"population.size=50000"``.
+
+    Returns:
+        The composed configuration as nested dicts and lists.
+
+    Raises:
+        ConfigError: If an override names an unknown group option or cannot be parsed.
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    overrides = list(overrides or [])
+    _check_group_choices(overrides)
+    _register_schemas()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_module(config_module="carenet.configs", version_base="1.3"):
+            cfg = hydra_compose(config_name="config", overrides=overrides)
+    except Exception as exc:  # Hydra raises several types; all become one line.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"could not compose configuration: {first}") from None
+    finally:
+        GlobalHydra.instance().clear()
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+
+
+def load_config(overrides: list[str] | None = None) -> CarenetConfig:
+    """Compose and validate a configuration.
+
+    Args:
+        overrides: Hydra override strings.
+
+    Returns:
+        The validated, typed configuration.
+
+    Raises:
+        ConfigError: At the first value that is not allowed.
+    """
+    return validate(compose(overrides))
+
+
+# --- validation -----------------------------------------------------------------------
+
+
+def _allowed(meta: dict[str, Any], kind: str) -> str:
+    unit = f" ({meta['unit']})" if meta.get("unit") else ""
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if lo is not None and hi is not None:
+        return f"{kind} from {_fmt(lo)} to {_fmt(hi)}{unit}"
+    if lo is not None:
+        return f"{kind} >= {_fmt(lo)}{unit}"
+    return f"{kind}{unit}"
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+def _bad(key: str, value: Any, allowed: str) -> ConfigError:
+    return ConfigError(f"{key}: {value!r} is not allowed; expected {allowed}")
+
+
+def _number(key: str, value: Any, meta: dict[str, Any], integer: bool) -> float | int:
+    kind = "an integer" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _bad(key, value, _allowed(meta, kind))
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _bad(key, value, _allowed(meta, kind))
+    if integer:
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise _bad(key, value, _allowed(meta, kind))
+            value = int(value)
+    else:
+        value = float(value)
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise _bad(key, value, _allowed(meta, kind))
+    return value
+
+
+def _leaf(key: str, value: Any, f: Any) -> Any:
+    meta = dict(f.metadata)
+    t = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    if t == "bool":
+        if not isinstance(value, bool):
+            raise _bad(key, value, "true or false")
+        return value
+    if t == "int":
+        return _number(key, value, meta, integer=True)
+    if t == "float":
+        return _number(key, value, meta, integer=False)
+    if t == "str":
+        if not isinstance(value, str):
+            choices = meta.get("choices")
+            raise _bad(key, value, "one of: " + ", ".join(choices) if choices else "a string")
+        choices = meta.get("choices")
+        if choices and value not in choices:
+            raise _bad(key, value, "one of: " + ", ".join(choices))
+        return value
+    if t == "list":
+        if not isinstance(value, list):
+            raise _bad(key, value, "a list, e.g. [0.1,0.2]")
+        length = meta.get("length")
+        if length is not None and len(value) != length:
+            what = f"a list of {length} values"
+            if length == len(STRATA):
+                what += " (one per stratum: " + ", ".join(STRATA) + ")"
+            raise _bad(key, value, what)
+        if meta.get("lo") is not None or meta.get("hi") is not None:
+            return [_number(f"{key}[{i}]", v, meta, integer=False) for i, v in enumerate(value)]
+        return list(value)
+    if t == "dict":
+        if not isinstance(value, dict):
+            raise _bad(key, value, "a mapping")
+        return dict(value)
+    raise TypeError(f"schema type {t!r} of {key} is not supported")  # pragma: no cover
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    where = prefix.rstrip(".") or "config"
+    if not isinstance(data, dict):
+        raise _bad(where, data, f"a mapping of {cls.__name__} keys")
+    known = {f.name: f for f in fields(cls)}
+    for k in data:
+        if k not in known:
+            raise ConfigError(
+                f"{prefix}{k}: unknown key; valid keys here: {', '.join(sorted(known))}"
+            )
+    kwargs: dict[str, Any] = {}
+    for name, f in known.items():
+        key = f"{prefix}{name}"
+        value = data.get(name, field_default(f))
+        if isinstance(f.type, str) and f.type in SCHEMAS and f.type.endswith("Config"):
+            kwargs[name] = _build(SCHEMAS[f.type], value, key + ".")
+        else:
+            kwargs[name] = _leaf(key, value, f)
+    return cls(**kwargs)
+
+
+def validate(data: dict[str, Any]) -> CarenetConfig:
+    """Check a composed configuration and return it typed.
+
+    Args:
+        data: Nested dicts as produced by :func:`compose` (or written by hand).
+
+    Returns:
+        The typed configuration.
+
+    Raises:
+        ConfigError: At the first value that is not allowed, naming key, value and rule.
+    """
+    cfg: CarenetConfig = _build(CarenetConfig, data, "")
+    _cross_checks(cfg)
+    return cfg
+
+
+def _cross_checks(cfg: CarenetConfig) -> None:
+    shares = cfg.population.stratum_shares
+    if abs(sum(shares) - 1.0) > 1e-6:
+        raise _bad("population.stratum_shares", shares, "shares that sum to 1")
+    # Cost items.
+    items: dict[str, Any] = {}
+    for name, item in cfg.costs.items.items():
+        items[name] = _build(CostItem, item, f"costs.items.{name}.")
+        if not items[name].source or not items[name].price_year:
+            raise _bad(f"costs.items.{name}", item, "a cost with its source and price_year stated")
+    cfg.costs.items = {k: asdict(v) for k, v in items.items()}
+    for required in ("professional_hour", "delayed_discharge_night"):
+        if required not in items:
+            raise ConfigError(f"costs.items: {required!r} is missing; it is required")
+    long_short = ("nonelective_long_stay", "nonelective_short_stay")
+    for required in long_short:
+        if required not in items:
+            raise ConfigError(f"costs.items: {required!r} is missing; it is required")
+    _check_pathways(cfg, items)
+    # Power rule.
+    from carenet.models.power import RULES
+
+    pr = cfg.power_rule
+    if not pr._target_ and pr.name not in RULES:
+        raise _bad("power_rule.name", pr.name, "one of: " + ", ".join(sorted(RULES)))
+    for k in pr.empowering_kinds:
+        if k not in SERVICE_KINDS:
+            raise _bad("power_rule.empowering_kinds", k, "kinds among: " + ", ".join(SERVICE_KINDS))
+    # Shocks.
+    shocks = []
+    for i, s in enumerate(cfg.scenario.shocks):
+        shock = _build(ShockConfig, s, f"scenario.shocks[{i}].")
+        for k in shock.kinds:
+            if k not in SERVICE_KINDS:
+                raise _bad(
+                    f"scenario.shocks[{i}].kinds", k, "kinds among: " + ", ".join(SERVICE_KINDS)
+                )
+        if shock.kind == "budget_cut" and shock.magnitude >= 1.0:
+            raise _bad(f"scenario.shocks[{i}].magnitude", shock.magnitude, "a cut below 1")
+        shocks.append(asdict(shock))
+    cfg.scenario.shocks = shocks
+
+
+def _check_pathways(cfg: CarenetConfig, items: dict[str, Any]) -> None:
+    lib = cfg.pathways.library
+    if not lib:
+        raise _bad("pathways.library", lib, "at least one pathway")
+    names = set()
+    totals = [0.0] * len(STRATA)
+    for i, pw in enumerate(lib):
+        key = f"pathways.library[{i}]"
+        if not isinstance(pw, dict):
+            raise _bad(key, pw, "a mapping with name, weights, qaly_gain, steps")
+        extra = set(pw) - {"name", "weights", "qaly_gain", "steps"}
+        if extra:
+            raise ConfigError(
+                f"{key}.{sorted(extra)[0]}: unknown key; valid: name, weights, qaly_gain, steps"
+            )
+        name = pw.get("name")
+        if not isinstance(name, str) or not name or name in names:
+            raise _bad(f"{key}.name", name, "a unique, non-empty name")
+        names.add(name)
+        w = pw.get("weights")
+        if not isinstance(w, list) or len(w) != len(STRATA):
+            raise _bad(f"{key}.weights", w, "a list of 4 weights (one per stratum)")
+        for j, x in enumerate(w):
+            if isinstance(x, bool) or not isinstance(x, int | float) or not 0 <= x <= 1e6:
+                raise _bad(f"{key}.weights[{j}]", x, "a number >= 0")
+            totals[j] += float(x)
+        g = pw.get("qaly_gain")
+        if isinstance(g, bool) or not isinstance(g, int | float) or not 0 <= g <= 1:
+            raise _bad(f"{key}.qaly_gain", g, "a number from 0 to 1 (QALY)")
+        steps = pw.get("steps")
+        if not isinstance(steps, list) or not steps:
+            raise _bad(f"{key}.steps", steps, "a non-empty list of steps")
+        for k, st in enumerate(steps):
+            sk = f"{key}.steps[{k}]"
+            if not isinstance(st, dict) or set(st) != {"line", "weeks", "item", "units"}:
+                raise _bad(sk, st, "a mapping with exactly line, weeks, item, units")
+            if st["line"] not in LINES:
+                raise _bad(f"{sk}.line", st["line"], "one of: " + ", ".join(LINES))
+            wk = st["weeks"]
+            if isinstance(wk, bool) or not isinstance(wk, int) or not 1 <= wk <= 104:
+                raise _bad(f"{sk}.weeks", wk, "an integer from 1 to 104 (weeks)")
+            if st["item"] not in items:
+                raise _bad(f"{sk}.item", st["item"], "a cost item among: " + ", ".join(items))
+            u = st["units"]
+            if isinstance(u, bool) or not isinstance(u, int | float) or not 0 <= u <= 1000:
+                raise _bad(f"{sk}.units", u, "a number from 0 to 1000 (units per week)")
+    for j, t in enumerate(totals):
+        if t <= 0:
+            raise _bad(
+                "pathways.library", f"weights for {STRATA[j]}", "some pathway with weight > 0"
+            )
+
+
+def to_dict(cfg: CarenetConfig) -> dict[str, Any]:
+    """Return the configuration as plain nested dicts (for manifests and hashing)."""
+    return asdict(cfg)
