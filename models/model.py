@@ -1103,7 +1103,8 @@ class CareSystemModel(mesa.Model):
 
     def tie_budget(self) -> np.ndarray:
         """Ties each organisation can keep: relationship time over upkeep, scaled by the
-        square root of its size relative to the median service organisation."""
+        square root of its size relative to the median service organisation.
+        """
         o = self.cfg.organisations
         hours = o.relationship_hours + self.cfg.response.extra_relationship_hours
         capt = self.cap_base.sum(axis=1)
@@ -1140,7 +1141,8 @@ class CareSystemModel(mesa.Model):
 
     def performance(self) -> np.ndarray:
         """Each organisation's recent performance: share of the episodes leaving it that
-        did not fail, less 0.1 x its queue relative to capacity."""
+        did not fail, less 0.1 x its queue relative to capacity.
+        """
         handled = self.perf_sent + self.perf_done
         ok = np.divide(handled - self.perf_fail, handled, out=np.ones(self.n), where=handled > 0)
         return ok - 0.1 * self.queue_ratio
@@ -1348,7 +1350,8 @@ class CareSystemModel(mesa.Model):
 
     def network_snapshot(self) -> dict[str, Any]:
         """Nodes (kind, locality, depth, budget, authority, influence, rule, degree) and
-        ties (trust, shared records) now."""
+        ties (trust, shared records) now.
+        """
         nodes = [
             {
                 "id": int(i),

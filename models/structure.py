@@ -222,7 +222,7 @@ def initial_ties(
         u = rng.random((n, n))
         iu = np.triu_indices(n, 1)
         hit = u[iu] < probs[iu]
-        ties = [(int(service[a]), int(service[b])) for a, b in zip(iu[0][hit], iu[1][hit])]
+        ties = [(int(service[a]), int(service[b])) for a, b in zip(iu[0][hit], iu[1][hit], strict=False)]
         return sorted((min(a, b), max(a, b)) for a, b in ties)
     else:  # pragma: no cover - validated earlier
         raise ValueError(f"unknown initial_ties {kind!r}")

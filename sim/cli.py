@@ -2,7 +2,11 @@
 
 Subcommands::
 
-    carenet run [KEY=VALUE ...]      run one scenario (Hydra overrides)
+    carenet run [KEY=VALUE ...]          run one scenario (Hydra overrides)
+    carenet run -m KEY=a,b ...           sweep (Hydra multirun), see carenet.sim.sweep
+    carenet collect DIR                  one table across a sweep, see carenet.sim.collect
+    carenet report DIR                   tables, intervals and figures, see carenet.sim.report
+    carenet bench                        performance benchmark, see carenet.sim.bench
 
 Bad input ends with a one-line message on stderr and exit code 2; no traceback.
 """
@@ -10,38 +14,52 @@ Bad input ends with a one-line message on stderr and exit code 2; no traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from collections.abc import Callable
+from pathlib import Path
 
 EXIT_USAGE = 2
 
 
-def _fail(msg: str, code: int = EXIT_USAGE) -> int:
+def fail(msg: str, code: int = EXIT_USAGE) -> int:
+    """Print a one-line error on stderr and return the exit code."""
     print(f"carenet: error: {msg}", file=sys.stderr)
     return code
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Run one scenario and print its headline metrics and where the files are."""
+    """Run one scenario (or, with -m, a sweep) and say where the files are."""
+    if args.multirun:
+        return _delegate("carenet.sim.sweep", "cmd_sweep", args)
     from .config import ConfigError, load_config
     from .runner import OutputError, check_out, headline_table, run_scenario
 
     try:
         cfg = load_config(args.overrides)
+        if cfg.replications > 1:
+            return _delegate("carenet.sim.sweep", "cmd_sweep", args)
         if cfg.out:
-            from pathlib import Path
-
             check_out(Path(cfg.out).expanduser(), cfg.overwrite)
         result = run_scenario(cfg, overrides=args.overrides)
     except (ConfigError, OutputError) as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     except ValueError as exc:  # e.g. a user rule that cannot be loaded
-        return _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     print(f"carenet run finished in {result.seconds:.1f} s (seed {result.seed})")
     print(headline_table(result.summary))
     print(f"Results in {result.out}/")
     print("  timeseries.parquet  summary.json  network.json  manifest.json  figures/overview.png")
     return 0
+
+
+def _delegate(module: str, func: str, args: argparse.Namespace) -> int:
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name == module:
+            return fail(f"{args.command}: this feature is not available in this version")
+        raise
+    return getattr(mod, func)(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,12 +74,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     r = sub.add_parser(
         "run",
-        help="run one scenario",
+        help="run one scenario, or a sweep with -m",
         description="Run one scenario. Overrides are Hydra KEY=VALUE pairs, e.g. "
-        "structure=network power_rule=empowerment population.size=50000 out=results/a",
+        "structure=network power_rule=empowerment population.size=50000 out=results/a. "
+        "With -m, comma-separated values and range(...) sweep (Hydra multirun).",
     )
+    r.add_argument("-m", "--multirun", action="store_true", help="sweep (Hydra multirun)")
     r.add_argument("overrides", nargs="*", help="Hydra overrides KEY=VALUE")
     r.set_defaults(func=cmd_run)
+    c = sub.add_parser("collect", help="collect a sweep folder into one table")
+    c.add_argument("dir", type=Path)
+    c.set_defaults(func=lambda a: _delegate("carenet.sim.collect", "cmd_collect", a))
+    rp = sub.add_parser("report", help="write report.md with intervals and figures")
+    rp.add_argument("dir", type=Path)
+    rp.add_argument("--baseline", default=None, help="scenario to compare against")
+    rp.set_defaults(func=lambda a: _delegate("carenet.sim.report", "cmd_report", a))
+    b = sub.add_parser("bench", help="benchmark speed and memory")
+    b.add_argument("rest", nargs="*", help="benchmark options")
+    b.set_defaults(func=lambda a: _delegate("carenet.sim.bench", "cmd_bench", a))
     return p
 
 
@@ -69,14 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``carenet`` console command."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
+    func = getattr(args, "func", None)
     if func is None:
         parser.print_help()
         return EXIT_USAGE
     try:
         return func(args)
     except KeyboardInterrupt:
-        return _fail("interrupted", 130)
+        return fail("interrupted", 130)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -343,9 +343,9 @@ class HandoffConfig:
         0.25, doc="Failure chance of a handoff with no tie, broker or hierarchy.", **PROB
     )
     best_fail: float = P(0.02, doc="Failure chance over a fully trusted direct tie.", **PROB)
-    cold_delay_weeks: float = P(2.0, lo=0.0, hi=52.0, unit="weeks", doc="Delay of a cold handoff.")
+    cold_delay_weeks: float = P(1.0, lo=0.0, hi=52.0, unit="weeks", doc="Delay of a cold handoff.")
     best_delay_weeks: float = P(
-        0.2, lo=0.0, hi=52.0, unit="weeks", doc="Delay over a fully trusted tie."
+        0.1, lo=0.0, hi=52.0, unit="weeks", doc="Delay over a fully trusted tie."
     )
     direct_admin_hours: float = P(
         0.25, lo=0.0, hi=100.0, unit="hours", doc="Admin time of a direct handoff."
@@ -357,13 +357,13 @@ class HandoffConfig:
         0.75, lo=0.0, hi=100.0, unit="hours", doc="Admin time of a brokered handoff."
     )
     broker_delay_weeks: float = P(
-        0.5, lo=0.0, hi=52.0, unit="weeks", doc="Extra delay added by a broker."
+        0.25, lo=0.0, hi=52.0, unit="weeks", doc="Extra delay added by a broker."
     )
     escalation_fail: float = P(
         0.04, doc="Failure chance of a handoff enforced through the hierarchy.", **PROB
     )
     escalation_delay_per_level: float = P(
-        0.5, lo=0.0, hi=52.0, unit="weeks/level", doc="Approval delay per hierarchy level."
+        0.25, lo=0.0, hi=52.0, unit="weeks/level", doc="Approval delay per hierarchy level."
     )
     escalation_admin_hours_per_level: float = P(
         1.5, lo=0.0, hi=100.0, unit="hours/level", doc="Admin time per hierarchy level."
@@ -756,6 +756,13 @@ class CarenetConfig:
     out: str = P("", doc="Output folder (default: a new dated folder under outputs/).")
     overwrite: bool = P(False, doc="Replace a finished result already in out.")
     progress: bool = P(True, doc="Show a progress bar.")
+    replications: int = P(
+        1,
+        lo=1,
+        hi=100000,
+        unit="runs",
+        doc="Replications: seeds spawned from the root seed with numpy SeedSequence.",
+    )
     population: PopulationConfig = field(default_factory=PopulationConfig)
     organisations: OrganisationsConfig = field(default_factory=OrganisationsConfig)
     structure: StructureConfig = field(default_factory=StructureConfig)
