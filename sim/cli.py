@@ -6,6 +6,7 @@ Subcommands::
     carenet run -m KEY=a,b ...           sweep (Hydra multirun), see carenet.sim.sweep
     carenet collect DIR                  one table across a sweep, see carenet.sim.collect
     carenet report DIR                   tables, intervals and figures, see carenet.sim.report
+    carenet docs                         ODD description and parameters, see carenet.sim.odd
     carenet bench                        performance benchmark, see carenet.sim.bench
 
 Bad input ends with a one-line message on stderr and exit code 2; no traceback.
@@ -89,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("dir", type=Path)
     rp.add_argument("--baseline", default=None, help="scenario to compare against")
     rp.set_defaults(func=lambda a: _delegate("carenet.sim.report", "cmd_report", a))
+    d = sub.add_parser("docs", help="write the ODD model description and parameter list")
+    d.add_argument("--out", type=Path, default=Path("docs"), help="folder to write into")
+    d.add_argument("--check", action="store_true", help="fail if the files are out of date")
+    d.set_defaults(func=lambda a: _delegate("carenet.sim.odd", "cmd_docs", a))
     b = sub.add_parser("bench", help="benchmark speed and memory")
     b.add_argument("rest", nargs="*", help="benchmark options")
     b.set_defaults(func=lambda a: _delegate("carenet.sim.bench", "cmd_bench", a))
