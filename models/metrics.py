@@ -1,5 +1,6 @@
-"""Network and power metrics of the tie network, computed with NumPy/SciPy on the
-trust matrix (fast enough to record every week).
+"""Network and power metrics of the tie network.
+
+They are computed with NumPy/SciPy on the trust matrix, fast enough to record every week.
 
 Definitions (over active service organisations only):
 

@@ -366,7 +366,9 @@ class CareSystemModel(mesa.Model):
     # The week
     # ======================================================================================
     def step(self) -> None:
-        """Advance the system by one week. The stages, in order:
+        """Advance the system by one week.
+
+        The stages, in order:
 
         1. **shocks**: start or end scheduled shocks (demand surge, budget cut,
            organisation failure, data-sharing outage).
@@ -1102,8 +1104,10 @@ class CareSystemModel(mesa.Model):
             self._imitation_round(rec)
 
     def tie_budget(self) -> np.ndarray:
-        """Ties each organisation can keep: relationship time over upkeep, scaled by the
-        square root of its size relative to the median service organisation.
+        """Ties each organisation can keep.
+
+        Relationship time over a tie's upkeep, scaled by the square root of the
+        organisation's capacity relative to the median service organisation.
         """
         o = self.cfg.organisations
         hours = o.relationship_hours + self.cfg.response.extra_relationship_hours
@@ -1140,8 +1144,10 @@ class CareSystemModel(mesa.Model):
             self.hub_bonus[top] = r.hub_extra_brokerage
 
     def performance(self) -> np.ndarray:
-        """Each organisation's recent performance: share of the episodes leaving it that
-        did not fail, less 0.1 x its queue relative to capacity.
+        """Each organisation's recent performance (used by adaptive imitation).
+
+        The share of the episodes leaving it (completed, or handed on) that did not fail,
+        less 0.1 x its queue relative to its capacity.
         """
         handled = self.perf_sent + self.perf_done
         ok = np.divide(handled - self.perf_fail, handled, out=np.ones(self.n), where=handled > 0)
@@ -1349,8 +1355,10 @@ class CareSystemModel(mesa.Model):
         return s
 
     def network_snapshot(self) -> dict[str, Any]:
-        """Nodes (kind, locality, depth, budget, authority, influence, rule, degree) and
-        ties (trust, shared records) now.
+        """The organisations and ties now.
+
+        Nodes carry kind, locality, parent, depth, budget, authority, influence, data
+        sharing, rule and degree; ties carry trust and whether records are shared.
         """
         nodes = [
             {

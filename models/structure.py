@@ -1,5 +1,7 @@
-"""The two structures: a hierarchy (tree of reporting, approval and commissioning lines)
-and a network of peer ties between service organisations.
+"""The two structures: a hierarchy and a network of peer ties.
+
+The hierarchy is a tree of reporting, approval and commissioning lines; the network is a
+graph of peer ties between service organisations.
 
 Both are built once at the start from the ``structure`` stream, with networkx graph
 generators given explicit seeds drawn from that stream, so one seed always lays the same
@@ -222,7 +224,8 @@ def initial_ties(
         u = rng.random((n, n))
         iu = np.triu_indices(n, 1)
         hit = u[iu] < probs[iu]
-        ties = [(int(service[a]), int(service[b])) for a, b in zip(iu[0][hit], iu[1][hit], strict=False)]
+        pairs = zip(iu[0][hit], iu[1][hit], strict=True)
+        ties = [(int(service[a]), int(service[b])) for a, b in pairs]
         return sorted((min(a, b), max(a, b)) for a, b in ties)
     else:  # pragma: no cover - validated earlier
         raise ValueError(f"unknown initial_ties {kind!r}")
