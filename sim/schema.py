@@ -366,7 +366,7 @@ class HandoffConfig:
         0.25, lo=0.0, hi=52.0, unit="weeks/level", doc="Approval delay per hierarchy level."
     )
     escalation_admin_hours_per_level: float = P(
-        1.5, lo=0.0, hi=100.0, unit="hours/level", doc="Admin time per hierarchy level."
+        0.5, lo=0.0, hi=100.0, unit="hours/level", doc="Admin time per hierarchy level."
     )
     shared_records_fail_multiplier: float = P(
         0.6,
