@@ -933,7 +933,7 @@ class CareSystemModel(mesa.Model):
         n = self.n
         T = self.trust
         inf = np.inf
-        share_ok = (self.sharing >= h.share_threshold) & ~self.outage
+        share_ok = (self.sharing >= h.share_threshold) & (not self.outage)
         pair_share = share_ok[:, None] & share_ok[None, :]
         has = T > 0
         P = np.empty((4, n, n))
