@@ -1,0 +1,134 @@
+"""Experiment "arrangements": hierarchy vs network vs a mixed system, side by side.
+
+Runs each arrangement for several replications (seeds spawned from one root seed, so the
+arrangements are compared under common random numbers) and prints a Markdown table of
+the headline metrics: mean and 95% confidence interval (t distribution, n - 1 degrees of
+freedom) over replications.
+
+Usage::
+
+    python -m carenet.experiments.arrangements                   # default economy, 5 reps
+    python -m carenet.experiments.arrangements --reps 3 population=small organisations=small
+
+Extra ``KEY=VALUE`` arguments are Hydra overrides applied to every arrangement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+import numpy as np
+
+ARRANGEMENTS: dict[str, list[str]] = {
+    "hierarchy + domination + bureaucratic": [
+        "structure=hierarchy",
+        "power_rule=domination",
+        "response=bureaucratic",
+    ],
+    "network + empowerment + network": [
+        "structure=network",
+        "power_rule=empowerment",
+        "response=network",
+    ],
+    "hybrid + mixed + none (default)": ["structure=hybrid", "power_rule=mixed", "response=none"],
+}
+"""The arrangements compared, as Hydra overrides."""
+
+METRICS: list[tuple[str, str, float, str]] = [
+    ("qalys_net", "QALYs net", 1.0, "{:,.0f}"),
+    ("cost_total", "Cost (GBP m)", 1e-6, "{:,.1f}"),
+    ("cost_transaction", "Transaction cost (GBP m)", 1e-6, "{:,.1f}"),
+    ("cost_failure", "Failure cost (GBP m)", 1e-6, "{:,.1f}"),
+    ("cost_connection", "Connection cost (GBP m)", 1e-6, "{:,.1f}"),
+    ("net_monetary_benefit", "NMB at £20k/QALY (GBP m)", 1e-6, "{:,.1f}"),
+    ("episodes_failed", "Episodes failed", 1.0, "{:,.0f}"),
+    ("emergency_admissions_per_1000", "Emergency adm. /1,000/yr", 1.0, "{:.2f}"),
+    ("mean_wait_weeks", "Mean wait (weeks)", 1.0, "{:.2f}"),
+    ("handoff_failure_rate", "Handoff failure rate", 100.0, "{:.1f}%"),
+    ("continuity_index", "Continuity index", 1.0, "{:.2f}"),
+    ("transaction_cost_share", "Transaction share of cost", 100.0, "{:.1f}%"),
+    ("repeated_assessments", "Repeated assessments", 1.0, "{:,.0f}"),
+    ("excess_bed_days", "Excess bed days", 1.0, "{:,.0f}"),
+]
+
+
+def replication_seeds(root: int, n: int) -> list[int]:
+    """Seeds for ``n`` replications, spawned from ``root`` with NumPy's SeedSequence."""
+    children = np.random.SeedSequence(root).spawn(n)
+    return [int(c.generate_state(1, dtype=np.uint32)[0]) for c in children]
+
+
+def mean_ci(x: np.ndarray) -> tuple[float, float]:
+    """Mean and 95% CI half-width (t distribution, n - 1 df; NaN half-width if n < 2)."""
+    from scipy import stats
+
+    x = np.asarray(x, dtype=float)
+    if x.size < 2:
+        return float(x.mean()), math.nan
+    half = stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)
+    return float(x.mean()), float(half)
+
+
+def _one(overrides: list[str], seed: int) -> dict[str, float]:
+    from carenet.sim.config import load_config
+    from carenet.sim.runner import simulate
+
+    return simulate(load_config([*overrides, "progress=false"]), seed=seed).summary
+
+
+def run(reps: int, root_seed: int, extra: list[str], n_jobs: int) -> dict[str, list[dict]]:
+    """Run every arrangement for ``reps`` replications; return summaries by arrangement."""
+    from joblib import Parallel, delayed
+
+    seeds = replication_seeds(root_seed, reps)
+    jobs = [(name, ov, s) for name, ov in ARRANGEMENTS.items() for s in seeds]
+    out = Parallel(n_jobs=n_jobs)(delayed(_one)([*ov, *extra], s) for _, ov, s in jobs)
+    res: dict[str, list[dict]] = {name: [] for name in ARRANGEMENTS}
+    for (name, _, _), summary in zip(jobs, out, strict=True):
+        res[name].append(summary)
+    return res
+
+
+def table(res: dict[str, list[dict]]) -> str:
+    """Markdown table: one row per metric, one column per arrangement, mean ± 95% CI."""
+    names = list(res)
+    lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for key, label, scale, fmt in METRICS:
+        cells = []
+        for name in names:
+            m, h = mean_ci(np.array([s[key] for s in res[name]]) * scale)
+            cell = fmt.format(m)
+            if not math.isnan(h):
+                cell += " ± " + fmt.format(h).rstrip("%")
+            cells.append(cell)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the experiment and print the table."""
+    p = argparse.ArgumentParser(prog="python -m carenet.experiments.arrangements")
+    p.add_argument("--reps", type=int, default=5, help="replications per arrangement")
+    p.add_argument("--seed", type=int, default=12345, help="root seed")
+    p.add_argument("--jobs", type=int, default=-1, help="parallel workers (joblib)")
+    p.add_argument("overrides", nargs="*", help="Hydra overrides for every arrangement")
+    a = p.parse_args(argv)
+    from carenet.sim.config import ConfigError
+
+    try:
+        res = run(a.reps, a.seed, a.overrides, a.jobs)
+    except ConfigError as exc:
+        print(f"carenet: error: {exc}", file=sys.stderr)
+        return 2
+    print(table(res))
+    print(
+        f"\n{a.reps} replications per arrangement, seeds spawned from root seed {a.seed}; "
+        "mean ± 95% CI half-width (t, n-1 df)."
+    )
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
