@@ -1,0 +1,47 @@
+"""Shared fixtures for model tests: a small system and the RuleView rules decide on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from carenet.models.model import CareSystemModel
+from carenet.models.power import RuleView
+from carenet.sim.config import load_config
+from carenet.sim.schema import CarenetConfig
+
+TINY = ["population=small", "organisations=small", "population.size=5000", "steps=8"]
+"""A system small enough to build in a fraction of a second."""
+
+USER_RULES = Path(__file__).parent / "user_rules"
+"""Folder of user-written power rules (not a package; put it on sys.path for dotted use)."""
+
+
+@pytest.fixture(scope="session")
+def tiny_config() -> CarenetConfig:
+    """A validated tiny configuration (hybrid structure, so every route exists)."""
+    return load_config(TINY)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_config: CarenetConfig) -> CareSystemModel:
+    """A tiny model run for a few weeks, so queues, flows and route costs are non-trivial.
+
+    Session-scoped: tests must only read it.
+    """
+    m = CareSystemModel(tiny_config)
+    m.run(4)
+    return m
+
+
+@pytest.fixture(scope="session")
+def rule_view(tiny_model: CareSystemModel) -> RuleView:
+    """The RuleView of the tiny model after a few weeks."""
+    return tiny_model.view()
+
+
+@pytest.fixture(scope="session")
+def user_rules_dir() -> Path:
+    """Absolute path of tests/models/user_rules."""
+    return USER_RULES.resolve()
