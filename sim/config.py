@@ -10,6 +10,7 @@ allowed at the first bad value.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, fields
 from importlib import resources
 from typing import Any
@@ -61,12 +62,40 @@ def _check_group_choices(overrides: list[str]) -> None:
             raise ConfigError(f"override {ov!r}: expected KEY=VALUE (e.g. population.size=50000)")
         key, value = ov.split("=", 1)
         key = key.lstrip("+~")
+        if key.startswith("hydra"):
+            continue
+        _check_key(key)
         if key in GROUPS:
             options = group_options(key)
             if value not in options:
                 raise ConfigError(
                     f"{key}: {value!r} is not a known option; allowed: {', '.join(options)}"
                 )
+
+
+def _check_key(key: str) -> None:
+    """Reject an override key that names no parameter, listing the valid keys there."""
+    cls: type = CarenetConfig
+    parts = key.split(".")
+    where = ""
+    for i, part in enumerate(parts):
+        known = {f.name: f for f in fields(cls)}
+        if i == 0 and part in GROUPS and len(parts) == 1:
+            return  # a group choice: checked against the group's options
+        if part not in known:
+            here = f" in {where}" if where else ""
+            raise ConfigError(f"{key}: unknown key; valid keys{here}: {', '.join(sorted(known))}")
+        f = known[part]
+        t = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+        if t in SCHEMAS and t.endswith("Config"):
+            cls = SCHEMAS[t]
+            where = ".".join(parts[: i + 1])
+            continue
+        if t in ("dict", "list"):
+            return  # free-form contents are checked by validate()
+        if i != len(parts) - 1:
+            raise ConfigError(f"{key}: {'.'.join(parts[: i + 1])} is a single value, not a group")
+        return
 
 
 def _register_schemas() -> None:
@@ -110,6 +139,11 @@ def compose(overrides: list[str] | None = None) -> dict[str, Any]:
             cfg = hydra_compose(config_name="config", overrides=overrides)
     except Exception as exc:  # Hydra raises several types; all become one line.
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        m = re.match(r"Could not override '([^']+)'", first)
+        if m:
+            raise ConfigError(
+                f"{m.group(1)}: not in the configuration; add a new entry with +{m.group(1)}=VALUE"
+            ) from None
         raise ConfigError(f"could not compose configuration: {first}") from None
     finally:
         GlobalHydra.instance().clear()
