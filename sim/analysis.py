@@ -1,0 +1,166 @@
+"""Statistics over replications: means with t-intervals and paired differences.
+
+Intervals follow the usual reporting for stochastic simulation (STRESS-ABS): over ``n``
+independent replications, the mean ``x̄`` has the interval ``x̄ ± t(0.975, n−1) · s / √n``,
+with ``s`` the sample standard deviation (``n − 1`` in its denominator). A paired difference
+between two scenarios is the same interval computed on the per-replication differences
+``d_i = x_i(scenario) − x_i(baseline)``, where replication ``i`` of both scenarios used the
+same seed (common random numbers), so the noise they share cancels.
+
+Everything here is plain NumPy/SciPy/pandas and knows nothing of files.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+LEVEL = 0.95
+"""Default confidence level."""
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A mean with its confidence interval.
+
+    Attributes:
+        mean: Sample mean (NaN when there are no values).
+        lo: Lower end of the interval (NaN when ``n < 2``).
+        hi: Upper end of the interval (NaN when ``n < 2``).
+        half_width: ``t · s / √n`` (NaN when ``n < 2``).
+        sd: Sample standard deviation, ``n − 1`` in the denominator (NaN when ``n < 2``).
+        n: Number of finite values used.
+        level: Confidence level, e.g. 0.95.
+    """
+
+    mean: float
+    lo: float
+    hi: float
+    half_width: float
+    sd: float
+    n: int
+    level: float = LEVEL
+
+    def fmt(self, spec: str = ",.4g") -> str:
+        """Format as ``mean [lo, hi]`` (or just the mean when there is no interval)."""
+        if math.isnan(self.mean):
+            return "n/a"
+        if math.isnan(self.half_width):
+            return format(self.mean, spec)
+        return f"{format(self.mean, spec)} [{format(self.lo, spec)}, {format(self.hi, spec)}]"
+
+
+def t_quantile(n: int, level: float = LEVEL) -> float:
+    """Two-sided Student-t quantile for ``n`` values (``n − 1`` degrees of freedom)."""
+    from scipy import stats
+
+    if n < 2:
+        return float("nan")
+    return float(stats.t.ppf(0.5 + level / 2.0, n - 1))
+
+
+def mean_ci(values: Iterable[float], level: float = LEVEL) -> Interval:
+    """Mean and t-interval of the finite values given (NaN and None are dropped).
+
+    Args:
+        values: Observations, one per replication.
+        level: Confidence level.
+
+    Returns:
+        The mean with its interval; with fewer than two values the interval is NaN.
+
+    Example:
+        >>> round(mean_ci([1.0, 2.0, 3.0]).half_width, 4)
+        2.4841
+    """
+    x = np.array([v for v in values if v is not None], dtype=float)
+    x = x[np.isfinite(x)]
+    n = int(x.size)
+    if n == 0:
+        nan = float("nan")
+        return Interval(nan, nan, nan, nan, nan, 0, level)
+    mean = float(x.mean())
+    if n < 2:
+        nan = float("nan")
+        return Interval(mean, nan, nan, nan, nan, 1, level)
+    sd = float(x.std(ddof=1))
+    hw = t_quantile(n, level) * sd / math.sqrt(n)
+    return Interval(mean, mean - hw, mean + hw, hw, sd, n, level)
+
+
+def paired_differences(
+    scenario: pd.Series, baseline: pd.Series, level: float = LEVEL
+) -> tuple[Interval, int]:
+    """Interval of the mean paired difference ``scenario − baseline``.
+
+    Args:
+        scenario: Values indexed by pairing key (replication index).
+        baseline: Values of the baseline, indexed the same way.
+        level: Confidence level.
+
+    Returns:
+        The interval over the pairs present (finite) in both, and the number of pairs.
+    """
+    joined = pd.concat([scenario.rename("s"), baseline.rename("b")], axis=1, join="inner")
+    d = (joined["s"] - joined["b"]).to_numpy(dtype=float)
+    d = d[np.isfinite(d)]
+    return mean_ci(d, level), int(d.size)
+
+
+def summarise(
+    runs: pd.DataFrame, by: str, metrics: Sequence[str], level: float = LEVEL
+) -> pd.DataFrame:
+    """Mean and interval of each metric for each group of runs.
+
+    Args:
+        runs: One row per run.
+        by: Column naming the group (scenario).
+        metrics: Metric columns to summarise.
+        level: Confidence level.
+
+    Returns:
+        Long table with columns ``by, metric, mean, lo, hi, half_width, sd, n``, groups in
+        their order of first appearance.
+    """
+    rows = []
+    for group, sub in runs.groupby(by, sort=False):
+        for m in metrics:
+            ci = mean_ci(sub[m].tolist() if m in sub else [], level)
+            rows.append(
+                {
+                    by: group,
+                    "metric": m,
+                    "mean": ci.mean,
+                    "lo": ci.lo,
+                    "hi": ci.hi,
+                    "half_width": ci.half_width,
+                    "sd": ci.sd,
+                    "n": ci.n,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def band(values: np.ndarray, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean and t-interval at each time point of a (replications × time) array.
+
+    Returns:
+        ``(mean, lo, hi)``, each of length ``time``; ``lo``/``hi`` equal the mean when
+        there is only one replication.
+    """
+    v = np.asarray(values, dtype=float)
+    n = np.sum(np.isfinite(v), axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.nanmean(v, axis=0) if v.size else np.array([])
+        if v.shape[0] < 2:
+            return mean, mean.copy(), mean.copy()
+        sd = np.nanstd(v, axis=0, ddof=1)
+        from scipy import stats
+
+        t = stats.t.ppf(0.5 + level / 2.0, np.maximum(n - 1, 1))
+        hw = np.where(n >= 2, t * sd / np.sqrt(np.maximum(n, 1)), 0.0)
+    return mean, mean - hw, mean + hw

@@ -1,0 +1,73 @@
+"""The Hydra app behind sweeps: a thin shell that hands each job to the Hydra-free core.
+
+:func:`launch` runs a Hydra multirun (``@hydra.main`` with ``--multirun``) over
+``configs/``; Hydra's sweeper expands the overrides and the chosen launcher (joblib by
+default, ``basic``, or any installed one such as submitit or Ray) calls :func:`task` once
+per job. :func:`task` only turns Hydra's job configuration into a
+:class:`~carenet.sim.sweep.RunSpec` and calls :func:`carenet.sim.sweep.execute_run`, so
+everything that matters is testable without Hydra, and the numbers do not depend on which
+launcher ran a job. ``task`` is a module-level function, so launchers can pickle it.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+
+def quote(value: str) -> str:
+    """Quote a string for a Hydra override value (paths may hold ``,`` ``=`` or spaces)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def task(cfg: Any) -> dict[str, Any]:
+    """Hydra task function: one (scenario, replication) of a sweep.
+
+    Args:
+        cfg: The job's composed configuration (an OmegaConf ``DictConfig``).
+
+    Returns:
+        What :func:`carenet.sim.sweep.execute_run` returns.
+    """
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    from .sweep import REP_KEY, RunSpec, execute_run
+
+    data = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(data, dict)
+    rep = int(data.pop(REP_KEY, 0))
+    hc = HydraConfig.get()
+    overrides = tuple(
+        str(o)
+        for o in hc.overrides.task
+        if str(o).split("=", 1)[0].lstrip("+~") not in (REP_KEY, "out")
+    )
+    # Step bars only when runs go one at a time in this process, in a terminal.
+    one_at_a_time = str(hc.launcher.get("_target_", "")).endswith(".BasicLauncher")
+    progress = bool(data.get("progress")) and one_at_a_time and sys.stderr.isatty()
+    spec = RunSpec(config=data, replication=rep, overrides=overrides, progress=progress)
+    return execute_run(spec)
+
+
+def launch(overrides: list[str]) -> None:
+    """Run a Hydra multirun of :func:`task` with these overrides (Hydra syntax).
+
+    Raises:
+        SystemExit: When Hydra reports an error itself (it prints the reason).
+    """
+    import hydra
+    from hydra.core.global_hydra import GlobalHydra
+
+    from .config import _register_schemas
+
+    _register_schemas()
+    GlobalHydra.instance().clear()
+    main = hydra.main(version_base="1.3", config_path="pkg://carenet.configs", config_name="config")
+    argv = sys.argv
+    sys.argv = ["carenet", "--multirun", *overrides]
+    try:
+        main(task)()
+    finally:
+        sys.argv = argv
+        GlobalHydra.instance().clear()

@@ -1,0 +1,833 @@
+"""Sweeps and replications: many runs into one folder that resumes and records failures.
+
+``carenet run -m KEY=a,b OTHER=range(...) out=DIR`` (or ``carenet run replications=N``)
+ends here. A sweep goes through five stages, in order:
+
+1. **Plan** (:func:`plan_sweep`): expand the overrides with Hydra's sweep syntax, compose
+   and validate every combination *before anything runs* (a bad value stops the sweep with
+   one line, exit 2), and list every run: scenario × replication, each with its seed.
+2. **Prepare** (:func:`prepare_folder`): create ``DIR`` or check that it holds the same
+   sweep (resume), remove partial folders a killed sweep left, write ``DIR/sweep.json``.
+3. **Launch** (:mod:`carenet.sim.app`): a Hydra multirun with the user's overrides plus one
+   hidden sweep dimension, ``+replication``; the launcher (``hydra/launcher=joblib`` by
+   default, ``basic``, or any Hydra launcher such as submitit or Ray) calls the Hydra-free,
+   picklable :func:`execute_run` once per run.
+4. **Watch** (:class:`Watcher`): a thread that counts finished runs in the folder (so it
+   works for any launcher that shares the file system), shows progress and prints each
+   failure as it happens.
+5. **Report**: update ``sweep.json``, list failures, exit 0 (all finished) or 1.
+
+Layout of a sweep folder::
+
+    DIR/sweep.json               what was asked: overrides, swept keys, every planned run
+    DIR/runs/<run_id>/           one finished run each (the files of ``carenet run``)
+    DIR/failures/<run_id>.json   a run that raised: its config, seed, error and traceback
+    DIR/.hydra/multirun.yaml     Hydra's own record of the multirun
+
+A run is identified by :func:`run_id`: a hash of its resolved configuration (without
+``seed``, ``out``, ``overwrite``, ``progress`` and ``replications``) and its run seed, so a
+resumed sweep skips exactly the runs already finished, whatever launcher ran them.
+
+Seeds: replication 0 uses the root ``seed`` itself (so it is the run ``carenet run`` gives);
+replication ``i >= 1`` uses a 63-bit seed drawn from child ``i`` of
+``numpy.random.SeedSequence(seed)``. A run seed depends only on the root seed and ``i``, so
+two scenarios swept with the same root seed share random numbers replication by
+replication (common random numbers), and adding replications never changes earlier ones.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REP_KEY = "replication"
+"""Config key of the hidden sweep dimension that numbers replications."""
+
+ID_EXCLUDED: tuple[str, ...] = ("seed", "out", "overwrite", "progress", "replications")
+"""Top-level keys that do not change a run's numbers (the run seed is hashed separately)."""
+
+DEFAULT_LAUNCHER = "joblib"
+"""Hydra launcher used when the command names none (``hydra/launcher=basic`` to change)."""
+
+SWEEP_FILE = "sweep.json"
+RUNS = "runs"
+FAILURES = "failures"
+
+
+class SweepError(ValueError):
+    """A sweep cannot start; the message is one line for the user."""
+
+
+# --- identity and seeds -----------------------------------------------------------------
+
+
+def _canonical(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def scenario_id(config: dict[str, Any]) -> str:
+    """Hash of a resolved configuration, without the keys that do not change numbers.
+
+    Args:
+        config: Resolved configuration as plain dicts (``to_dict`` of a validated config).
+
+    Returns:
+        64 hex digits; equal for two configurations that give equal numbers for equal seeds.
+    """
+    kept = {k: v for k, v in config.items() if k not in ID_EXCLUDED}
+    return hashlib.sha256(_canonical(kept).encode()).hexdigest()
+
+
+def run_id(scenario: str, seed: int) -> str:
+    """Identity of one run: 16 hex digits from the scenario hash and the run seed."""
+    return hashlib.sha256(f"{scenario}:{int(seed)}".encode()).hexdigest()[:16]
+
+
+def replication_seed(root: int, index: int) -> int:
+    """Run seed of replication ``index`` under root seed ``root``.
+
+    Replication 0 uses ``root``; replication ``i >= 1`` a 63-bit integer generated from
+    ``SeedSequence(root, spawn_key=(i,))``, which is child ``i`` of
+    ``SeedSequence(root).spawn(...)``. The result depends only on ``root`` and ``index``.
+    """
+    if index < 0:
+        raise ValueError(f"replication index must be >= 0, got {index}")
+    if index == 0:
+        return int(root)
+    child = np.random.SeedSequence(int(root), spawn_key=(int(index),))
+    return int(child.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+def replication_seeds(root: int, n: int) -> list[int]:
+    """Run seeds of replications ``0 .. n-1`` (see :func:`replication_seed`)."""
+    return [replication_seed(root, i) for i in range(n)]
+
+
+# --- one run (what every launcher calls) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything one run needs; plain data, so any launcher can pickle and ship it.
+
+    Attributes:
+        config: Resolved configuration (plain dicts); its ``out`` is the sweep folder.
+        replication: Replication index (0-based).
+        overrides: The job's overrides, recorded in the run's manifest.
+        progress: Show a progress bar over weeks (only sensible with one run at a time).
+    """
+
+    config: dict[str, Any]
+    replication: int
+    overrides: tuple[str, ...] = ()
+    progress: bool = False
+
+
+def execute_run(spec: RunSpec) -> dict[str, Any]:
+    """Run one (scenario, replication) of a sweep into ``<out>/runs/<run_id>``.
+
+    Never raises for a failing run (only for interruption): a run that raises is written
+    to ``<out>/failures/<run_id>.json`` with its configuration, seed and error, so the
+    other runs go on. A run already finished is skipped (resume) unless ``overwrite``.
+
+    Args:
+        spec: The run.
+
+    Returns:
+        ``{"run_id", "status", "seconds", "error"}``; status is ``finished``, ``skipped``,
+        ``failed`` or ``not_planned`` (replication index beyond ``replications``).
+    """
+    from .config import ConfigError, to_dict, validate
+    from .runner import OutputError, is_finished, run_scenario
+
+    data = json.loads(json.dumps(spec.config))  # a private copy
+    sweep_dir = Path(str(data.get("out") or ".")).expanduser()
+    t0 = time.perf_counter()
+    rep = int(spec.replication)
+    try:
+        cfg = validate(data)
+    except ConfigError as exc:
+        rid = "invalid-" + scenario_id(data)[:8]
+        _record_failure(sweep_dir, rid, data, None, rep, spec.overrides, exc)
+        return {"run_id": rid, "status": "failed", "seconds": 0.0, "error": str(exc)}
+    if rep >= cfg.replications:
+        return {"run_id": None, "status": "not_planned", "seconds": 0.0, "error": None}
+    seed = replication_seed(cfg.seed, rep)
+    sid = scenario_id(to_dict(cfg))
+    rid = run_id(sid, seed)
+    folder = sweep_dir / RUNS / rid
+    if is_finished(folder) and not cfg.overwrite:
+        return {"run_id": rid, "status": "skipped", "seconds": 0.0, "error": None}
+    root_seed = cfg.seed
+    cfg.out = str(folder)
+    extra = {
+        "sweep": {
+            "run_id": rid,
+            "scenario_id": sid,
+            "replication": rep,
+            "root_seed": root_seed,
+            "seed": seed,
+            "sweep_dir": str(sweep_dir),
+        }
+    }
+    try:
+        run_scenario(
+            cfg,
+            folder,
+            overwrite=cfg.overwrite,
+            progress=spec.progress,
+            seed=seed,
+            overrides=list(spec.overrides),
+            extra_manifest=extra,
+        )
+    except OutputError as exc:
+        if is_finished(folder):  # another worker (e.g. of a killed sweep) finished it first
+            return {"run_id": rid, "status": "skipped", "seconds": 0.0, "error": None}
+        _record_failure(sweep_dir, rid, to_dict(cfg), seed, rep, spec.overrides, exc)
+        return {"run_id": rid, "status": "failed", "seconds": 0.0, "error": str(exc)}
+    except Exception as exc:  # a failing run must not stop the sweep
+        _record_failure(sweep_dir, rid, to_dict(cfg), seed, rep, spec.overrides, exc)
+        secs = time.perf_counter() - t0
+        return {"run_id": rid, "status": "failed", "seconds": secs, "error": _one_line(exc)}
+    stale = sweep_dir / FAILURES / f"{rid}.json"
+    if stale.exists():
+        stale.unlink(missing_ok=True)
+    return {
+        "run_id": rid,
+        "status": "finished",
+        "seconds": time.perf_counter() - t0,
+        "error": None,
+    }
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _record_failure(
+    sweep_dir: Path,
+    rid: str,
+    config: dict[str, Any],
+    seed: int | None,
+    rep: int,
+    overrides: tuple[str, ...],
+    exc: BaseException,
+) -> None:
+    record = {
+        "run_id": rid,
+        "status": "failed",
+        "error": _one_line(exc),
+        "traceback": "".join(traceback.format_exception(exc)),
+        "seed": seed,
+        "replication": rep,
+        "overrides": list(overrides),
+        "config": config,
+        "time": _dt.datetime.now(_dt.UTC).isoformat(),
+        "pid": os.getpid(),
+    }
+    write_json_atomic(sweep_dir / FAILURES / f"{rid}.json", record)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON into ``path`` through a temporary file and a rename (never half-written)."""
+    from .runner import write_json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    write_json(tmp, data)
+    os.replace(tmp, path)
+
+
+# --- plan -------------------------------------------------------------------------------
+
+
+@dataclass
+class PlannedRun:
+    """One run of a plan."""
+
+    run_id: str
+    scenario_id: str
+    scenario: str
+    replication: int
+    seed: int
+    root_seed: int
+    values: dict[str, str]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict for ``sweep.json``."""
+        return {
+            "run_id": self.run_id,
+            "scenario_id": self.scenario_id,
+            "scenario": self.scenario,
+            "replication": self.replication,
+            "seed": self.seed,
+            "root_seed": self.root_seed,
+            "values": self.values,
+        }
+
+
+@dataclass
+class Plan:
+    """What a sweep command asks for, expanded and validated.
+
+    Attributes:
+        out: The sweep folder.
+        overrides: The command's overrides, as given.
+        job_overrides: Overrides for the carenet config (sweep syntax kept, no ``out``).
+        hydra_overrides: Overrides of Hydra itself (``hydra/launcher=...``, ``hydra.*``).
+        swept: Swept keys and their values, in command order.
+        scenarios: One entry per combination of swept values.
+        runs: Every planned run, without duplicates, in plan order.
+        launcher: Name of the Hydra launcher.
+        max_replications: The largest ``replications`` of any scenario.
+    """
+
+    out: Path
+    overrides: list[str]
+    job_overrides: list[str]
+    hydra_overrides: list[str]
+    swept: dict[str, list[str]]
+    scenarios: list[dict[str, Any]]
+    runs: list[PlannedRun]
+    launcher: str
+    max_replications: int
+    overwrite: bool = False
+    progress: bool = True
+    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat())
+
+    @property
+    def run_ids(self) -> list[str]:
+        """Planned run ids, in plan order."""
+        return [r.run_id for r in self.runs]
+
+
+def _is_hydra_override(ov: str) -> bool:
+    key = ov.split("=", 1)[0].lstrip("+~")
+    return key == "hydra" or key.startswith(("hydra.", "hydra/"))
+
+
+def _key(ov: str) -> str:
+    return ov.split("=", 1)[0].lstrip("+~")
+
+
+def plan_sweep(overrides: list[str], multirun: bool = True) -> Plan:
+    """Expand, compose and validate a sweep, and list its runs; runs and writes nothing.
+
+    Args:
+        overrides: Hydra overrides as typed after ``carenet run -m``.
+        multirun: Whether ``-m`` was given (without it, sweep syntax is refused).
+
+    Returns:
+        The plan.
+
+    Raises:
+        ConfigError: At the first combination with a value that is not allowed.
+        SweepError: If the sweep cannot be expanded (bad syntax, ``out`` swept ...).
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from .config import ConfigError, compose, to_dict, validate
+    from .runner import default_out, scenario_label
+
+    for ov in overrides:
+        if "=" not in ov and not ov.startswith("~"):
+            raise ConfigError(f"override {ov!r}: expected KEY=VALUE (e.g. population.size=50000)")
+        if _key(ov) == REP_KEY:
+            raise SweepError(f"{REP_KEY}: reserved for sweeps; use replications=N")
+    hydra_ovs = [ov for ov in overrides if _is_hydra_override(ov)]
+    job_ovs = [ov for ov in overrides if not _is_hydra_override(ov)]
+    try:
+        parsed = OverridesParser.create().parse_overrides(job_ovs)
+    except Exception as exc:  # Hydra's grammar errors are long; keep the first line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SweepError(f"cannot parse overrides: {first}") from None
+    axes: list[list[str]] = []
+    swept: dict[str, list[str]] = {}
+    out_value: str | None = None
+    for ov in parsed:
+        key = ov.get_key_element()
+        bare = key.lstrip("+~")
+        if ov.is_sweep_override():
+            if not multirun:
+                raise SweepError(f"{bare}: several values need -m (carenet run -m {ov.input_line})")
+            if not ov.is_discrete_sweep():
+                raise SweepError(f"{bare}: only lists and range(...) can be swept here")
+            if bare in ("out", "overwrite", "progress"):
+                raise SweepError(f"{bare}: cannot be swept")
+            values = list(ov.sweep_string_iterator())
+            swept[bare] = values
+            axes.append([f"{key}={v}" for v in values])
+        else:
+            if bare == "out":
+                out_value = str(ov.value())
+                continue
+            axes.append([f"{key}={ov.get_value_element_as_str()}"])
+    combos: list[list[str]] = [[]]
+    for axis in axes:
+        combos = [c + [a] for c in combos for a in axis]
+    scenarios: list[dict[str, Any]] = []
+    runs: list[PlannedRun] = []
+    seen: set[str] = set()
+    first_cfg = None
+    for combo in combos:
+        cfg = validate(compose(combo))
+        if first_cfg is None:
+            first_cfg = cfg
+        values = {_key(c): c.split("=", 1)[1] for c in combo if _key(c) in swept}
+        label = ", ".join(f"{k}={v}" for k, v in values.items())
+        if not label:
+            label = " / ".join(scenario_label(cfg).values())
+        data = to_dict(cfg)
+        sid = scenario_id(data)
+        seeds = replication_seeds(cfg.seed, cfg.replications)
+        scenarios.append(
+            {
+                "scenario": label,
+                "scenario_id": sid,
+                "values": values,
+                "overrides": combo,
+                "root_seed": cfg.seed,
+                "replications": cfg.replications,
+                "seeds": seeds,
+            }
+        )
+        for i, s in enumerate(seeds):
+            rid = run_id(sid, s)
+            if rid in seen:
+                continue
+            seen.add(rid)
+            runs.append(PlannedRun(rid, sid, label, i, s, cfg.seed, values))
+    assert first_cfg is not None
+    out = Path(out_value or first_cfg.out or default_out()).expanduser()
+    launcher = DEFAULT_LAUNCHER
+    for ov in hydra_ovs:
+        if _key(ov) == "hydra/launcher":
+            launcher = ov.split("=", 1)[1]
+    return Plan(
+        out=out,
+        overrides=list(overrides),
+        job_overrides=[ov for ov in job_ovs if _key(ov) != "out"],
+        hydra_overrides=hydra_ovs,
+        swept=swept,
+        scenarios=scenarios,
+        runs=runs,
+        launcher=launcher,
+        max_replications=max(s["replications"] for s in scenarios),
+        overwrite=first_cfg.overwrite,
+        progress=first_cfg.progress,
+    )
+
+
+# --- the folder -------------------------------------------------------------------------
+
+
+def read_sweep(folder: Path) -> dict[str, Any] | None:
+    """The ``sweep.json`` of a sweep folder, or None if there is none (or it is unreadable)."""
+    p = Path(folder) / SWEEP_FILE
+    if not p.is_file():
+        return None
+    try:
+        return json.loads(p.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def finished_ids(folder: Path) -> set[str]:
+    """Run ids with a finished folder under ``folder/runs`` (atomic renames: present = done)."""
+    runs = Path(folder) / RUNS
+    if not runs.is_dir():
+        return set()
+    return {e.name for e in os.scandir(runs) if e.is_dir() and not e.name.startswith(".")}
+
+
+def failed_records(folder: Path) -> dict[str, dict[str, Any]]:
+    """Failure records under ``folder/failures``, by run id."""
+    out: dict[str, dict[str, Any]] = {}
+    d = Path(folder) / FAILURES
+    if not d.is_dir():
+        return out
+    for p in sorted(d.glob("*.json")):
+        try:
+            out[p.stem] = json.loads(p.read_text())
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def prepare_folder(plan: Plan) -> dict[str, Any]:
+    """Create or reopen the sweep folder and write ``sweep.json`` (status ``running``).
+
+    A folder that already holds a sweep is resumed when every run it planned is also in
+    this plan (the same sweep, or one extended with more values or replications).
+
+    Returns:
+        The sweep manifest written.
+
+    Raises:
+        SweepError: If the folder is a file, holds something that is not a carenet sweep,
+            or holds a different sweep.
+    """
+    from carenet import __version__
+
+    from .runner import git_revision
+
+    out = plan.out
+    if out.exists() and not out.is_dir():
+        raise SweepError(f"out: {str(out)!r} is a file; give a folder")
+    previous = read_sweep(out)
+    if previous is None and out.is_dir() and any(out.iterdir()):
+        raise SweepError(
+            f"out: {str(out)!r} is not empty and holds no carenet sweep; "
+            "choose an empty or new folder"
+        )
+    invocations: list[dict[str, Any]] = []
+    created = plan.created
+    if previous is not None:
+        old = {r["run_id"] for r in previous.get("runs", [])}
+        missing = sorted(old - set(plan.run_ids))
+        if missing:
+            raise SweepError(
+                f"out: {str(out)!r} holds a different sweep ({len(missing)} of its runs are "
+                f"not in this one, e.g. {missing[0]}); resume it with the same command "
+                "or choose another folder"
+            )
+        invocations = list(previous.get("invocations", []))
+        created = previous.get("created", created)
+    (out / RUNS).mkdir(parents=True, exist_ok=True)
+    _remove_partials(out / RUNS)
+    invocations.append(
+        {
+            "started": _dt.datetime.now(_dt.UTC).isoformat(),
+            "command": sys.argv,
+            "overrides": plan.overrides,
+            "launcher": plan.launcher,
+        }
+    )
+    manifest = {
+        "kind": "carenet-sweep",
+        "status": "running",
+        "created": created,
+        "overrides": plan.overrides,
+        "job_overrides": plan.job_overrides,
+        "hydra_overrides": plan.hydra_overrides,
+        "swept": plan.swept,
+        "launcher": plan.launcher,
+        "n_scenarios": len(plan.scenarios),
+        "n_runs": len(plan.runs),
+        "scenarios": plan.scenarios,
+        "runs": [r.as_dict() for r in plan.runs],
+        "seeds": "replication 0 uses the root seed; replication i >= 1 a 63-bit seed from "
+        "numpy SeedSequence(root seed, spawn_key=(i,))",
+        "run_identity": "sha256 of the resolved config without "
+        + ", ".join(ID_EXCLUDED)
+        + ", then with the run seed",
+        "carenet_version": __version__,
+        "git_revision": git_revision(),
+        "invocations": invocations,
+    }
+    write_json_atomic(out / SWEEP_FILE, manifest)
+    return manifest
+
+
+def _remove_partials(runs: Path) -> None:
+    """Remove temporary folders a killed run left (``.<id>.partial-*``, ``.<id>.old-*``)."""
+    for e in sorted(os.scandir(runs), key=lambda e: e.name):
+        if e.is_dir() and e.name.startswith(".") and (".partial-" in e.name or ".old-" in e.name):
+            shutil.rmtree(e.path, ignore_errors=True)
+
+
+# --- progress ---------------------------------------------------------------------------
+
+
+class Watcher:
+    """Progress over the runs of a sweep, and each failure printed as it happens.
+
+    It polls the sweep folder from a thread, so it sees runs finished by any launcher
+    (local processes, a cluster) that writes to the same file system. In a terminal it
+    shows a tqdm bar; otherwise (log file, CI) it prints a plain line at every tenth of the
+    sweep and at most once a minute in between, never carriage returns.
+
+    Args:
+        plan: The sweep.
+        interval: Seconds between polls.
+        stream: Where to write (default stderr).
+    """
+
+    def __init__(self, plan: Plan, interval: float = 0.5, stream: Any = None) -> None:
+        self.plan = plan
+        self.interval = interval
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.planned = set(plan.run_ids)
+        self.by_id = {r.run_id: r for r in plan.runs}
+        self.total = len(self.planned)
+        self.start_done = len(finished_ids(plan.out) & self.planned)
+        self._seen_fail = self._failure_stamps() if not plan.overwrite else {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._bar: Any = None
+        self._t0 = time.monotonic()
+        self._last_line = self._t0
+        self._last_done = self.start_done
+        self.failures_seen: list[str] = []
+
+    def _failure_stamps(self) -> dict[str, int]:
+        d = self.plan.out / FAILURES
+        if not d.is_dir():
+            return {}
+        stamps = {}
+        for e in os.scandir(d):
+            if e.name.endswith(".json") and not e.name.startswith("."):
+                try:
+                    stamps[e.name[:-5]] = e.stat().st_mtime_ns
+                except OSError:
+                    continue
+        return stamps
+
+    def __enter__(self) -> Watcher:
+        if self.tty:
+            from tqdm import tqdm
+
+            self._bar = tqdm(
+                total=self.total,
+                initial=self.start_done,
+                desc="runs",
+                unit="run",
+                file=self.stream,
+                dynamic_ncols=True,
+            )
+        else:
+            self._write(f"carenet sweep: {self.start_done}/{self.total} runs finished")
+        self._thread = threading.Thread(target=self._loop, name="carenet-watcher", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.poll(final=True)
+        if self._bar is not None:
+            self._bar.close()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.poll()
+            except OSError:  # the folder is being written; try again next time
+                continue
+
+    def _write(self, line: str) -> None:
+        if self._bar is not None:
+            self._bar.write(line, file=self.stream)
+        else:
+            print(line, file=self.stream, flush=True)
+
+    def poll(self, final: bool = False) -> None:
+        """Look at the folder once: report new failures and progress."""
+        stamps = self._failure_stamps()
+        for rid in sorted(stamps):
+            if self._seen_fail.get(rid) == stamps[rid]:
+                continue
+            self._seen_fail[rid] = stamps[rid]
+            rec = _read_json(self.plan.out / FAILURES / f"{rid}.json") or {}
+            self.failures_seen.append(rid)
+            self._write("carenet: " + describe_failure(rid, rec, self.by_id.get(rid)))
+        done = len(finished_ids(self.plan.out) & self.planned)
+        failed = sum(1 for rid in self.failures_seen if rid not in finished_ids(self.plan.out))
+        if self._bar is not None:
+            self._bar.n = done
+            self._bar.set_postfix_str(f"failed={failed}" if failed else "", refresh=False)
+            self._bar.refresh()
+            return
+        now = time.monotonic()
+        step = max(1, self.total // 10)
+        crossed = done // step > self._last_done // step
+        if done != self._last_done and (crossed or now - self._last_line >= 60 or final):
+            elapsed = _dt.timedelta(seconds=round(now - self._t0))
+            extra = f", {failed} failed" if failed else ""
+            self._write(f"carenet sweep: {done}/{self.total} runs finished{extra} ({elapsed})")
+            self._last_line = now
+            self._last_done = done
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def describe_failure(rid: str, rec: dict[str, Any], planned: PlannedRun | None = None) -> str:
+    """One line naming a failed run (scenario, replication, seed) and its error."""
+    where = []
+    if planned is not None:
+        where.append(planned.scenario)
+        where.append(f"replication {planned.replication}")
+    elif rec.get("replication") is not None:
+        where.append(f"replication {rec['replication']}")
+    if rec.get("seed") is not None:
+        where.append(f"seed {rec['seed']}")
+    return f"run {rid} failed ({'; '.join(where)}): {rec.get('error', 'unknown error')}"
+
+
+# --- the command ------------------------------------------------------------------------
+
+
+def launcher_overrides(plan: Plan) -> list[str]:
+    """The Hydra command line of a plan: job overrides, replications, output, launcher."""
+    from .app import quote
+
+    ovs = list(plan.job_overrides)
+    ovs.append(f"out={quote(str(plan.out.resolve()))}")
+    ovs.append(f"+{REP_KEY}=range(0,{plan.max_replications})")
+    hydra = [ov for ov in plan.hydra_overrides if _key(ov) not in ("hydra.sweep.dir",)]
+    if not any(_key(ov) == "hydra/launcher" for ov in hydra):
+        hydra.insert(0, f"hydra/launcher={DEFAULT_LAUNCHER}")
+    hydra += [
+        f"hydra.sweep.dir={quote(str((plan.out / '.hydra').resolve()))}",
+        "hydra.sweep.subdir=.",
+        "hydra.output_subdir=null",
+        "hydra.job.chdir=false",
+        "hydra/job_logging=none",
+        "hydra/hydra_logging=none",
+    ]
+    return ovs + hydra
+
+
+def run_sweep(plan: Plan, stream: Any = None) -> dict[str, Any]:
+    """Prepare the folder, launch the pending runs, watch them, and write the outcome.
+
+    Args:
+        plan: From :func:`plan_sweep`.
+        stream: Where progress and failure lines go (default stderr).
+
+    Returns:
+        The final sweep manifest, with ``counts`` and ``failures``.
+
+    Raises:
+        SweepError: If the folder cannot be used.
+    """
+    from .app import launch
+
+    manifest = prepare_folder(plan)
+    planned = set(plan.run_ids)
+    already = finished_ids(plan.out) & planned
+    pending = planned if plan.overwrite else planned - already
+    t0 = time.perf_counter()
+    launch_error = None
+    if pending:
+        with Watcher(plan, stream=stream):
+            try:
+                launch(launcher_overrides(plan))
+            except SystemExit as exc:  # Hydra reports its own errors and exits
+                if exc.code not in (0, None):
+                    launch_error = f"the launcher stopped (exit {exc.code})"
+            except Exception as exc:
+                launch_error = f"the launcher stopped: {_one_line(exc)}"
+    seconds = time.perf_counter() - t0
+    done = finished_ids(plan.out) & planned
+    records = failed_records(plan.out)
+    failures = {rid: rec for rid, rec in records.items() if rid not in done}
+    missing = sorted(planned - done - set(failures))
+    manifest["status"] = "complete" if done == planned else "incomplete"
+    manifest["counts"] = {
+        "planned": len(planned),
+        "finished": len(done),
+        "already_finished": 0 if plan.overwrite else len(already),
+        "failed": len(failures),
+        "missing": len(missing),
+    }
+    manifest["failures"] = [
+        {
+            "run_id": rid,
+            "error": rec.get("error"),
+            "seed": rec.get("seed"),
+            "replication": rec.get("replication"),
+        }
+        for rid, rec in sorted(failures.items())
+    ]
+    manifest["invocations"][-1].update(
+        {
+            "finished": _dt.datetime.now(_dt.UTC).isoformat(),
+            "wall_seconds": seconds,
+            "counts": manifest["counts"],
+            "launch_error": launch_error,
+        }
+    )
+    write_json_atomic(plan.out / SWEEP_FILE, manifest)
+    manifest["_missing"] = missing
+    manifest["_seconds"] = seconds
+    manifest["_launch_error"] = launch_error
+    return manifest
+
+
+def cmd_sweep(args: Any) -> int:
+    """``carenet run -m ...`` and ``carenet run replications=N``: run a sweep.
+
+    Returns:
+        0 when every planned run is finished, 1 when some failed or are missing, 2 for
+        bad input (nothing run).
+    """
+    from .cli import fail
+    from .config import ConfigError
+
+    try:
+        plan = plan_sweep(list(args.overrides), multirun=bool(args.multirun))
+    except (ConfigError, SweepError) as exc:
+        return fail(str(exc))
+    by_id = {r.run_id: r for r in plan.runs}
+    n_sc = len(plan.scenarios)
+    reps = sorted({s["replications"] for s in plan.scenarios})
+    rep_text = str(reps[0]) if len(reps) == 1 else f"{reps[0]}-{reps[-1]}"
+    print(
+        f"carenet sweep: {n_sc} scenario{'s' if n_sc != 1 else ''} × {rep_text} "
+        f"replication{'s' if reps != [1] else ''} = {len(plan.runs)} runs "
+        f"into {plan.out}/ (launcher: {plan.launcher})",
+        flush=True,
+    )
+    try:
+        result = run_sweep(plan)
+    except SweepError as exc:
+        return fail(str(exc))
+    c = result["counts"]
+    print(
+        f"carenet sweep: {c['finished']}/{c['planned']} runs finished "
+        f"({c['already_finished']} already there), {c['failed']} failed, "
+        f"{c['missing']} missing, in {result['_seconds']:.1f} s",
+        flush=True,
+    )
+    if result["_launch_error"]:
+        print(f"carenet: error: {result['_launch_error']}", file=sys.stderr)
+    if result["failures"]:
+        print(f"carenet: {len(result['failures'])} run(s) failed:", file=sys.stderr)
+        for f in result["failures"]:
+            rec = _read_json(plan.out / FAILURES / f"{f['run_id']}.json") or f
+            line = describe_failure(f["run_id"], rec, by_id.get(f["run_id"]))
+            print(f"  {line}", file=sys.stderr)
+        print(
+            f"  details (config, seed, traceback) in {plan.out / FAILURES}/; "
+            "rerun the same command to retry them",
+            file=sys.stderr,
+        )
+    if result["_missing"]:
+        print(
+            f"carenet: {len(result['_missing'])} run(s) did not finish; "
+            "rerun the same command to resume",
+            file=sys.stderr,
+        )
+    print(f"Results in {plan.out}/  (next: carenet collect {plan.out}; carenet report {plan.out})")
+    return 0 if result["status"] == "complete" else 1
