@@ -191,7 +191,7 @@ class Domination(PowerRule):
         self,
         sharing: float = 0.2,
         branch_bias: float = 4.0,
-        capture_strength: float = 1.0,
+        capture_strength: float = 0.5,
         escalate_out_of_branch: bool = True,
     ) -> None:
         super().__init__(

@@ -279,7 +279,7 @@ class OrganisationsConfig:
         doc="Referral weight on organisations covering the referrer's own locality.",
     )
     budget_max_change: float = P(
-        0.15,
+        0.05,
         lo=0.0,
         hi=1.0,
         unit="share/year",
@@ -484,7 +484,7 @@ class PowerRuleConfig:
         doc="Domination: weight on referrals and ties inside the org's own branch.",
     )
     capture_strength: float = P(
-        1.0, lo=0.0, hi=20.0, doc="Domination: how strongly authority captures budget."
+        0.5, lo=0.0, hi=20.0, doc="Domination: how strongly authority captures budget."
     )
     escalate_out_of_branch: bool = P(
         True, doc="Domination: demand hierarchy approval for referrals out of its branch."
