@@ -1,0 +1,159 @@
+"""The generated documentation (docs/model.md, docs/parameters.md) matches the code."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from carenet.models.power import RULES
+from carenet.sim import odd
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+STALE = "docs are out of date: run `carenet docs` and commit docs/{name}"
+
+
+@pytest.fixture(scope="module")
+def model_md() -> str:
+    return odd.render_odd()
+
+
+@pytest.fixture(scope="module")
+def parameters_md() -> str:
+    return odd.render_parameters()
+
+
+def test_committed_model_md_is_up_to_date(model_md: str) -> None:
+    on_disk = (DOCS / "model.md").read_text(encoding="utf-8")
+    assert on_disk == model_md, STALE.format(name="model.md")
+
+
+def test_committed_parameters_md_is_up_to_date(parameters_md: str) -> None:
+    on_disk = (DOCS / "parameters.md").read_text(encoding="utf-8")
+    assert on_disk == parameters_md, STALE.format(name="parameters.md")
+
+
+def test_rendering_is_deterministic(model_md: str, parameters_md: str) -> None:
+    assert odd.render_odd() == model_md
+    assert odd.render_parameters() == parameters_md
+
+
+def test_every_schema_parameter_key_is_in_parameters_md(parameters_md: str) -> None:
+    missing = [k for k in odd.all_param_keys() if f"`{k}`" not in parameters_md]
+    assert not missing, f"parameters missing from parameters.md: {missing}"
+
+
+def test_every_group_option_is_listed(parameters_md: str) -> None:
+    from carenet.sim.config import GROUPS, group_options
+
+    for group in GROUPS:
+        section = parameters_md.split(f"\n## {group}\n", 1)[1].split("\n## ", 1)[0]
+        for opt in group_options(group):
+            assert f"| `{opt}`" in section, f"{group}={opt} not listed"
+
+
+def test_every_step_stage_is_in_model_md(model_md: str) -> None:
+    stages = odd.step_stages()
+    assert len(stages) >= 5, "could not read the stages from CareSystemModel.step"
+    for i, stage in enumerate(stages, 1):
+        assert f"| {i} | {stage} |" in model_md, f"stage {stage!r} missing from model.md"
+        assert f"**{stage}**" in model_md
+
+
+def test_every_registered_rule_is_described(model_md: str) -> None:
+    for name, cls in RULES.items():
+        assert f"#### `{name}`" in model_md, f"rule {name!r} has no section in model.md"
+        if cls is not None:
+            summary = odd.doc_parts(cls)[0].split("\n")[0]
+            assert summary and summary in model_md
+
+
+def test_every_named_stream_is_documented(model_md: str) -> None:
+    streams = odd._stream_calls()
+    assert {"demand", "handoff", "health"} <= set(streams)
+    for name in streams:
+        assert f"| `{name}` |" in model_md
+    assert "not yet described" not in model_md
+
+
+def test_odd_has_all_sections(model_md: str) -> None:
+    for heading in (
+        "## 1. Purpose and patterns",
+        "## 2. Entities, state variables and scales",
+        "## 3. Process overview and scheduling",
+        "## 4. Design concepts",
+        "## 5. Initialization",
+        "## 6. Input data",
+        "## 7. Submodels",
+        "## How to cite",
+    ):
+        assert heading in model_md
+    for concept in (
+        "Basic principles",
+        "Emergence",
+        "Adaptation",
+        "Objectives",
+        "Learning",
+        "Prediction",
+        "Sensing",
+        "Interaction",
+        "Stochasticity",
+        "Collectives",
+        "Observation",
+    ):
+        assert f"### {concept}\n" in model_md
+
+
+def test_output_carries_no_paths_or_dates(model_md: str, parameters_md: str) -> None:
+    import re
+
+    for text in (model_md, parameters_md):
+        assert str(ROOT) not in text
+        assert not re.search(r"\b20\d\d-\d\d-\d\d\b", text)
+        assert not re.search(r"\b[0-9a-f]{40}\b", text)
+
+
+def test_template_naming_a_missing_parameter_fails() -> None:
+    with pytest.raises(odd.DocsError, match="handoff.no_such_key"):
+        odd.fill("uses [[handoff.no_such_key]]")
+    with pytest.raises(odd.DocsError, match="no_such_method"):
+        odd.fill("see [[@model.CareSystemModel.no_such_method]]")
+    assert "(default 0.25)" in odd.fill("[[handoff.cold_fail=]]")
+
+
+def test_cmd_docs_writes_then_checks(tmp_path: Path) -> None:
+    assert odd.cmd_docs(SimpleNamespace(out=tmp_path, check=False)) == 0
+    assert (tmp_path / "model.md").read_text(encoding="utf-8") == odd.render_odd()
+    assert odd.cmd_docs(SimpleNamespace(out=tmp_path, check=True)) == 0
+    (tmp_path / "parameters.md").unlink()
+    assert odd.cmd_docs(SimpleNamespace(out=tmp_path, check=True)) == 1
+
+
+def _carenet(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "carenet.sim.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_cli_check_passes_in_repo() -> None:
+    r = _carenet("docs", "--check", cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+
+
+def test_cli_check_fails_on_modified_copy(tmp_path: Path) -> None:
+    shutil.copytree(DOCS, tmp_path / "docs")
+    with (tmp_path / "docs" / "model.md").open("a", encoding="utf-8") as fh:
+        fh.write("\nhand edit\n")
+    r = _carenet("docs", "--check", cwd=tmp_path)
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "model.md" in lines[0] and "carenet docs" in lines[0]
