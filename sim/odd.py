@@ -813,9 +813,9 @@ DESIGN_CONCEPTS: list[tuple[str, str]] = [
         empowerment, which seeks value for others and for the community. (3) Two responses
         to an integration mandate: bureaucratic coordination by contract, board and
         inspection; and network coordination by shared records, relationship time, pooled
-        budgets and funded hubs. Trust is learned from handoff outcomes with a negativity
-        bias (losses weigh more than gains by default), as found in studies of trust
-        asymmetry (Slovic 1993).
+        budgets and funded hubs. Trust is learned from handoff outcomes at separate rates for
+        success and failure, so that a negativity bias (failures weighing more, as in
+        studies of trust asymmetry, Slovic 1993) is a parameter (section 7, Trust).
         """,
     ),
     (
@@ -1175,9 +1175,8 @@ SUBMODELS: list[tuple[str, str]] = [
         After the week's handoffs, trust on every tie used (directly, or as either leg of a
         brokered handoff) is updated from the week's successes *s* and failures *f* over it,
         in both directions: *T* ← *T* + [[handoff.trust_gain]] × s/(s+f) × (1 − *T*) −
-        [[handoff.trust_loss]] × f/(s+f) × *T*, kept in [0.001, 1]. With the defaults
-        (gain 0.05, loss 0.25) a failure costs trust five times faster than a success
-        builds it: a negativity bias. A tie whose trust falls below
+        [[handoff.trust_loss]] × f/(s+f) × *T*, kept in [0.001, 1]. {bias} A tie whose
+        trust falls below
         [[structure.dissolve_below_trust]] dissolves. The weekly flow of handoffs between
         each pair feeds an exponential average (0.9 old + 0.1 new) used to value ties.
         """,
@@ -1629,6 +1628,51 @@ def _param_counts() -> list[str]:
     ]
 
 
+def _trust_bias() -> str:
+    """State the default asymmetry of trust learning, from the schema defaults."""
+    h = schema.HandoffConfig()
+    gain, loss = h.trust_gain, h.trust_loss
+    if gain > 0 and loss > gain:
+        return (
+            f"With the defaults (gain {_num(gain)}, loss {_num(loss)}) a failure moves trust "
+            f"{_num(round(loss / gain, 2))} times as far as a success: a negativity bias."
+        )
+    return (
+        f"With the defaults (gain {_num(gain)}, loss {_num(loss)}) failures weigh no more "
+        "than successes: no negativity bias unless the loss is set above the gain."
+    )
+
+
+_CODE_FACTS: tuple[tuple[str, str, str], ...] = (
+    ("model", "self.flow = 0.9 * self.flow + 0.1 * fl", "flow average 0.9 old + 0.1 new"),
+    ("model", "return ok - 0.1 * self.queue_ratio", "performance less 0.1 x queue ratio"),
+    ("model", "pr = 0.15 / self.n + 0.85 *", "PageRank damping 0.85"),
+    ("model", "for _ in range(30):", "PageRank 30 iterations"),
+    ("model", "nights = 7.0 * fa.sum()", "7 excess bed days per week waited"),
+    ("model", "1e-3, 1.0,", "trust kept in [0.001, 1]"),
+    ("model", "rng.uniform(-half, half, size=len(a)), 0.01, 1.0)", "initial trust in [0.01, 1]"),
+    ("model", "if t > 0 and t % 52 == 0:", "budget allocation every 52 weeks from week 52"),
+    ("model", "0.5 * rank + 0.5 * bud", "authority = 0.5 rank + 0.5 budget share"),
+    ("model", "(t + ids * 7919) % r.inspection_interval_weeks == 0", "staggered inspections"),
+    ("model", "np.where(shared, 1.0, 0.5), np.where(rt == BROKER, 0.25, 0.0)", "continuity"),
+)
+"""Constants of the code that the prose states as numbers: (module, source text, meaning).
+
+Rendering fails if a source text is no longer found (whitespace ignored), so a changed
+constant cannot leave the prose stating the old one.
+"""
+
+
+def _check_code_facts() -> None:
+    for module, snippet, meaning in _CODE_FACTS:
+        src = inspect.getsource(importlib.import_module(f"carenet.models.{module}"))
+        if "".join(snippet.split()) not in "".join(src.split()):
+            raise DocsError(
+                f"sim/odd.py states '{meaning}', but models/{module}.py no longer has "
+                f"{snippet!r}: update the prose and _CODE_FACTS"
+            )
+
+
 def render_odd() -> str:
     """Render ``docs/model.md``: the ODD description (Grimm et al. 2020).
 
@@ -1638,6 +1682,7 @@ def render_odd() -> str:
     Raises:
         DocsError: If a template names a parameter or code attribute that no longer exists.
     """
+    _check_code_facts()
     out = [
         "# carenet: model description (ODD protocol)",
         "",
@@ -1697,7 +1742,10 @@ def render_odd() -> str:
         "",
     ]
     for title, text in SUBMODELS:
-        out += [f"### {title}", "", fill(text), ""]
+        body = fill(text)
+        if "{bias}" in body:
+            body = body.replace("{bias}", _trust_bias())
+        out += [f"### {title}", "", body, ""]
         if title == "Referral":
             out += ["### Power rules", "", *_rules_section(), ""]
     out += ["## References", "", fill(REFERENCES), ""]
