@@ -1,0 +1,708 @@
+"""``carenet bench``: speed and memory of the model, and of the patients-as-agents floor.
+
+For each economy (by default the small, default and large presets: about 50 k, 0.5 M and
+2 M patients) the benchmark runs :func:`carenet.sim.runner.simulate` in a fresh Python
+process, so that peak memory belongs to that economy alone, and reports:
+
+- wall time of ``simulate`` (model construction, the weekly steps, the outputs), with
+  construction (organisations + population) and the outputs shown separately;
+- simulated patient-weeks per second (patients x steps / wall) and episodes per second;
+- time per step split by stage (the model's ``_stage_*`` methods, timed by wrapping them);
+- peak resident memory of the process, and the part above the process after imports.
+
+In the same run it measures the *floor* that a patients-as-Mesa-agents design pays: an
+``AgentSet`` of as many minimal patient agents (:class:`FloorPatient`, whose step only
+counts a week) stepped with ``shuffle_do`` -- again in a fresh process. The floor is
+stepped for ``--floor-steps`` weeks and extrapolated linearly per step to the run's
+length (the output says so). It then fits the scaling exponents of wall time against
+population (over the economies) and against steps (over three step counts on one economy).
+
+Timings are only as good as the machine is quiet: the 1-minute load average is printed
+beside each figure. Speed is never asserted by a test; ``--quick`` is the smoke version.
+
+The measurement code lives here (so that ``carenet bench`` works from an installed
+package); ``benchmarks/`` holds scripts built on it (profiling, sweep overhead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mesa
+from mesa.agentset import AgentSet
+
+STAGES: tuple[str, ...] = (
+    "_stage_shocks",
+    "_stage_governance",
+    "_stage_demand",
+    "_stage_waiting",
+    "_stage_admission",
+    "_stage_service",
+    "_stage_handoffs",
+    "_stage_learning",
+    "_stage_record",
+)
+"""The stages of a week, in the order ``CareSystemModel.step`` calls them."""
+
+PRESETS: dict[str, list[str]] = {
+    "small": ["population=small", "organisations=small"],
+    "default": [],
+    "large": ["population=large", "organisations=large"],
+}
+"""Named economies and the overrides that make them."""
+
+WARMUP: list[str] = ["population=small", "organisations=small", "population.size=500"]
+WARMUP_STEPS = 3
+QUICK_SIZES: tuple[str, ...] = ("2000", "4000")
+QUICK_STEPS = 8
+QUICK_FLOOR_STEPS = 2
+
+TARGETS: dict[str, str] = {
+    "default_wall": "default economy (0.5 M patients, 260 weeks) in at most 20 s",
+    "pw_per_s_large": "at least 10 M patient-weeks/s at 2 M patients",
+    "peak_large": "peak memory at most 1.5 GB at 2 M patients",
+    "exp_pop": "wall time ~ population^k with k <= 1.1",
+    "exp_steps": "wall time ~ steps^k with k <= 1.1",
+    "floor_ratio_default": "at least 20x the patients-as-agents floor at 0.5 M patients",
+}
+
+
+def size_overrides(token: str) -> list[str]:
+    """Overrides for one economy: a preset name, or an integer population (small orgs).
+
+    Raises:
+        ValueError: If the token is neither.
+    """
+    if token in PRESETS:
+        return list(PRESETS[token])
+    try:
+        n = int(token)
+    except ValueError:
+        raise ValueError(
+            f"--sizes: {token!r} is not one of {', '.join(PRESETS)} or a whole number of patients"
+        ) from None
+    if n < 1:
+        raise ValueError(f"--sizes: {token!r} must be a positive number of patients")
+    return ["population=small", "organisations=small", f"population.size={n}"]
+
+
+# ==========================================================================================
+# The patients-as-agents floor
+# ==========================================================================================
+class FloorPatient(mesa.Agent):
+    """A minimal patient as a Mesa agent: its step only counts one week."""
+
+    def __init__(self, model: mesa.Model) -> None:
+        super().__init__(model)
+        self.weeks = 0
+
+    def step(self) -> None:
+        """Age one week: the least work a patient agent can do."""
+        self.weeks += 1
+
+
+class FloorModel(mesa.Model):
+    """``n`` minimal patient agents in an ``AgentSet``, stepped with ``shuffle_do``.
+
+    The patients are held twice, as a patients-as-agents design would: in the model's
+    own registry (``model.agents``) and in an explicit :class:`mesa.agentset.AgentSet`
+    (``patients``). Both can be stepped; the benchmark alternates them and keeps the
+    faster as the floor, so the floor is never overstated.
+
+    Args:
+        n: Number of patient agents.
+        seed: Seed of the model's generator (used by the shuffle).
+    """
+
+    def __init__(self, n: int, seed: int = 1) -> None:
+        super().__init__(rng=seed)
+        FloorPatient.create_agents(self, n)
+        self.patients = AgentSet(list(self.agents), random=self.random)
+
+    def step(self) -> None:
+        """Step every patient once, in a fresh random order (the explicit AgentSet)."""
+        self.patients.shuffle_do("step")
+
+    def step_via(self, via: str) -> None:
+        """Step every patient once through ``"patients"`` (the AgentSet) or ``"agents"``.
+
+        Unlike :meth:`step` this does not advance the model's clock: it is the bare cost
+        of stepping the patients.
+        """
+        (self.patients if via == "patients" else self.agents).shuffle_do("step")
+
+
+# ==========================================================================================
+# Workers (each runs in a fresh process)
+# ==========================================================================================
+def _rss_mb() -> float:
+    """Peak resident memory of this process so far, MB (Linux reports KiB)."""
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return r / 1024.0 if sys.platform != "darwin" else r / 2**20
+
+
+def _instrument_model() -> tuple[dict[str, float], list[float]]:
+    """Time every ``_stage_*`` method and the constructor of CareSystemModel.
+
+    Only ever called in a benchmark worker process: the class is patched for that
+    process's lifetime. Stages are discovered by name so that a stage added to the model
+    is timed too (after the known ones, in name order).
+    """
+    from carenet.models.model import CareSystemModel
+
+    names = [s for s in STAGES if hasattr(CareSystemModel, s)]
+    names += sorted(k for k in vars(CareSystemModel) if k.startswith("_stage_") and k not in names)
+    acc = dict.fromkeys(names, 0.0)
+    build = [0.0]
+
+    def wrap(name: str) -> None:
+        f = getattr(CareSystemModel, name)
+
+        def timed(self: Any, t: int, rec: dict[str, float]) -> None:
+            s = time.perf_counter()
+            f(self, t, rec)
+            acc[name] += time.perf_counter() - s
+
+        setattr(CareSystemModel, name, timed)
+
+    for n in names:
+        wrap(n)
+    init = CareSystemModel.__init__
+
+    def timed_init(self: Any, *a: Any, **k: Any) -> None:
+        s = time.perf_counter()
+        init(self, *a, **k)
+        build[0] += time.perf_counter() - s
+
+    CareSystemModel.__init__ = timed_init  # type: ignore[method-assign]
+    return acc, build
+
+
+def _worker_model(job: dict[str, Any]) -> dict[str, Any]:
+    """Run ``simulate`` for each step count in ``job['steps']``; the first run's memory."""
+    from carenet.sim.config import load_config
+    from carenet.sim.runner import simulate
+
+    acc, build = _instrument_model()
+    # Warm up: the first run in a process imports pandas/SciPy parts and fills caches;
+    # `carenet run` pays that once per process, so it is reported apart (startup_s).
+    t0 = time.perf_counter()
+    simulate(load_config(WARMUP + [f"steps={WARMUP_STEPS}"]), seed=job["seed"])
+    startup = time.perf_counter() - t0
+    base_mb = _rss_mb()
+    runs = []
+    for steps in job["steps"]:
+        for k in acc:
+            acc[k] = 0.0
+        build[0] = 0.0
+        cfg = load_config(list(job["overrides"]) + [f"steps={steps}"])
+        res = simulate(cfg, seed=job["seed"])
+        runs.append(
+            {
+                "steps": steps,
+                "population": cfg.population.size,
+                "orgs": len(res.networks["final"]["nodes"]),
+                "wall": res.seconds,
+                "build": build[0],
+                "stages": dict(acc),
+                "episodes": float(res.summary.get("episodes_started", 0.0)),
+                "peak_mb": _rss_mb(),
+                "load": os.getloadavg()[0],
+            }
+        )
+    return {"base_mb": base_mb, "startup": startup, "runs": runs}
+
+
+def _worker_floor(job: dict[str, Any]) -> dict[str, Any]:
+    """Build the floor model and step it ``job['steps']`` times, alternating the sets."""
+    base_mb = _rss_mb()
+    t0 = time.perf_counter()
+    model = FloorModel(job["population"], seed=job["seed"])
+    build = time.perf_counter() - t0
+    spent = {"patients": [], "agents": []}
+    for k in range(job["steps"]):
+        via = "patients" if k % 2 == 0 else "agents"
+        t1 = time.perf_counter()
+        model.step_via(via)
+        spent[via].append(time.perf_counter() - t1)
+    means = {v: sum(x) / len(x) for v, x in spent.items() if x}
+    return {
+        "population": job["population"],
+        "steps": job["steps"],
+        "build": build,
+        "per_step": min(means.values()),
+        "per_step_by_set": means,
+        "peak_mb": _rss_mb(),
+        "base_mb": base_mb,
+        "load": os.getloadavg()[0],
+    }
+
+
+WORKERS = {"model": _worker_model, "floor": _worker_floor}
+
+
+def run_worker(job: dict[str, Any]) -> dict[str, Any]:
+    """Run one measurement in a fresh Python process and return its result.
+
+    Raises:
+        RuntimeError: If the worker fails (with the last lines of its error output).
+    """
+    cmd = [sys.executable, "-m", "carenet.sim.bench", "--worker", json.dumps(job)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
+        raise RuntimeError(f"benchmark worker {job['kind']} failed: {tail}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# ==========================================================================================
+# The benchmark
+# ==========================================================================================
+@dataclass
+class EconomyResult:
+    """Figures for one economy (best of the repeats by wall time)."""
+
+    name: str
+    population: int
+    orgs: int
+    steps: int
+    wall: float
+    build: float
+    stages: dict[str, float]
+    episodes: float
+    peak_mb: float
+    base_mb: float
+    load: float
+    startup: float = 0.0
+    floor: dict[str, Any] | None = None
+
+    @property
+    def patient_weeks_per_s(self) -> float:
+        """Simulated patient-weeks per second of wall time."""
+        return self.population * self.steps / self.wall
+
+    @property
+    def episodes_per_s(self) -> float:
+        """Care episodes started per second of wall time."""
+        return self.episodes / self.wall
+
+    @property
+    def floor_wall(self) -> float:
+        """The floor's wall time for ``steps`` weeks (extrapolated per step), seconds."""
+        if not self.floor:
+            return math.nan
+        return self.floor["build"] + self.floor["per_step"] * self.steps
+
+    @property
+    def floor_ratio(self) -> float:
+        """How many times faster than the floor carenet runs the same patient-weeks."""
+        return self.floor_wall / self.wall if self.floor else math.nan
+
+
+@dataclass
+class BenchResult:
+    """Everything one ``carenet bench`` run measured."""
+
+    economies: list[EconomyResult]
+    scaling_name: str
+    scaling: list[dict[str, Any]]
+    exp_pop: float
+    exp_steps: float
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict of all figures."""
+        eco = []
+        for e in self.economies:
+            d = asdict(e)
+            d.update(
+                patient_weeks_per_s=e.patient_weeks_per_s,
+                episodes_per_s=e.episodes_per_s,
+                floor_wall=e.floor_wall,
+                floor_ratio=e.floor_ratio,
+            )
+            eco.append(d)
+        return {
+            "economies": eco,
+            "scaling_economy": self.scaling_name,
+            "scaling": self.scaling,
+            "exp_pop": self.exp_pop,
+            "exp_steps": self.exp_steps,
+            "targets": check_targets(self),
+            "meta": self.meta,
+        }
+
+
+def fit_exponent(x: list[float], y: list[float]) -> float:
+    """Slope of log(y) on log(x) by least squares (NaN with fewer than two distinct x)."""
+    import numpy as np
+
+    xs, ys = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
+    if len(set(xs.tolist())) < 2:
+        return math.nan
+    return float(np.polyfit(xs, ys, 1)[0])
+
+
+def measure(
+    sizes: list[str],
+    steps: int,
+    scaling_steps: list[int],
+    scaling_size: str,
+    floor_steps: int,
+    repeat: int = 1,
+    seed: int = 1,
+    floor: bool = True,
+    log: Any = None,
+) -> BenchResult:
+    """Run the whole benchmark (every measurement in its own process).
+
+    Args:
+        sizes: Economies (preset names or populations), in increasing size.
+        steps: Weeks per run.
+        scaling_steps: Step counts for the steps exponent (on ``scaling_size``).
+        scaling_size: The economy the steps exponent is measured on.
+        floor_steps: Weeks the floor is stepped (extrapolated to ``steps``).
+        repeat: Repeats of each measurement; the fastest is kept.
+        seed: Run seed.
+        floor: Measure the patients-as-agents floor.
+        log: Called with a progress line (e.g. ``print``), or None.
+    """
+    say = log or (lambda _s: None)
+    meta = {
+        "load_start": os.getloadavg()[0],
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "mesa": mesa.__version__,
+        "platform": platform.platform(),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    economies: list[EconomyResult] = []
+    for token in sizes:
+        ov = size_overrides(token)
+        best = None
+        for r in range(repeat):
+            say(f"  {token}: carenet run {r + 1}/{repeat} ...")
+            out = run_worker({"kind": "model", "overrides": ov, "steps": [steps], "seed": seed})
+            run = out["runs"][0]
+            if best is None or run["wall"] < best[0]["wall"]:
+                best = (run, out["base_mb"], out["startup"])
+        assert best is not None
+        run, base, startup = best
+        eco = EconomyResult(
+            name=token,
+            population=run["population"],
+            orgs=run["orgs"],
+            steps=steps,
+            wall=run["wall"],
+            build=run["build"],
+            stages=run["stages"],
+            episodes=run["episodes"],
+            peak_mb=run["peak_mb"],
+            base_mb=base,
+            load=run["load"],
+            startup=startup,
+        )
+        if floor:
+            fbest = None
+            for r in range(repeat):
+                say(f"  {token}: patients-as-agents floor {r + 1}/{repeat} ...")
+                f = run_worker(
+                    {
+                        "kind": "floor",
+                        "population": eco.population,
+                        "steps": floor_steps,
+                        "seed": seed,
+                    }
+                )
+                if fbest is None or f["build"] + f["per_step"] * steps < (
+                    fbest["build"] + fbest["per_step"] * steps
+                ):
+                    fbest = f
+            eco.floor = fbest
+        economies.append(eco)
+    say(f"  steps scaling on {scaling_size}: {scaling_steps} ...")
+    scaling: list[dict[str, Any]] = []
+    for r in range(repeat):
+        out = run_worker(
+            {
+                "kind": "model",
+                "overrides": size_overrides(scaling_size),
+                "steps": list(scaling_steps),
+                "seed": seed,
+            }
+        )
+        for k, run in enumerate(out["runs"]):
+            if r == 0:
+                scaling.append(run)
+            elif run["wall"] < scaling[k]["wall"]:
+                scaling[k] = run
+    exp_pop = fit_exponent([e.population for e in economies], [e.wall for e in economies])
+    exp_steps = fit_exponent([s["steps"] for s in scaling], [s["wall"] for s in scaling])
+    meta["load_end"] = os.getloadavg()[0]
+    meta["repeat"] = repeat
+    meta["floor_steps"] = floor_steps
+    meta["seed"] = seed
+    return BenchResult(economies, scaling_size, scaling, exp_pop, exp_steps, meta)
+
+
+def check_targets(res: BenchResult) -> dict[str, dict[str, Any]]:
+    """Each target of issue #6: its value here and whether it is met (None: not measured)."""
+    by = {e.name: e for e in res.economies}
+    d, lg = by.get("default"), by.get("large")
+    out: dict[str, dict[str, Any]] = {}
+
+    def put(key: str, value: float | None, ok: bool | None, shown: str) -> None:
+        out[key] = {"target": TARGETS[key], "value": value, "met": ok, "shown": shown}
+
+    if d is not None and d.steps == 260:
+        put("default_wall", d.wall, d.wall <= 20.0, f"{d.wall:.1f} s")
+    else:
+        put("default_wall", None, None, "not measured (needs --sizes default and 260 steps)")
+    if lg is not None:
+        pw = lg.patient_weeks_per_s
+        put("pw_per_s_large", pw, pw >= 10e6, f"{pw / 1e6:.1f} M/s")
+        put("peak_large", lg.peak_mb, lg.peak_mb <= 1536.0, f"{lg.peak_mb:,.0f} MB")
+    else:
+        put("pw_per_s_large", None, None, "not measured (needs --sizes large)")
+        put("peak_large", None, None, "not measured (needs --sizes large)")
+    for key, v in (("exp_pop", res.exp_pop), ("exp_steps", res.exp_steps)):
+        ok = None if math.isnan(v) else v <= 1.1
+        put(key, None if math.isnan(v) else v, ok, "n/a" if math.isnan(v) else f"{v:.2f}")
+    if d is not None and d.floor:
+        put("floor_ratio_default", d.floor_ratio, d.floor_ratio >= 20.0, f"{d.floor_ratio:.1f}x")
+    else:
+        put("floor_ratio_default", None, None, "not measured (needs --sizes default, floor)")
+    return out
+
+
+# ==========================================================================================
+# Printing
+# ==========================================================================================
+def _fmt_rate(x: float) -> str:
+    if math.isnan(x):
+        return "n/a"
+    if x >= 1e6:
+        return f"{x / 1e6:.2f} M"
+    if x >= 1e3:
+        return f"{x / 1e3:.1f} k"
+    return f"{x:.0f}"
+
+
+def format_report(res: BenchResult) -> str:
+    """The benchmark's tables as Markdown-compatible text."""
+    m = res.meta
+    lines = [
+        f"carenet bench  {m['started']}  Python {m['python']}  Mesa {m['mesa']}  "
+        f"{m['cpus']} CPUs  seed {m['seed']}  best of {m['repeat']}",
+        f"load average (1 min): {m['load_start']:.2f} at start, {m['load_end']:.2f} at end",
+        "",
+        "| economy | patients | orgs | steps | wall s | build s | patient-weeks/s | "
+        "episodes/s | peak MB | load | floor wall s | floor peak MB | x floor |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for e in res.economies:
+        fw = f"{e.floor_wall:.3g}" if e.floor else "-"
+        fp = f"{e.floor['peak_mb']:,.0f}" if e.floor else "-"
+        fr = f"{e.floor_ratio:.3g}" if e.floor else "-"
+        lines.append(
+            f"| {e.name} | {e.population:,} | {e.orgs} | {e.steps} | {e.wall:.2f} | "
+            f"{e.build:.2f} | {_fmt_rate(e.patient_weeks_per_s)} | "
+            f"{_fmt_rate(e.episodes_per_s)} | {e.peak_mb:,.0f} | {e.load:.2f} | "
+            f"{fw} | {fp} | {fr} |"
+        )
+    if any(e.floor for e in res.economies):
+        lines.append("")
+        lines.append(
+            f"Floor: {res.economies[0].floor['steps'] if res.economies[0].floor else '?'} "
+            "shuffle_do steps of minimal Mesa patient agents (alternately an explicit AgentSet "
+            "and model.agents; the faster kept), extrapolated linearly per step to the "
+            "run's steps: floor wall = build + steps x per-step."
+        )
+        lines.append("| economy | floor build s | floor s/step | floor base MB | carenet s/step |")
+        lines.append("|---|---:|---:|---:|---:|")
+        for e in res.economies:
+            if e.floor:
+                lines.append(
+                    f"| {e.name} | {e.floor['build']:.2f} | {e.floor['per_step']:.3f} | "
+                    f"{e.floor['base_mb']:,.0f} | {sum(e.stages.values()) / e.steps:.3f} |"
+                )
+    # Stages.
+    names = list(res.economies[0].stages) if res.economies else []
+    lines += ["", "Time per step by stage (ms/step; share of stepping time):", ""]
+    head = "| stage | " + " | ".join(e.name for e in res.economies) + " |"
+    lines += [head, "|---|" + "---:|" * len(res.economies)]
+    for n in names:
+        cells = []
+        for e in res.economies:
+            tot = sum(e.stages.values()) or 1.0
+            cells.append(f"{1000 * e.stages[n] / e.steps:.1f} ({100 * e.stages[n] / tot:.0f}%)")
+        lines.append(f"| {n.removeprefix('_stage_')} | " + " | ".join(cells) + " |")
+    lines.append(
+        "| **all stages (ms/step)** | "
+        + " | ".join(f"{1000 * sum(e.stages.values()) / e.steps:.1f}" for e in res.economies)
+        + " |"
+    )
+    lines.append(
+        "| build (s, once) | " + " | ".join(f"{e.build:.2f}" for e in res.economies) + " |"
+    )
+    lines.append(
+        "| outputs (s, once) | "
+        + " | ".join(
+            f"{max(e.wall - e.build - sum(e.stages.values()), 0.0):.2f}" for e in res.economies
+        )
+        + " |"
+    )
+    # Scaling.
+    lines += [
+        "",
+        f"Scaling: wall ~ population^{res.exp_pop:.2f} over "
+        + ", ".join(f"{e.population:,}" for e in res.economies)
+        + " patients (economies as listed: organisations grow with them);",
+        f"         wall ~ steps^{res.exp_steps:.2f} over "
+        + ", ".join(f"{s['steps']} ({s['wall']:.2f} s)" for s in res.scaling)
+        + f" steps on {res.scaling_name}.",
+        "",
+        "Targets (issue #6, 2-core machine, one process):",
+    ]
+    for t in check_targets(res).values():
+        mark = {True: "met", False: "NOT met", None: "n/a"}[t["met"]]
+        lines.append(f"  [{mark:>7}] {t['target']}: {t['shown']}")
+    return "\n".join(lines)
+
+
+# ==========================================================================================
+# Command line
+# ==========================================================================================
+def build_parser() -> argparse.ArgumentParser:
+    """Options of ``carenet bench``."""
+    p = argparse.ArgumentParser(
+        prog="carenet bench",
+        description="Benchmark carenet's speed and memory against the patients-as-agents "
+        "floor. Each measurement runs in a fresh process.",
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="a fast smoke run (tiny economies, few steps)"
+    )
+    p.add_argument(
+        "--sizes",
+        default=None,
+        help="comma-separated economies: small, default, large, or a number of patients "
+        "(with the small organisations); default: small,default,large",
+    )
+    p.add_argument("--steps", type=int, default=None, help="weeks per run (default 260)")
+    p.add_argument(
+        "--scaling-steps",
+        default=None,
+        help="comma-separated step counts for the steps exponent (default steps/4,steps/2,steps)",
+    )
+    p.add_argument(
+        "--scaling-size",
+        default=None,
+        help="economy for the steps exponent (default: the first of --sizes)",
+    )
+    p.add_argument(
+        "--floor-steps",
+        type=int,
+        default=None,
+        help="weeks the patients-as-agents floor is stepped, then extrapolated (default 20)",
+    )
+    p.add_argument("--no-floor", action="store_true", help="skip the patients-as-agents floor")
+    p.add_argument("--repeat", type=int, default=1, help="repeat each measurement, keep the best")
+    p.add_argument("--seed", type=int, default=1, help="run seed (default 1)")
+    p.add_argument("--json", type=Path, default=None, help="also write all figures to this file")
+    return p
+
+
+def _int_list(text: str, what: str) -> list[int]:
+    try:
+        vals = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"{what}: {text!r} is not a comma-separated list of integers") from None
+    if not vals or min(vals) < 1:
+        raise ValueError(f"{what}: {text!r} needs positive integers")
+    return vals
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Entry point of ``carenet bench`` (``args.rest`` holds its options)."""
+    from .cli import fail
+
+    parser = build_parser()
+    rest = list(getattr(args, "rest", []) or [])
+    if rest[:1] == ["--"]:  # ``carenet bench -- --quick`` (see the module docstring)
+        rest = rest[1:]
+    try:
+        opts = parser.parse_args(rest)
+    except SystemExit as exc:  # argparse has printed its usage line
+        return int(exc.code or 0)
+    try:
+        sizes = (
+            [s.strip() for s in opts.sizes.split(",") if s.strip()]
+            if opts.sizes
+            else list(QUICK_SIZES if opts.quick else PRESETS)
+        )
+        for s in sizes:
+            size_overrides(s)
+        steps = opts.steps or (QUICK_STEPS if opts.quick else 260)
+        if steps < 1:
+            raise ValueError(f"--steps: {steps} must be at least 1")
+        if opts.scaling_steps:
+            scaling_steps = _int_list(opts.scaling_steps, "--scaling-steps")
+        else:
+            scaling_steps = sorted({max(1, steps // 4), max(1, steps // 2), steps})
+        scaling_size = opts.scaling_size or sizes[0]
+        size_overrides(scaling_size)
+        floor_steps = opts.floor_steps or (QUICK_FLOOR_STEPS if opts.quick else 20)
+        floor_steps = min(floor_steps, steps)
+        if opts.repeat < 1:
+            raise ValueError(f"--repeat: {opts.repeat} must be at least 1")
+    except ValueError as exc:
+        return fail(str(exc))
+    print(
+        f"carenet bench: economies {', '.join(sizes)}; {steps} steps; floor stepped "
+        f"{floor_steps} weeks and extrapolated; load average {os.getloadavg()[0]:.2f}",
+        file=sys.stderr,
+    )
+    try:
+        res = measure(
+            sizes,
+            steps,
+            scaling_steps,
+            scaling_size,
+            floor_steps,
+            repeat=opts.repeat,
+            seed=opts.seed,
+            floor=not opts.no_floor,
+            log=lambda s: print(s, file=sys.stderr, flush=True),
+        )
+    except RuntimeError as exc:
+        return fail(str(exc), 1)
+    print(format_report(res))
+    if opts.json:
+        opts.json.parent.mkdir(parents=True, exist_ok=True)
+        opts.json.write_text(json.dumps(res.to_json(), indent=2, default=str) + "\n")
+        print(f"\nFigures written to {opts.json}")
+    return 0
+
+
+def _worker_main(argv: list[str]) -> int:
+    """``python -m carenet.sim.bench --worker JOB``: run one measurement, print JSON."""
+    job = json.loads(argv[argv.index("--worker") + 1])
+    result = WORKERS[job["kind"]](job)
+    sys.stdout.write(json.dumps(result) + "\n")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(_worker_main(sys.argv))
