@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .runner import is_finished
-from .sweep import FAILURES, RUNS, read_sweep, run_id, scenario_id
+from .sweep import FAILURES, RUNS, read_sweep, run_id, scenario_id, swept_of
 
 RUNS_FILE = "runs.parquet"
 TIMESERIES_FILE = "timeseries.parquet"
@@ -154,7 +154,7 @@ def find_runs(folder: Path) -> list[_Entry]:
 
 def _plan_lookup(folder: Path) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
     sweep = read_sweep(folder) or {}
-    return {r["run_id"]: r for r in sweep.get("runs", [])}, dict(sweep.get("swept", {}))
+    return {r["run_id"]: r for r in sweep.get("runs", [])}, swept_of(sweep)
 
 
 def _describe(entry: _Entry, plan: dict[str, dict[str, Any]]) -> dict[str, Any]:

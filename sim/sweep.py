@@ -306,6 +306,7 @@ class Plan:
     max_replications: int
     overwrite: bool = False
     progress: bool = True
+    multirun: bool = True
     created: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat())
 
     @property
@@ -428,6 +429,7 @@ def plan_sweep(overrides: list[str], multirun: bool = True) -> Plan:
         max_replications=max(s["replications"] for s in scenarios),
         overwrite=first_cfg.overwrite,
         progress=first_cfg.progress,
+        multirun=multirun,
     )
 
 
@@ -443,6 +445,14 @@ def read_sweep(folder: Path) -> dict[str, Any] | None:
         return json.loads(p.read_text())
     except (OSError, ValueError):
         return None
+
+
+def swept_of(sweep: dict[str, Any] | None) -> dict[str, list[str]]:
+    """Swept keys and values of a ``sweep.json``, in the order the command gave them."""
+    swept = (sweep or {}).get("swept") or []
+    if isinstance(swept, dict):
+        return dict(swept)
+    return {item["key"]: list(item["values"]) for item in swept}
 
 
 def finished_ids(folder: Path) -> set[str]:
@@ -523,7 +533,8 @@ def prepare_folder(plan: Plan) -> dict[str, Any]:
         "overrides": plan.overrides,
         "job_overrides": plan.job_overrides,
         "hydra_overrides": plan.hydra_overrides,
-        "swept": plan.swept,
+        "swept": [{"key": k, "values": v} for k, v in plan.swept.items()],
+        "multirun": plan.multirun,
         "launcher": plan.launcher,
         "n_scenarios": len(plan.scenarios),
         "n_runs": len(plan.runs),

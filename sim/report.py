@@ -1,0 +1,781 @@
+"""A readable report of a sweep: ``carenet report DIR [--baseline NAME]``.
+
+Writes ``DIR/report.md`` and the figures it embeds into ``DIR/figures/``:
+
+1. what was run: the command, the swept values, scenarios, replications and every seed;
+2. how intervals are computed (STRESS-ABS style: Student t, ``n − 1`` degrees of freedom);
+3. means with 95% confidence intervals over replications, for each scenario;
+4. paired differences against a baseline scenario (the first, or ``--baseline``), pairs
+   matched by replication index, which under one root seed means the same run seed
+   (common random numbers);
+5. figures: time series with bands, the value–cost plane (one point per run), the network
+   at the end of a run with hubs highlighted, and a heat-map when two parameters were swept;
+6. failed runs, if any.
+
+It reads ``runs.parquet`` and ``timeseries.parquet`` (running ``carenet collect`` first if
+they are missing or older than the runs), and only the few time-series metrics it plots.
+The tables are also written as CSV (``DIR/summary.csv``, ``DIR/differences.csv``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .analysis import LEVEL, band, mean_ci, paired_differences, t_quantile  # noqa: E402
+from .collect import RUNS_FILE, TIMESERIES_FILE, collect  # noqa: E402
+from .sweep import FAILURES, RUNS, SWEEP_FILE, read_sweep, swept_of  # noqa: E402
+
+REPORT_FILE = "report.md"
+
+TABLE_METRICS: tuple[tuple[str, str], ...] = (
+    ("qalys_net", "Net QALYs"),
+    ("qalys_gained", "QALYs gained"),
+    ("qalys_lost", "QALYs lost"),
+    ("cost_total", "Total cost (GBP)"),
+    ("cost_direct", "Direct cost (GBP)"),
+    ("cost_transaction", "Transaction cost (GBP)"),
+    ("cost_failure", "Failure cost (GBP)"),
+    ("cost_connection", "Connection cost (GBP)"),
+    ("net_monetary_benefit", "Net monetary benefit (GBP)"),
+    ("episodes_completed", "Episodes completed"),
+    ("episodes_failed", "Episodes failed"),
+    ("mean_wait_weeks", "Mean wait (weeks)"),
+    ("on_time_share", "On-time share"),
+    ("emergency_admissions_per_1000", "Emergency admissions /1,000/yr"),
+    ("handoff_failure_rate", "Handoff failure rate"),
+    ("continuity_index", "Continuity index"),
+    ("experience_score", "Experience score"),
+    ("final_n_ties", "Ties at the end"),
+    ("final_top_hub_share", "Top-hub share at the end"),
+    ("final_degree_gini", "Degree Gini at the end"),
+)
+"""Metrics in the report's tables, with their labels."""
+
+KEY_METRICS: tuple[str, ...] = (
+    "qalys_net",
+    "cost_total",
+    "net_monetary_benefit",
+    "episodes_failed",
+    "mean_wait_weeks",
+    "handoff_failure_rate",
+)
+"""Metrics shown when there are too many scenarios for a column each."""
+
+SERIES: tuple[tuple[str, str, bool, float], ...] = (
+    ("qalys_net", "Net QALYs, cumulative", True, 1.0),
+    ("cost_total", "Total cost, cumulative (GBP m)", True, 1e-6),
+    ("mean_wait_weeks", "Mean wait (weeks)", False, 1.0),
+    ("n_ties", "Ties", False, 1.0),
+)
+"""Time-series panels: metric, title, cumulative?, scale."""
+
+KIND_COLOURS: dict[str, str] = {
+    "gp": "#4c72b0",
+    "acute": "#c44e52",
+    "community": "#55a868",
+    "mental_health": "#8172b3",
+    "social_care": "#dd8452",
+    "vcse": "#937860",
+    "national_body": "#222222",
+    "commissioner": "#7f7f7f",
+    "regulator": "#a0a0a0",
+    "hwb": "#bcbd22",
+}
+MAX_WIDE_SCENARIOS = 6
+MAX_NETWORK_PANELS = 4
+
+
+class ReportError(ValueError):
+    """The report cannot be written; the message is one line for the user."""
+
+
+# --- formatting -------------------------------------------------------------------------
+
+
+def _decimals(x: float) -> int:
+    a = abs(x)
+    if not math.isfinite(a) or a >= 1000:
+        return 0
+    if a >= 10:
+        return 1
+    if a >= 1:
+        return 2
+    if a == 0:
+        return 2
+    return min(6, 2 - int(math.floor(math.log10(a))))
+
+
+def fmt_num(x: float, decimals: int | None = None) -> str:
+    """A number for a table: thousands separators, decimals by size."""
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    d = _decimals(x) if decimals is None else decimals
+    return f"{x:,.{d}f}"
+
+
+def fmt_ci(mean: float, lo: float, hi: float) -> str:
+    """``mean [lo, hi]`` with one number format chosen for the three."""
+    if not math.isfinite(mean):
+        return "n/a"
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return fmt_num(mean)
+    width = hi - lo
+    wide = width > 1e-9 * max(1.0, abs(mean))
+    d = max(_decimals(mean), _decimals(width) if wide else 0)
+    d = min(d, 6)
+    return f"{fmt_num(mean, d)} [{fmt_num(lo, d)}, {fmt_num(hi, d)}]"
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    def esc(s: str) -> str:
+        return str(s).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(esc(h) for h in header) + " |"]
+    lines.append("|" + "|".join("---" for _ in header) + "|")
+    lines += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+# --- data -------------------------------------------------------------------------------
+
+
+def _needs_collect(folder: Path) -> bool:
+    runs = folder / RUNS_FILE
+    ts = folder / TIMESERIES_FILE
+    if not runs.is_file() or not ts.is_file():
+        return True
+    t = min(runs.stat().st_mtime_ns, ts.stat().st_mtime_ns)
+    for p in (folder / SWEEP_FILE, folder / RUNS, folder / FAILURES):
+        if p.exists() and p.stat().st_mtime_ns > t:
+            return True
+    return False
+
+
+def load_runs(folder: Path) -> pd.DataFrame:
+    """``runs.parquet`` of a folder, collecting it first if missing or stale."""
+    if _needs_collect(folder):
+        collect(folder)
+    return pd.read_parquet(folder / RUNS_FILE)
+
+
+def scenario_order(runs: pd.DataFrame) -> list[str]:
+    """Scenario labels in order of first appearance (plan order)."""
+    return list(dict.fromkeys(runs["scenario"].tolist()))
+
+
+def resolve_baseline(name: str | None, scenarios: list[str], sweep: dict[str, Any]) -> str:
+    """Find the scenario ``--baseline`` names.
+
+    Accepted: the exact label; a scenario id prefix; ``key=value`` pairs (separated by
+    commas or spaces) that together match one scenario's swept values; or text found in
+    exactly one label. Default: the first scenario.
+
+    Raises:
+        ReportError: If nothing, or more than one scenario, matches.
+    """
+    if not scenarios:
+        raise ReportError("no finished runs to report on")
+    if not name:
+        return scenarios[0]
+    if name in scenarios:
+        return name
+    ids = {s["scenario"]: s.get("scenario_id", "") for s in sweep.get("scenarios", [])}
+    values = {s["scenario"]: s.get("values", {}) for s in sweep.get("scenarios", [])}
+    hits = [s for s in scenarios if ids.get(s, "").startswith(name)] if len(name) >= 6 else []
+    if len(hits) != 1:
+        tokens = [t for t in name.replace(",", " ").split() if "=" in t]
+        if tokens:
+            want = dict(t.split("=", 1) for t in tokens)
+            hits = [
+                s
+                for s in scenarios
+                if all(str(values.get(s, {}).get(k.lstrip("+~"))) == v for k, v in want.items())
+            ]
+    if len(hits) != 1:
+        hits = [s for s in scenarios if name in s]
+    if len(hits) == 1:
+        return hits[0]
+    what = "matches several scenarios" if hits else "is not a scenario"
+    raise ReportError(f"--baseline: {name!r} {what}; scenarios: " + "; ".join(scenarios))
+
+
+# --- figures ----------------------------------------------------------------------------
+
+
+def _colours(scenarios: list[str]) -> dict[str, Any]:
+    cmap = plt.get_cmap("tab10" if len(scenarios) <= 10 else "tab20")
+    return {s: cmap(i % cmap.N) for i, s in enumerate(scenarios)}
+
+
+def timeseries_figure(
+    folder: Path, scenarios: list[str], colours: dict[str, Any], path: Path
+) -> bool:
+    """Mean and 95% band over replications, per scenario, of a few weekly metrics."""
+    import pyarrow.parquet as pq
+
+    names = [m for m, *_ in SERIES]
+    table = pq.read_table(folder / TIMESERIES_FILE, filters=[("metric", "in", names)])
+    ts = table.to_pandas()
+    if ts.empty:
+        return False
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8), constrained_layout=True)
+    for ax, (metric, title, cumulative, scale) in zip(axes.flat, SERIES, strict=True):
+        sub = ts[ts["metric"] == metric]
+        for s in scenarios:
+            wide = sub[sub["scenario"] == s].pivot_table(
+                index="run_id", columns="week", values="value", aggfunc="first"
+            )
+            if wide.empty:
+                continue
+            wide = wide.sort_index(axis=1)
+            v = wide.to_numpy(dtype=float)
+            if cumulative:
+                v = np.nancumsum(v, axis=1)
+            mean, lo, hi = band(v * scale)
+            w = wide.columns.to_numpy()
+            ax.plot(w, mean, color=colours[s], label=f"{s} (n={v.shape[0]})", lw=1.6)
+            ax.fill_between(w, lo, hi, color=colours[s], alpha=0.2, lw=0)
+        ax.set_title(title)
+        ax.set_xlabel("week")
+        ax.grid(alpha=0.3)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(2, len(handles)))
+    fig.suptitle(f"Mean over replications with {LEVEL:.0%} t-interval bands")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def value_cost_figure(
+    ok: pd.DataFrame,
+    scenarios: list[str],
+    colours: dict[str, Any],
+    baseline: str,
+    path: Path,
+) -> bool:
+    """QALYs against cost: one point per run, one colour per scenario, means with CIs."""
+    if "qalys_net" not in ok or "cost_total" not in ok:
+        return False
+    fig, ax = plt.subplots(figsize=(9, 6.5), constrained_layout=True)
+    for s in scenarios:
+        sub = ok[ok["scenario"] == s]
+        x = sub["qalys_net"].to_numpy(float)
+        y = sub["cost_total"].to_numpy(float) / 1e6
+        ax.scatter(x, y, s=22, color=colours[s], alpha=0.6, label=s)
+        cx, cy = mean_ci(x), mean_ci(y)
+        xerr = None if math.isnan(cx.half_width) else cx.half_width
+        yerr = None if math.isnan(cy.half_width) else cy.half_width
+        ax.errorbar(
+            cx.mean,
+            cy.mean,
+            xerr=xerr,
+            yerr=yerr,
+            fmt="D",
+            ms=8,
+            color=colours[s],
+            mec="black",
+            capsize=3,
+        )
+    thr = (
+        ok["costs.threshold_gbp_per_qaly"].dropna() if "costs.threshold_gbp_per_qaly" in ok else []
+    )
+    base = ok[ok["scenario"] == baseline]
+    if len(thr) and not base.empty:
+        t = float(thr.iloc[0])
+        bx, by = base["qalys_net"].mean(), base["cost_total"].mean() / 1e6
+        xs = np.array(ax.get_xlim())
+        ax.plot(xs, by + t * (xs - bx) / 1e6, ls="--", color="grey", lw=1)
+        ax.set_xlim(*xs)
+        ax.annotate(
+            f"equal net monetary benefit to the baseline at £{t:,.0f}/QALY "
+            "(below/right of the line: better)",
+            xy=(0.01, 0.01),
+            xycoords="axes fraction",
+            fontsize=8,
+            color="grey",
+        )
+    ax.set_xlabel("Net QALYs per run")
+    ax.set_ylabel("Total cost per run (GBP m)")
+    ax.set_title("Value–cost plane (dots: runs; diamonds: means with 95% CIs)")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=8, loc="upper left")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def hubs_of(nodes: list[dict[str, Any]], share: float = 0.05) -> list[int]:
+    """Ids of the hubs: the top ``share`` of organisations by degree (at least one)."""
+    ranked = sorted(
+        (n for n in nodes if n.get("degree", 0) > 0), key=lambda n: (-n["degree"], n["id"])
+    )
+    k = max(1, math.ceil(share * len(nodes)))
+    return [n["id"] for n in ranked[:k]]
+
+
+def network_figure(panels: list[tuple[str, Path]], path: Path) -> bool:
+    """The tie network at the end of one run per scenario; hubs outlined and named.
+
+    The layout uses ties and reporting lines (drawn faint and dotted), so a hierarchy with
+    few ties still shows its shape; hubs are numbered H1, H2 ... and listed in the panel.
+    """
+    import networkx as nx
+
+    snaps = []
+    for title, run_dir in panels:
+        p = run_dir / "network.json"
+        if p.is_file():
+            snaps.append((title, json.loads(p.read_text())["final"]))
+    if not snaps:
+        return False
+    n = len(snaps)
+    cols = min(2, n)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(7 * cols, 6.4 * rows), squeeze=False)
+    for ax, (title, snap) in zip(axes.flat, snaps, strict=False):
+        nodes = sorted(snap["nodes"], key=lambda x: x["id"])
+        ids = {x["id"] for x in nodes}
+        ties = nx.Graph()
+        ties.add_nodes_from(sorted(ids))
+        ties.add_edges_from((t["a"], t["b"], {"trust": t.get("trust", 0.5)}) for t in snap["ties"])
+        lines = [(x["id"], x["parent"]) for x in nodes if x.get("parent", -1) in ids]
+        layout = nx.Graph()
+        layout.add_nodes_from(sorted(ids))
+        layout.add_edges_from(lines, weight=0.3)
+        layout.add_edges_from(ties.edges, weight=1.0)
+        pos = nx.spring_layout(layout, seed=7, weight="weight", k=1.2 / math.sqrt(len(ids)))
+        deg = {x["id"]: int(x.get("degree", ties.degree(x["id"]))) for x in nodes}
+        hubs = hubs_of(nodes)
+        nx.draw_networkx_edges(
+            nx.Graph(lines), pos, ax=ax, style=":", width=0.6, alpha=0.35, edge_color="#888888"
+        )
+        widths = [0.4 + 1.6 * ties.edges[e]["trust"] for e in ties.edges]
+        nx.draw_networkx_edges(ties, pos, ax=ax, width=widths, alpha=0.45, edge_color="#444444")
+        dmax = max(deg.values()) or 1
+        for x in nodes:
+            i = x["id"]
+            colour = KIND_COLOURS.get(x["kind"], "#cccccc")
+            is_hub = i in hubs
+            ax.scatter(
+                *pos[i],
+                s=25 + 450 * deg[i] / dmax,
+                color=colour if x.get("active", True) else "white",
+                edgecolors="black" if is_hub else colour,
+                linewidths=2.4 if is_hub else 0.8,
+                zorder=3 if is_hub else 2,
+            )
+            if is_hub:
+                ax.annotate(
+                    f"H{hubs.index(i) + 1}",
+                    pos[i],
+                    xytext=(7, 7),
+                    textcoords="offset points",
+                    fontsize=9,
+                    weight="bold",
+                    zorder=4,
+                )
+        listing = "\n".join(
+            f"H{k + 1}: {nodes_by_id['kind']} #{h}, degree {deg[h]}"
+            for k, h in enumerate(hubs)
+            for nodes_by_id in [next(x for x in nodes if x["id"] == h)]
+        )
+        if listing:
+            ax.text(
+                0.01,
+                0.01,
+                listing,
+                transform=ax.transAxes,
+                fontsize=8,
+                va="bottom",
+                bbox={"boxstyle": "round", "fc": "white", "ec": "#999999", "alpha": 0.9},
+            )
+        n_ties = ties.number_of_edges()
+        ax.set_title(f"{title}\n{n_ties} ties at week {snap.get('week', '?')}", fontsize=10)
+        ax.set_axis_off()
+    for ax in list(axes.flat)[n:]:
+        ax.set_axis_off()
+    order = list(KIND_COLOURS)
+    kinds = sorted(
+        {x["kind"] for _, s in snaps for x in s["nodes"]},
+        key=lambda k: order.index(k) if k in order else len(order),
+    )
+    handles = [
+        plt.Line2D([], [], marker="o", ls="", color=KIND_COLOURS.get(k, "#ccc"), label=k)
+        for k in kinds
+    ]
+    handles.append(
+        plt.Line2D([], [], marker="o", ls="", mfc="white", mec="black", mew=2, label="hub (top 5%)")
+    )
+    handles.append(plt.Line2D([], [], ls=":", color="#888888", label="reporting line"))
+    fig.legend(handles=handles, loc="lower center", ncol=min(7, len(handles)), frameon=False)
+    fig.suptitle(
+        "Organisations at the end of the run: colour = kind, size = degree, edge width = trust",
+        y=0.995,
+    )
+    fig.tight_layout(rect=(0, 0.05, 1, 0.97))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def _typed_order(values: list[str]) -> list[str]:
+    try:
+        return sorted(values, key=float)
+    except ValueError:
+        return values
+
+
+def heatmap_figure(
+    ok: pd.DataFrame, sweep: dict[str, Any], path: Path
+) -> tuple[bool, list[str], list[str]]:
+    """Means over runs on the grid of the first two swept keys (others averaged)."""
+    swept = {k: v for k, v in swept_of(sweep).items() if len(v) > 1}
+    if len(swept) < 2:
+        return False, [], []
+    kx, ky = list(swept)[:2]
+    values = {s["scenario"]: s.get("values", {}) for s in sweep.get("scenarios", [])}
+    d = ok.copy()
+    d["_x"] = d["scenario"].map(lambda s: values.get(s, {}).get(kx))
+    d["_y"] = d["scenario"].map(lambda s: values.get(s, {}).get(ky))
+    xs = _typed_order(list(dict.fromkeys(swept[kx])))
+    ys = _typed_order(list(dict.fromkeys(swept[ky])))
+    metrics = [
+        m
+        for m in ("net_monetary_benefit", "qalys_net", "cost_total")
+        if m in d and d[m].notna().any()
+    ]
+    if not metrics:
+        return False, [], []
+    fig, axes = plt.subplots(
+        1,
+        len(metrics),
+        figsize=(5.2 * len(metrics), 0.6 * len(ys) + 3.2),
+        squeeze=False,
+        constrained_layout=True,
+    )
+    for ax, m in zip(axes.flat, metrics, strict=True):
+        grid = np.full((len(ys), len(xs)), np.nan)
+        for i, yv in enumerate(ys):
+            for j, xv in enumerate(xs):
+                cell = d[(d["_x"] == xv) & (d["_y"] == yv)][m]
+                if cell.notna().any():
+                    grid[i, j] = cell.mean()
+        scale, unit = (1e-6, " (GBP m)") if m != "qalys_net" else (1.0, "")
+        im = ax.imshow(grid * scale, cmap="viridis", aspect="auto", origin="lower")
+        ax.set_xticks(range(len(xs)), xs, rotation=30, ha="right")
+        ax.set_yticks(range(len(ys)), ys)
+        ax.set_xlabel(kx)
+        ax.set_ylabel(ky)
+        ax.set_title(f"{m}{unit}, mean over runs", fontsize=10)
+        for i in range(len(ys)):
+            for j in range(len(xs)):
+                if np.isfinite(grid[i, j]):
+                    r, g, b, _ = im.cmap(im.norm(grid[i, j] * scale))
+                    dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5
+                    colour = "white" if dark else "black"
+                    text = fmt_num(grid[i, j] * scale)
+                    ax.text(j, i, text, ha="center", va="center", color=colour, fontsize=8)
+        fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True, [kx, ky], [k for k in swept if k not in (kx, ky)]
+
+
+# --- the report -------------------------------------------------------------------------
+
+
+def build_report(folder: Path | str, baseline: str | None = None) -> Path:
+    """Write ``report.md``, its figures, ``summary.csv`` and ``differences.csv``.
+
+    Args:
+        folder: A sweep folder (or any folder ``carenet collect`` accepts).
+        baseline: Scenario to compare against (see :func:`resolve_baseline`).
+
+    Returns:
+        The path of ``report.md``.
+
+    Raises:
+        ReportError: If there is nothing to report or the baseline is unknown.
+    """
+    from carenet import __version__
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ReportError(f"{str(folder)!r} is not a folder")
+    try:
+        runs = load_runs(folder)
+    except ValueError as exc:
+        raise ReportError(str(exc)) from None
+    sweep = read_sweep(folder) or {}
+    ok = runs[runs["status"] == "complete"].copy()
+    failed = runs[runs["status"] != "complete"]
+    scenarios = scenario_order(ok)
+    base = resolve_baseline(baseline, scenarios, sweep)
+    colours = _colours(scenarios)
+    figdir = folder / "figures"
+    figdir.mkdir(exist_ok=True)
+    metrics = [(m, lab) for m, lab in TABLE_METRICS if m in ok.columns]
+
+    out: list[str] = [f"# carenet report: {folder.resolve().name}", ""]
+    out.append(
+        f"Written {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} by carenet {__version__} "
+        f"from `{folder}`: {len(ok)} finished runs in {len(scenarios)} scenarios"
+        + (f", {len(failed)} failed." if len(failed) else ".")
+    )
+    out += ["", "## What was run", ""]
+    out += _design_section(ok, sweep, scenarios, base)
+    out += ["", "## How intervals are computed", ""]
+    out += _methods_section(ok, scenarios)
+
+    # Means with CIs.
+    summary_rows = []
+    for s in scenarios:
+        sub = ok[ok["scenario"] == s]
+        for m, lab in metrics:
+            ci = mean_ci(sub[m].tolist())
+            summary_rows.append(
+                {"scenario": s, "metric": m, "label": lab, "n": ci.n, "mean": ci.mean}
+                | {"lo": ci.lo, "hi": ci.hi, "sd": ci.sd, "half_width": ci.half_width}
+            )
+    summary = pd.DataFrame(summary_rows)
+    summary.to_csv(folder / "summary.csv", index=False)
+    out += ["", f"## Results by scenario: mean [{LEVEL:.0%} CI] over replications", ""]
+    out.append(_wide_table(summary, scenarios, metrics, lambda r: fmt_ci(r.mean, r.lo, r.hi)))
+
+    # Paired differences.
+    out += ["", f"## Differences against the baseline: {base}", ""]
+    diff_rows = []
+    base_sub = ok[ok["scenario"] == base].set_index("replication")
+    for s in scenarios:
+        if s == base:
+            continue
+        sub = ok[ok["scenario"] == s].set_index("replication")
+        common = sub.index.intersection(base_sub.index)
+        same_seed = bool(
+            len(common) and (sub.loc[common, "seed"] == base_sub.loc[common, "seed"]).all()
+        )
+        for m, lab in metrics:
+            ci, n = paired_differences(sub[m], base_sub[m])
+            diff_rows.append(
+                {"scenario": s, "baseline": base, "metric": m, "label": lab, "pairs": n}
+                | {"mean": ci.mean, "lo": ci.lo, "hi": ci.hi, "sd": ci.sd}
+                | {"half_width": ci.half_width, "same_seeds": same_seed}
+            )
+    diffs = pd.DataFrame(diff_rows)
+    diffs.to_csv(folder / "differences.csv", index=False)
+    if diffs.empty:
+        out.append("Only one scenario: nothing to compare.")
+    else:
+        others = [s for s in scenarios if s != base]
+        out.append(
+            f"Each cell: mean of the paired differences *scenario − baseline* over the "
+            f"replications both finished, with its {LEVEL:.0%} t-interval; ✱ marks an interval "
+            "that excludes 0."
+        )
+        out.append("")
+        out.append(_wide_table(diffs, others, metrics, _diff_cell))
+        unpaired = diffs.loc[~diffs["same_seeds"], "scenario"].unique().tolist()
+        if unpaired:
+            out += [
+                "",
+                "Note: replications of "
+                + "; ".join(unpaired)
+                + " did not use the same seeds as the baseline's (different root seeds), so "
+                "these differences do not share random numbers.",
+            ]
+
+    # Figures.
+    out += ["", "## Value and cost over time", ""]
+    if timeseries_figure(folder, scenarios, colours, figdir / "timeseries.png"):
+        out.append(
+            f"Lines: mean over replications; bands: {LEVEL:.0%} t-interval at each week. "
+            "QALYs and cost are cumulative from week 1."
+        )
+        out += ["", "![Time series with bands](figures/timeseries.png)"]
+    else:
+        out.append("No time series found.")
+    out += ["", "## The value–cost plane", ""]
+    if value_cost_figure(ok, scenarios, colours, base, figdir / "value_cost.png"):
+        out.append(
+            "One dot per run (net QALYs against total cost), one colour per scenario; "
+            "diamonds are scenario means with 95% intervals. The dashed line holds the "
+            "baseline's net monetary benefit at the NICE threshold in the configuration."
+        )
+        out += ["", "![Value-cost plane](figures/value_cost.png)"]
+    out += ["", "## The network at the end of a run", ""]
+    panels = []
+    for s in scenarios[:MAX_NETWORK_PANELS]:
+        first = ok[ok["scenario"] == s].sort_values("replication").iloc[0]
+        panels.append(
+            (f"{s} (replication {int(first['replication'])})", folder / str(first["path"]))
+        )
+    if network_figure(panels, figdir / "network.png"):
+        more = (
+            f" (first {MAX_NETWORK_PANELS} scenarios)"
+            if len(scenarios) > MAX_NETWORK_PANELS
+            else ""
+        )
+        out.append(
+            f"The first replication of each scenario{more}, from its `network.json`. Nodes are "
+            "organisations coloured by kind and sized by degree (number of ties); hubs, the "
+            "top 5% by degree, are outlined in black and named. Edge width grows with trust."
+        )
+        out += ["", "![Network with hubs](figures/network.png)"]
+    hm, keys, averaged = heatmap_figure(ok, sweep, figdir / "heatmap.png")
+    if hm:
+        out += ["", f"## Sweep heat-map: {keys[0]} × {keys[1]}", ""]
+        note = f", averaged over {', '.join(averaged)}" if averaged else ""
+        out.append(f"Mean over replications{note} in each cell.")
+        out += ["", "![Sweep heat-map](figures/heatmap.png)"]
+    if len(failed):
+        out += ["", "## Failed runs", ""]
+        out.append(
+            f"{len(failed)} run(s) raised an error and are not in the tables above; their "
+            f"configuration, seed and traceback are in `{FAILURES}/<run_id>.json`."
+        )
+        out.append("")
+        rows = [
+            [r.run_id, str(r.scenario), str(r.replication), str(r.seed), str(r.error)]
+            for r in failed.itertuples()
+        ]
+        out.append(_md_table(["run", "scenario", "replication", "seed", "error"], rows))
+    out += ["", "## Files", ""]
+    out.append(
+        "`runs.parquet` (one row per run: parameters, seed, every summary metric), "
+        "`timeseries.parquet` (long form: run, week, metric, value), `summary.csv` and "
+        "`differences.csv` (the tables above, unrounded), `sweep.json` (what was asked), "
+        f"`{RUNS}/<run_id>/` (each run's own files and manifest)."
+    )
+    path = folder / REPORT_FILE
+    tmp = folder / f".{REPORT_FILE}.tmp"
+    tmp.write_text("\n".join(out) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def _diff_cell(r: Any) -> str:
+    text = fmt_ci(r.mean, r.lo, r.hi)
+    if math.isfinite(r.lo) and math.isfinite(r.hi) and (r.lo > 0 or r.hi < 0):
+        text += " ✱"
+    return text
+
+
+def _wide_table(
+    long: pd.DataFrame, scenarios: list[str], metrics: list[tuple[str, str]], cell: Any
+) -> str:
+    """Metrics as rows and scenarios as columns; transposed when there are many scenarios."""
+    idx = {(r.scenario, r.metric): r for r in long.itertuples()}
+    ncol = "n" if "n" in long.columns else "pairs"
+    first = metrics[0][0] if metrics else None
+    ns = {s: int(getattr(idx[(s, first)], ncol)) for s in scenarios if (s, first) in idx}
+    if len(scenarios) <= MAX_WIDE_SCENARIOS:
+        header = ["metric"] + [f"{s} (n={ns.get(s, 0)})" for s in scenarios]
+        rows = [
+            [lab] + [cell(idx[(s, m)]) if (s, m) in idx else "n/a" for s in scenarios]
+            for m, lab in metrics
+        ]
+        return _md_table(header, rows)
+    keys = [(m, lab) for m, lab in metrics if m in KEY_METRICS]
+    header = ["scenario", "n"] + [lab for _, lab in keys]
+    rows = [
+        [s, str(ns.get(s, 0))] + [cell(idx[(s, m)]) if (s, m) in idx else "n/a" for m, _ in keys]
+        for s in scenarios
+    ]
+    return _md_table(header, rows) + "\n\n(All metrics: see the CSV files.)"
+
+
+def _design_section(
+    ok: pd.DataFrame, sweep: dict[str, Any], scenarios: list[str], base: str
+) -> list[str]:
+    out = []
+    inv = sweep.get("invocations", [])
+    if sweep.get("overrides") is not None:
+        flag = "-m " if sweep.get("multirun", True) else ""
+        out.append(f"- Command: `carenet run {flag}" + " ".join(sweep["overrides"]) + "`")
+    if inv:
+        out.append(f"- Runs launched {len(inv)} time(s) (a resumed sweep is launched again)")
+    for k, v in swept_of(sweep).items():
+        out.append(f"- Swept `{k}`: " + ", ".join(f"`{x}`" for x in v))
+    reps = ok.groupby("scenario", sort=False)["replication"].nunique()
+    rep_text = (
+        str(int(reps.iloc[0]))
+        if reps.nunique() == 1
+        else ", ".join(f"{s}: {int(n)}" for s, n in reps.items())
+    )
+    out.append(f"- Scenarios: {len(scenarios)}; baseline: **{base}**")
+    out.append(f"- Replications per scenario (finished): {rep_text}")
+    for col, lab in (("steps", "Weeks simulated"), ("population.size", "Population")):
+        if col in ok:
+            vals = sorted(ok[col].dropna().unique().tolist())
+            if len(vals) == 1:
+                out.append(f"- {lab}: {fmt_num(float(vals[0]), 0)}")
+    roots = ok["root_seed"].dropna().astype("int64").unique().tolist()
+    out.append(f"- Root seed(s): {', '.join(str(r) for r in roots)}")
+    seeds = (
+        ok[["root_seed", "replication", "seed"]]
+        .drop_duplicates()
+        .sort_values(["root_seed", "replication"])
+    )
+    out.append(
+        "- Run seeds: replication 0 uses the root seed; replication *i* ≥ 1 a 63-bit seed "
+        "from NumPy `SeedSequence(root seed, spawn_key=(i,))`. Every scenario uses the same "
+        "run seed for the same replication (common random numbers):"
+    )
+    out.append("")
+    rows = [
+        [str(int(r.root_seed)), str(int(r.replication)), str(int(r.seed))]
+        for r in seeds.head(50).itertuples()
+    ]
+    out.append(_md_table(["root seed", "replication", "run seed"], rows))
+    if len(seeds) > 50:
+        out.append(f"\n({len(seeds) - 50} more in `runs.parquet`.)")
+    return out
+
+
+def _methods_section(ok: pd.DataFrame, scenarios: list[str]) -> list[str]:
+    ns = sorted(ok.groupby("scenario")["replication"].nunique().unique().tolist())
+    tq = ", ".join(f"t(0.975, {n - 1}) = {t_quantile(n):.3f}" for n in ns if n >= 2)
+    lines = [
+        f"For each scenario and metric, the {LEVEL:.0%} confidence interval of the mean over "
+        "its *n* independent replications is x̄ ± t(0.975, n − 1) · s / √n, with *s* the "
+        "sample standard deviation (divisor n − 1) and Student's t with n − 1 degrees of "
+        "freedom, as STRESS-ABS asks simulation studies to report"
+        + (f" (here {tq})." if tq else "."),
+        "",
+        "Differences against the baseline are paired: replication *i* of a scenario and "
+        "replication *i* of the baseline used the same run seed, so they share the random "
+        "numbers of every process they share (common random numbers). The interval is the "
+        "same t-interval computed on the *n* differences d_i, with n − 1 degrees of freedom; "
+        "it is usually much narrower than the difference of two separate intervals.",
+    ]
+    if ns and ns[0] < 2:
+        lines += [
+            "",
+            "With a single replication a scenario has no interval (shown as the mean alone); "
+            "add `replications=N` for intervals.",
+        ]
+    return lines
+
+
+def cmd_report(args: Any) -> int:
+    """``carenet report DIR [--baseline NAME]``: write DIR/report.md and DIR/figures/."""
+    from .cli import fail
+
+    try:
+        path = build_report(Path(args.dir), getattr(args, "baseline", None))
+    except ReportError as exc:
+        return fail(f"report: {exc}")
+    print(f"carenet report: {path}  (figures in {path.parent / 'figures'}/)")
+    return 0
