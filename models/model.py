@@ -51,7 +51,20 @@ _EP_FIELDS: dict[str, Any] = {
 
 @dataclass
 class Episodes:
-    """Open care episodes, as parallel arrays (structure of arrays)."""
+    """Open care episodes, as parallel arrays (structure of arrays).
+
+    Attributes:
+        pid: Patient id.
+        pw: Pathway index in the library.
+        stage: Index of the current step in the pathway.
+        org: Organisation serving (or receiving) the current step.
+        state: 0 queued, 1 in service, 2 in handoff transit, 3 awaiting referral.
+        timer: Weeks of service (in service) or of delay (in transit) left.
+        wait: Weeks waited so far (queues and transit).
+        arrival: Week from which it may be admitted (first-come first-served order).
+        exp: Experience score so far (1 minus penalties).
+        from_acute: Leaving an acute bed (its waiting weeks are excess bed days).
+    """
 
     cols: dict[str, np.ndarray] = field(
         default_factory=lambda: {k: np.zeros(0, dtype=t) for k, t in _EP_FIELDS.items()}
@@ -537,6 +550,8 @@ class CareSystemModel(mesa.Model):
             rec["cost_transaction"] += r.inspection_cost_gbp * due.size
             rec["inspections"] += due.size
         if r.hub_funding:
+            if t % self.cfg.structure.tie_update_weeks == 0:
+                self._fund_hubs()
             rec["cost_connection"] += r.hub_funding_gbp * int((self.hub_bonus > 0).sum())
         if t > 0 and t % 52 == 0:
             self._allocate_budget()
@@ -572,10 +587,8 @@ class CareSystemModel(mesa.Model):
             pot = old[rest].sum()
             target[rest] = pot * (w / w.sum() if w.sum() > 0 else old[rest] / old[rest].sum())
         mc = self.cfg.organisations.budget_max_change
-        new = np.clip(target, old * (1 - mc), old * (1 + mc))
         goal = total + self.cfg.response.shared_savings_share * savings * pooled.any()
-        if new.sum() > 0:
-            new *= goal / new.sum()
+        new = _bounded_rescale(target, old * (1 - mc), old * (1 + mc), goal)
         ratio = np.divide(new, old, out=np.ones_like(new), where=old > 0)
         self.cap[ids] *= ratio[:, None]
         self.budget[ids] = new
@@ -1135,13 +1148,15 @@ class CareSystemModel(mesa.Model):
                 if (self.trust[j] > 0).sum() < budget[j] and self.trust[i, j] <= 0:
                     self.trust[i, j] = self.trust[j, i] = nt
                     rec["ties_formed"] += 1
-        if self.cfg.response.hub_funding:
-            r = self.cfg.response
-            self.hub_bonus[:] = 0.0
-            ids = self.service_ids[self.active[self.service_ids]]
-            top = ids[np.lexsort((ids, -self.influence[ids]))][: r.hub_count]
-            top = top[self.influence[top] > 0]
-            self.hub_bonus[top] = r.hub_extra_brokerage
+
+    def _fund_hubs(self) -> None:
+        """Give the ``hub_count`` most influential organisations extra brokerage."""
+        r = self.cfg.response
+        self.hub_bonus[:] = 0.0
+        ids = self.service_ids[self.active[self.service_ids]]
+        top = ids[np.lexsort((ids, -self.influence[ids]))][: r.hub_count]
+        top = top[self.influence[top] > 0]
+        self.hub_bonus[top] = r.hub_extra_brokerage
 
     def performance(self) -> np.ndarray:
         """Each organisation's recent performance (used by adaptive imitation).
@@ -1389,6 +1404,28 @@ class CareSystemModel(mesa.Model):
             for x, y in zip(a, b, strict=True)
         ]
         return {"week": self.week, "nodes": nodes, "ties": ties}
+
+
+def _bounded_rescale(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, total: float) -> np.ndarray:
+    """Scale ``x`` to sum to ``total`` while keeping each value within [lo, hi].
+
+    Values that hit a bound are fixed there and the rest rescaled, until none moves (the
+    sum may miss ``total`` only when the bounds make it unreachable).
+    """
+    x = np.clip(x, lo, hi)
+    free = np.ones(x.size, dtype=bool)
+    for _ in range(x.size + 1):
+        fixed_sum = x[~free].sum()
+        fs = x[free].sum()
+        if fs <= 0:
+            break
+        x[free] *= (total - fixed_sum) / fs
+        hit = free & ((x < lo) | (x > hi))
+        if not hit.any():
+            break
+        x = np.clip(x, lo, hi)
+        free &= ~hit
+    return x
 
 
 class _Layout:

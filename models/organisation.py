@@ -3,8 +3,8 @@
 An organisation's state lives in the model's arrays (indexed by ``org.idx``) so that the
 patient flow can be computed in bulk; the agent is the named, inspectable face of that
 state and the holder of its power rule. Its decisions are few and rich and run in
-Python: which ties to seek and drop (``decide_ties``), and, under the adaptive rule,
-whether to imitate a better-performing partner (``consider_imitation``).
+Python: which ties to seek and drop (``decide_ties``); under the adaptive rule the model
+decides imitation for it (``CareSystemModel._imitation_round``).
 """
 
 from __future__ import annotations
