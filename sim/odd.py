@@ -1093,11 +1093,11 @@ SUBMODELS: list[tuple[str, str]] = [
         Each service organisation can broker [[organisations.brokerage_capacity=]],
         plus [[response.hub_extra_brokerage]] if it is a funded hub. Brokered
         handoffs beyond a broker's capacity in a week (in episode order) take the best route
-        without a broker instead. Under [[response.hub_funding]], at each tie round the
+        without a broker instead. Under [[response.hub_funding]], every
+        [[structure.tie_update_weeks]] (in the governance stage, whether or not ties move) the
         [[response.hub_count]] active service organisations of highest influence (with
         influence above zero) become the funded hubs, each costing
-        [[response.hub_funding_gbp]] a week (connection cost). Hubs are chosen in tie rounds
-        only, so when ties are static ([[structure.dynamic_ties]] false) no hub is funded.
+        [[response.hub_funding_gbp]] a week (connection cost).
         """,
     ),
     (
@@ -1224,10 +1224,10 @@ SUBMODELS: list[tuple[str, str]] = [
         allocation). The others share their own total in proportion to their rules' bids
         (domination: budget × max(0, 1 + [[power_rule.capture_strength]] × (authority − mean
         authority of active service organisations)); empowerment: need). Each new budget
-        is then kept within ± [[organisations.budget_max_change=]] of the old, and all are
-        rescaled to the old total plus the returned savings (so the rescaling can take a
-        budget slightly beyond the cap). Each organisation's capacity changes in proportion
-        to its budget.
+        is then kept within ± [[organisations.budget_max_change=]] of the old while all are
+        rescaled to the old total plus the returned savings (budgets at a bound stay there
+        and the rest are rescaled, until none crosses a bound). Each organisation's capacity
+        changes in proportion to its budget.
         """,
     ),
     (
