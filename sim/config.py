@@ -64,7 +64,7 @@ def _check_group_choices(overrides: list[str]) -> None:
         key = key.lstrip("+~")
         if key.startswith("hydra"):
             continue
-        _check_key(key)
+        _check_key(key, value)
         if key in GROUPS:
             options = group_options(key)
             if value not in options:
@@ -73,7 +73,7 @@ def _check_group_choices(overrides: list[str]) -> None:
                 )
 
 
-def _check_key(key: str) -> None:
+def _check_key(key: str, value: str) -> None:
     """Reject an override key that names no parameter, listing the valid keys there."""
     cls: type = CarenetConfig
     parts = key.split(".")
@@ -306,6 +306,12 @@ def _cross_checks(cfg: CarenetConfig) -> None:
     pr = cfg.power_rule
     if not pr._target_ and pr.name not in RULES:
         raise _bad("power_rule.name", pr.name, "one of: " + ", ".join(sorted(RULES)))
+    if pr._target_:
+        _check_user_rule(pr._target_, pr.params)
+    elif pr.params:
+        raise _bad(
+            "power_rule.params", pr.params, "no params unless power_rule._target_ names a rule"
+        )
     for k in pr.empowering_kinds:
         if k not in SERVICE_KINDS:
             raise _bad("power_rule.empowering_kinds", k, "kinds among: " + ", ".join(SERVICE_KINDS))
@@ -322,6 +328,25 @@ def _cross_checks(cfg: CarenetConfig) -> None:
             raise _bad(f"scenario.shocks[{i}].magnitude", shock.magnitude, "a cut below 1")
         shocks.append(asdict(shock))
     cfg.scenario.shocks = shocks
+
+
+def _check_user_rule(target: str, params: dict[str, Any]) -> None:
+    """Load a user-written rule and check its parameters bind to its constructor."""
+    import inspect
+
+    from carenet.models.power import load_target
+
+    try:
+        cls = load_target(target)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        inspect.signature(cls).bind(**params)
+    except TypeError as exc:
+        raise ConfigError(
+            f"power_rule.params: {params!r} do not fit "
+            f"{cls.__name__}{inspect.signature(cls)}: {exc}"
+        ) from None
 
 
 def _check_pathways(cfg: CarenetConfig, items: dict[str, Any]) -> None:

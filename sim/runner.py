@@ -143,11 +143,34 @@ def check_out(out: Path, overwrite: bool) -> None:
                     f"out: {str(out)!r} already holds a finished result; "
                     "add overwrite=true to replace it, or choose another folder"
                 )
+            foreign = _foreign_files(out)
+            if foreign:
+                raise OutputError(
+                    f"out: {str(out)!r} also holds files that are not part of a carenet "
+                    f"result (e.g. {foreign[0]!r}); overwriting would lose them: move them "
+                    "or choose another folder"
+                )
         else:
             raise OutputError(
                 f"out: {str(out)!r} is not empty and holds no carenet result; "
                 "choose an empty or new folder"
             )
+
+
+def _foreign_files(folder: Path) -> list[str]:
+    """Files under ``folder`` that a carenet result does not consist of, sorted."""
+    ours = set(RESULT_FILES)
+    found = []
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder).as_posix()
+        if p.is_dir():
+            if rel != "figures":
+                found.append(rel + "/")
+        elif rel not in ours:
+            found.append(rel)
+    return [
+        f for f in found if not any(f.startswith(d) and d != f for d in found if d.endswith("/"))
+    ]
 
 
 def _json_safe(x: Any) -> Any:
