@@ -84,7 +84,10 @@ def _check_key(key: str, value: str) -> None:
             return  # a group choice: checked against the group's options
         if part not in known:
             here = f" in {where}" if where else ""
-            raise ConfigError(f"{key}: unknown key; valid keys{here}: {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"{key}: unknown key (given {key}={value}); valid keys{here}: "
+                + ", ".join(sorted(known))
+            )
         f = known[part]
         t = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
         if t in SCHEMAS and t.endswith("Config"):
