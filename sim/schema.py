@@ -212,6 +212,7 @@ class PopulationConfig:
         length=4,
         unit="share",
         doc="Share of patients in each stratum (well, ltc, multimorbid, frail); sums to 1.",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     episode_rate_per_year: list = P(
         [0.3, 1.2, 2.5, 4.0],
@@ -220,6 +221,7 @@ class PopulationConfig:
         length=4,
         unit="episodes/person/year",
         doc="Rate at which care episodes arise, by stratum.",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     progression_on_failure: list = P(
         [0.05, 0.05, 0.05, 0.0],
@@ -227,6 +229,7 @@ class PopulationConfig:
         unit="probability",
         doc="Chance that a failed handoff moves the patient up one stratum.",
         **PROB,
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     recovery_on_completion: list = P(
         [0.0, 0.03, 0.02, 0.01],
@@ -234,6 +237,7 @@ class PopulationConfig:
         unit="probability",
         doc="Chance that a completed episode moves the patient down one stratum.",
         **PROB,
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
 
 
@@ -340,12 +344,32 @@ class HandoffConfig:
     """How a handoff's route sets its delay, admin time and chance of failure."""
 
     cold_fail: float = P(
-        0.25, doc="Failure chance of a handoff with no tie, broker or hierarchy.", **PROB
+        0.25,
+        doc="Failure chance of a handoff with no tie, broker or hierarchy.",
+        **PROB,
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
-    best_fail: float = P(0.02, doc="Failure chance over a fully trusted direct tie.", **PROB)
-    cold_delay_weeks: float = P(1.0, lo=0.0, hi=52.0, unit="weeks", doc="Delay of a cold handoff.")
+    best_fail: float = P(
+        0.02,
+        doc="Failure chance over a fully trusted direct tie.",
+        **PROB,
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+    )
+    cold_delay_weeks: float = P(
+        1.0,
+        lo=0.0,
+        hi=52.0,
+        unit="weeks",
+        doc="Delay of a cold handoff.",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+    )
     best_delay_weeks: float = P(
-        0.1, lo=0.0, hi=52.0, unit="weeks", doc="Delay over a fully trusted tie."
+        0.1,
+        lo=0.0,
+        hi=52.0,
+        unit="weeks",
+        doc="Delay over a fully trusted tie.",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     direct_admin_hours: float = P(
         0.25, lo=0.0, hi=100.0, unit="hours", doc="Admin time of a direct handoff."
@@ -360,10 +384,18 @@ class HandoffConfig:
         0.25, lo=0.0, hi=52.0, unit="weeks", doc="Extra delay added by a broker."
     )
     escalation_fail: float = P(
-        0.04, doc="Failure chance of a handoff enforced through the hierarchy.", **PROB
+        0.04,
+        doc="Failure chance of a handoff enforced through the hierarchy.",
+        **PROB,
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     escalation_delay_per_level: float = P(
-        0.25, lo=0.0, hi=52.0, unit="weeks/level", doc="Approval delay per hierarchy level."
+        0.25,
+        lo=0.0,
+        hi=52.0,
+        unit="weeks/level",
+        doc="Approval delay per hierarchy level.",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     escalation_admin_hours_per_level: float = P(
         0.5, lo=0.0, hi=100.0, unit="hours/level", doc="Admin time per hierarchy level."
@@ -379,7 +411,10 @@ class HandoffConfig:
         0.5, doc="Both ends' data-sharing levels must reach this to share records.", **PROB
     )
     repeat_assessment_prob: float = P(
-        0.7, doc="Chance of a repeated assessment when records are not shared.", **PROB
+        0.7,
+        doc="Chance of a repeated assessment when records are not shared.",
+        **PROB,
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     overload_fail_slope: float = P(
         0.1,
@@ -403,6 +438,7 @@ class HealthConfig:
         length=4,
         unit="QALY/week",
         doc="Health lost per week an episode waits (queue or handoff delay), by stratum.",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     qaly_loss_failure: list = P(
         [0.01, 0.02, 0.04, 0.08],
@@ -411,6 +447,7 @@ class HealthConfig:
         length=4,
         unit="QALY",
         doc="Health lost when a handoff fails, by stratum.",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     emergency_prob_failure: list = P(
         [0.02, 0.05, 0.12, 0.25],
@@ -418,6 +455,7 @@ class HealthConfig:
         unit="probability",
         doc="Chance a failed handoff ends in an emergency admission, by stratum.",
         **PROB,
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     emergency_hazard_wait: list = P(
         [0.0005, 0.001, 0.003, 0.008],
@@ -425,9 +463,15 @@ class HealthConfig:
         unit="probability/week",
         doc="Weekly chance of emergency admission while an episode waits, by stratum.",
         **PROB,
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     qaly_loss_emergency: float = P(
-        0.02, lo=0.0, hi=1.0, unit="QALY", doc="Health lost in an emergency admission."
+        0.02,
+        lo=0.0,
+        hi=1.0,
+        unit="QALY",
+        doc="Health lost in an emergency admission.",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     emergency_long_stay_from: int = P(
         2,
@@ -442,15 +486,24 @@ class HealthConfig:
         hi=10.0,
         unit="per week",
         doc="An episode's health gain is divided by (1 + decay x weeks of delay).",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     on_time_weeks: int = P(
         4, lo=0, hi=520, unit="weeks", doc="An episode is on time if it waited at most this."
     )
     experience_wait_penalty: float = P(
-        0.03, lo=0.0, hi=1.0, doc="Experience score lost per week waiting."
+        0.03,
+        lo=0.0,
+        hi=1.0,
+        doc="Experience score lost per week waiting.",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     experience_repeat_penalty: float = P(
-        0.1, lo=0.0, hi=1.0, doc="Experience score lost per repeated assessment."
+        0.1,
+        lo=0.0,
+        hi=1.0,
+        doc="Experience score lost per repeated assessment.",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     repeat_assessment_share: float = P(
         0.5,
@@ -458,6 +511,7 @@ class HealthConfig:
         hi=5.0,
         unit="service-weeks",
         doc="Cost of a repeated assessment as a share of one week of the receiving service.",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
 
 
@@ -533,6 +587,7 @@ class ResponseConfig:
         hi=1e8,
         unit="GBP",
         doc="Cost to set up one contract (assumption: legal and procurement time).",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     contract_lead_time_weeks: int = P(
         8, lo=0, hi=520, unit="weeks", doc="Weeks before a new contract is in force."
@@ -541,7 +596,12 @@ class ResponseConfig:
         52, lo=1, hi=1040, unit="weeks", doc="Weeks until a contract must be renewed."
     )
     contract_renewal_gbp: float = P(
-        2000.0, lo=0.0, hi=1e8, unit="GBP", doc="Cost to renew a contract (assumption)."
+        2000.0,
+        lo=0.0,
+        hi=1e8,
+        unit="GBP",
+        doc="Cost to renew a contract (assumption).",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     monitoring_share: float = P(
         0.05,
@@ -549,6 +609,7 @@ class ResponseConfig:
         hi=1.0,
         unit="share",
         doc="Contract monitoring cost as a share of the care value flowing under it.",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     contract_fail_multiplier: float = P(
         0.8,
@@ -576,6 +637,7 @@ class ResponseConfig:
         hi=1e8,
         unit="GBP",
         doc="Cost of one inspection incl. preparation (assumption).",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     inspection_effect: float = P(
         0.2,
@@ -594,6 +656,7 @@ class ResponseConfig:
         hi=1e9,
         unit="GBP/org",
         doc="One-off investment per service organisation (assumption).",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     shared_records_running_gbp: float = P(
         80.0,
@@ -601,6 +664,7 @@ class ResponseConfig:
         hi=1e7,
         unit="GBP/org/week",
         doc="Running cost per organisation per week (assumption).",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     shared_records_golive_weeks: int = P(
         26, lo=0, hi=520, unit="weeks", doc="Weeks from investment until records are shared."
@@ -621,7 +685,12 @@ class ResponseConfig:
         60.0, lo=0.0, hi=1e6, unit="handoffs/week", doc="Brokerage capacity added per hub."
     )
     hub_funding_gbp: float = P(
-        1500.0, lo=0.0, hi=1e8, unit="GBP/hub/week", doc="Cost of funding one hub."
+        1500.0,
+        lo=0.0,
+        hi=1e8,
+        unit="GBP/hub/week",
+        doc="Cost of funding one hub.",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
 
 
