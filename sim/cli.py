@@ -6,6 +6,7 @@ Subcommands::
     carenet run -m KEY=a,b ...           sweep (Hydra multirun), see carenet.sim.sweep
     carenet collect DIR                  one table across a sweep, see carenet.sim.collect
     carenet report DIR                   tables, intervals and figures, see carenet.sim.report
+    carenet reproduce RUN_DIR            rerun a saved run, check it matches exactly
     carenet docs                         ODD description and parameters, see carenet.sim.odd
     carenet bench                        performance benchmark, see carenet.sim.bench
 
@@ -90,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("dir", type=Path)
     rp.add_argument("--baseline", default=None, help="scenario to compare against")
     rp.set_defaults(func=lambda a: _delegate("carenet.sim.report", "cmd_report", a))
+    rr = sub.add_parser("reproduce", help="rerun a saved run and check the numbers match")
+    rr.add_argument("dir", type=Path, help="a run folder (holding manifest.json)")
+    rr.set_defaults(func=lambda a: _delegate("carenet.sim.reproduce", "cmd_reproduce", a))
     d = sub.add_parser("docs", help="write the ODD model description and parameter list")
     d.add_argument("--out", type=Path, default=Path("docs"), help="folder to write into")
     d.add_argument("--check", action="store_true", help="fail if the files are out of date")
