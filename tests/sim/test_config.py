@@ -16,18 +16,6 @@ from carenet.sim.schema import CarenetConfig
 
 MISSING_RULE_FILE = str(Path("/nonexistent/carenet-tests/no_such_rules.py:Cautious"))
 
-BUG_UNKNOWN_KEY = pytest.mark.xfail(
-    reason="BUG: an unknown dotted key without '+' gets Hydra's first line only: "
-    "\"could not compose configuration: Could not override 'population.sise'.\" "
-    "(no value, no valid keys)",
-    strict=True,
-)
-BUG_TARGET_NOT_VALIDATED = pytest.mark.xfail(
-    reason="BUG: validate() does not check power_rule._target_; a missing file is only "
-    "found when the model is built (ValueError, not ConfigError)",
-    strict=True,
-)
-
 
 def case(cid, overrides, key, value, allowed, *, cli=True, api_bug=None, cli_bug=None):
     """One bad configuration: overrides, the key and value the message must name, and a
@@ -54,8 +42,6 @@ CASES = [
         "population.sise",
         "5",
         r"size",
-        api_bug=BUG_UNKNOWN_KEY,
-        cli_bug=BUG_UNKNOWN_KEY,
     ),
     case("unknown-key-plus", ["+population.sise=5"], "population.sise", "sise", r"size", cli=False),
     case("unknown-top-key", ["+colour=blue"], "colour", "colour", r"population.*steps", cli=False),
@@ -113,7 +99,6 @@ CASES = [
         "power_rule._target_",
         "no_such_rules.py",
         r"does not exist|file\.py:Class",
-        api_bug=BUG_TARGET_NOT_VALIDATED,
     ),
     case(
         "rule-module-missing",
@@ -122,7 +107,6 @@ CASES = [
         "no_such_package",
         r"cannot import|package\.module\.Class",
         cli=False,
-        api_bug=BUG_TARGET_NOT_VALIDATED,
     ),
     # Shocks.
     case(
@@ -221,21 +205,11 @@ def test_cli_error_without_out_creates_no_outputs_folder(tmp_path):
 BAD_PARAMS = ["power_rule._target_=carenet.models.power.Domination", "+power_rule.params.bogus=1"]
 
 
-@pytest.mark.xfail(
-    reason="BUG: power_rule.params that the rule's __init__ does not accept are not "
-    "validated; the model raises TypeError",
-    strict=True,
-)
 def test_user_rule_parameters_the_rule_does_not_take_are_a_config_error():
     with pytest.raises(ConfigError, match=r"power_rule\.params.*bogus"):
         load_config(BAD_PARAMS)
 
 
-@pytest.mark.xfail(
-    reason="BUG: cli.cmd_run catches ConfigError/OutputError/ValueError only; the TypeError "
-    "from a rule's __init__ with unknown params escapes as a traceback with exit 1",
-    strict=True,
-)
 def test_cli_user_rule_parameters_the_rule_does_not_take_exit_2(tmp_path):
     small = ["population=small", "organisations=small", "population.size=2000", "steps=2"]
     r = _cli([*small, *BAD_PARAMS, f"out={tmp_path / 'res'}"], cwd=tmp_path)

@@ -201,11 +201,6 @@ def test_overwrite_true_replaces_a_finished_result(small_run, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["prev"]  # no .old/.partial left
 
 
-@pytest.mark.xfail(
-    reason="BUG: check_out accepts a finished result folder that also holds the user's own "
-    "files; overwrite=true renames the whole folder away and rmtree()s it, deleting them",
-    strict=True,
-)
 def test_overwrite_never_deletes_a_users_file_kept_beside_a_result(small_run, tmp_path):
     out = tmp_path / "prev"
     shutil.copytree(small_run["out"], out)
