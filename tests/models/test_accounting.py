@@ -136,8 +136,32 @@ def check_week_invariants(ts: pd.DataFrame, threshold: float) -> None:
         assert ((v >= 0) & (v <= 1 + 1e-12)).all(), f"{k} outside [0, 1]: {v.tolist()}"
 
 
-def check_summary(summary: dict[str, float], ts: pd.DataFrame, threshold: float) -> None:
-    """Whole-run totals are the sums of the weeks."""
+NETWORK = (
+    "n_ties",
+    "density",
+    "clustering",
+    "mean_path_length",
+    "degree_gini",
+    "top_hub_share",
+    "centralisation",
+    "max_degree",
+    "authority_gini",
+    "influence_gini",
+    "degree_size_corr",
+    "degree_rank_corr",
+    "mean_trust",
+    "mean_data_sharing",
+)
+
+
+def _ratio(num: float, den: float) -> float:
+    return num / den if den else float("nan")
+
+
+def check_summary(
+    summary: dict[str, float], ts: pd.DataFrame, threshold: float, population: int
+) -> None:
+    """Whole-run totals are the sums of the weeks; rates are the stated ratios."""
     for k in SUMMED:
         assert summary[k] == pytest.approx(float(ts[k].sum()), rel=1e-12, abs=1e-9), k
     assert summary["episodes_in_progress"] == ts["episodes_in_progress"].iloc[-1]
@@ -150,6 +174,24 @@ def check_summary(summary: dict[str, float], ts: pd.DataFrame, threshold: float)
         rel=1e-9,
         abs=1e-6,
     )
+    by_stratum = sum(summary[f"qalys_net_{k}"] for k in ("well", "ltc", "multimorbid", "frail"))
+    assert by_stratum == pytest.approx(summary["qalys_net"], rel=1e-9, abs=1e-9)
+    years = len(ts) / 52
+    per_1000 = summary["emergency_admissions"] / population * 1000 / years
+    assert summary["emergency_admissions_per_1000"] == pytest.approx(per_1000, rel=1e-12)
+    rates = {
+        "on_time_share": ("completed_on_time", "episodes_completed"),
+        "handoff_failure_rate": ("handoffs_failed", "handoffs"),
+    }
+    for k, (num, den) in rates.items():
+        want = _ratio(summary[num], summary[den])
+        assert summary[k] == pytest.approx(want, rel=1e-12, nan_ok=True), k
+    for k in ("on_time_share", "handoff_failure_rate", "continuity_index", "experience_score"):
+        v = summary[k]
+        assert np.isnan(v) or 0 <= v <= 1, (k, v)
+    for k in NETWORK:
+        assert summary[f"final_{k}"] == pytest.approx(ts[k].iloc[-1], nan_ok=True), k
+    assert summary["share_empowerment"] == pytest.approx(ts["share_empowerment"].iloc[-1])
 
 
 @SETTINGS
@@ -160,7 +202,7 @@ def test_books_balance_every_week_and_in_the_summary(cfg: CarenetConfig):
     assert len(ts) == cfg.steps
     thr = cfg.costs.threshold_gbp_per_qaly
     check_week_invariants(ts, thr)
-    check_summary(res.summary, ts, thr)
+    check_summary(res.summary, ts, thr, cfg.population.size)
 
 
 @SETTINGS
@@ -181,3 +223,53 @@ def test_every_open_episode_belongs_to_one_patient_at_an_active_organisation(
         assert (ep.wait >= 0).all()
 
     model.run(cfg.steps, callback=check)
+
+
+@pytest.mark.parametrize(
+    "arrangement",
+    [
+        ["response=network", "power_rule=mixed"],
+        ["response=bureaucratic", "power_rule=domination", "structure=hierarchy"],
+        ["response=network", "power_rule=adaptive", "scenario=random_failure"],
+    ],
+    ids=["pooled", "bureaucratic", "adaptive-failure"],
+)
+def test_books_balance_across_annual_budget_rounds(arrangement):
+    """Two budget rounds (weeks 52 and 104): the books still balance, and each round keeps
+    every organisation within its allowed change and the total budget (plus any shared
+    savings returned to a pool).
+    """
+    data = compose(
+        [
+            "population=small",
+            "organisations=small",
+            "population.size=2000",
+            "steps=106",
+            "progress=false",
+            *arrangement,
+        ]
+    )
+    for shock in data["scenario"]["shocks"]:
+        shock["at_week"] = 30
+    cfg = validate(data)
+    model = CareSystemModel(cfg)
+    rounds: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]] = []
+    allocate = model._allocate_budget
+
+    def spy() -> None:
+        ids = np.flatnonzero(model.service & model.active)
+        before, bonus = model.budget.copy(), model.pool_bonus
+        allocate()
+        rounds.append((ids, before[ids], model.budget[ids].copy(), model.pool_bonus - bonus))
+
+    model._allocate_budget = spy
+    model.run(cfg.steps)
+    assert len(rounds) == 2
+    mc = cfg.organisations.budget_max_change
+    for _ids, old, new, returned in rounds:
+        assert new.sum() == pytest.approx(old.sum() + returned, rel=1e-9)
+        assert np.all(new >= old * (1 - mc) * (1 - 1e-9))
+        assert np.all(new <= old * (1 + mc) * (1 + 1e-9))
+    ts = pd.DataFrame(model.records)
+    check_week_invariants(ts, cfg.costs.threshold_gbp_per_qaly)
+    check_summary(model.summary(), ts, cfg.costs.threshold_gbp_per_qaly, cfg.population.size)
