@@ -268,3 +268,42 @@ def test_defaults_are_valid_and_integers_stay_integers():
     cfg = load_config(["population.size=5e3", "steps=12.0"])
     assert cfg.population.size == 5000 and isinstance(cfg.population.size, int)
     assert cfg.steps == 12 and isinstance(cfg.steps, int)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["costs.items.gp_consultation.gbp=50"],
+        ["+costs.items.link_worker={gbp:35.0,unit:hour,source:assumption,price_year:2024/25}"],
+        ["costs.threshold_gbp_per_qaly=30000"],
+        ["pathways.library.0.qaly_gain=0.02"],
+        ["power_rule.empowering_kinds=[gp,vcse]", "power_rule.assign_by=kind"],
+        ["scenario=winter", "scenario.name=my_winter"],
+        ["response=network", "response.hub_count=0"],
+        ["scenario.shocks=[{kind:org_failure,at_week:3,target:betweenness,kinds:[vcse]}]"],
+        ["structure=network", "structure.initial_ties=scale_free", "structure.mean_degree=2.5"],
+        ["population.stratum_shares=[0.25,0.25,0.25,0.25]"],
+        ["seed=0", "steps=1", "overwrite=true", "progress=false", "out=/tmp/a b"],
+    ],
+    ids=lambda o: o[0].split("=")[0],
+)
+def test_valid_overrides_are_accepted(overrides):
+    cfg = load_config(overrides)
+    assert isinstance(cfg, CarenetConfig)
+
+
+def test_overrides_reach_the_typed_config():
+    cfg = load_config(
+        [
+            "structure=network",
+            "power_rule=empowerment",
+            "population.size=1234",
+            "handoff.cold_fail=0.3",
+            "costs.items.gp_consultation.gbp=50",
+        ]
+    )
+    assert cfg.structure.name == "network" and cfg.structure.hierarchy is False
+    assert cfg.power_rule.name == "empowerment"
+    assert cfg.population.size == 1234
+    assert cfg.handoff.cold_fail == 0.3
+    assert cfg.costs.items["gp_consultation"]["gbp"] == 50.0

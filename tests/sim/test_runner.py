@@ -311,3 +311,35 @@ def test_same_seed_same_results_different_seed_different_results():
     assert not a.timeseries.equals(c.timeseries)
     assert a.summary["episodes_started"] != c.summary["episodes_started"]
     assert a.summary["cost_total"] != c.summary["cost_total"]
+
+
+FAILING_RULE = """
+from carenet.models.power import PowerRule
+
+
+class FailsLater(PowerRule):
+    name = "fails_later"
+
+    def tie_scores(self, org, view):
+        raise RuntimeError("rule broke in week 4")
+"""
+
+
+def test_a_run_that_fails_midway_leaves_nothing_behind(tmp_path):
+    rule = tmp_path / "failing_rule.py"
+    rule.write_text(FAILING_RULE)
+    cfg = load_config(
+        [
+            *TINY,
+            "steps=8",
+            "structure.tie_update_weeks=4",
+            f"power_rule._target_={rule}:FailsLater",
+            "progress=false",
+        ]
+    )
+    out = tmp_path / "results" / "run"
+    with pytest.raises(RuntimeError, match="week 4"):
+        run_scenario(cfg, out)
+    assert not out.exists()
+    leftovers = list((tmp_path / "results").iterdir()) if (tmp_path / "results").exists() else []
+    assert leftovers == []
