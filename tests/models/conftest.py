@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from carenet.models.model import CareSystemModel
@@ -13,9 +11,6 @@ from carenet.sim.schema import CarenetConfig
 
 TINY = ["population=small", "organisations=small", "population.size=5000", "steps=8"]
 """A system small enough to build in a fraction of a second."""
-
-USER_RULES = Path(__file__).parent / "user_rules"
-"""Folder of user-written power rules (not a package; put it on sys.path for dotted use)."""
 
 
 @pytest.fixture(scope="session")
@@ -39,9 +34,3 @@ def tiny_model(tiny_config: CarenetConfig) -> CareSystemModel:
 def rule_view(tiny_model: CareSystemModel) -> RuleView:
     """The RuleView of the tiny model after a few weeks."""
     return tiny_model.view()
-
-
-@pytest.fixture(scope="session")
-def user_rules_dir() -> Path:
-    """Absolute path of tests/models/user_rules."""
-    return USER_RULES.resolve()

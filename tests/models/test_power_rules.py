@@ -188,8 +188,17 @@ class TestEmpowerment(RuleContract):
     select = ["power_rule=empowerment"]
 
 
+_CAUTIOUS_MODULE = load_target(CAUTIOUS_TARGET).__module__
+
+
 class TestCautiousUserRule(RuleContract):
-    rule_class = load_target(CAUTIOUS_TARGET)
+    @property
+    def rule_class(self) -> type[PowerRule]:  # type: ignore[override]
+        # The class of the latest load: each load_target() call re-imports the file (see
+        # test_loading_a_file_rule_twice_gives_the_same_class), and pickle finds a class by
+        # its module's current contents.
+        return sys.modules[_CAUTIOUS_MODULE].Cautious
+
     custom_params = {"sharing": 0.3, "queue_aversion": 5.0, "min_trust": 0.5}
     select = [f"power_rule._target_={CAUTIOUS_TARGET}"]
 
