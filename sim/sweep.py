@@ -657,8 +657,9 @@ class Watcher:
             rec = _read_json(self.plan.out / FAILURES / f"{rid}.json") or {}
             self.failures_seen.append(rid)
             self._write("carenet: " + describe_failure(rid, rec, self.by_id.get(rid)))
-        done = len(finished_ids(self.plan.out) & self.planned)
-        failed = sum(1 for rid in self.failures_seen if rid not in finished_ids(self.plan.out))
+        finished = finished_ids(self.plan.out)
+        done = len(finished & self.planned)
+        failed = len(set(self.failures_seen) - finished)
         if self._bar is not None:
             self._bar.n = done
             self._bar.set_postfix_str(f"failed={failed}" if failed else "", refresh=False)
