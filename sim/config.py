@@ -68,8 +68,9 @@ def _check_group_choices(overrides: list[str]) -> None:
         if key in GROUPS:
             options = group_options(key)
             if value not in options:
+                hint = " (to sweep several, add -m)" if "," in value else ""
                 raise ConfigError(
-                    f"{key}: {value!r} is not a known option; allowed: {', '.join(options)}"
+                    f"{key}: {value!r} is not a known option; allowed: {', '.join(options)}" + hint
                 )
 
 

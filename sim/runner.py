@@ -81,17 +81,27 @@ def simulate(cfg: CarenetConfig, seed: int | None = None, progress: bool = False
 
     t0 = time.perf_counter()
     model = CareSystemModel(cfg, seed=seed)
-    bar = tqdm(
-        total=cfg.steps,
-        desc="weeks",
-        unit="wk",
-        disable=not progress,
-        file=sys.stderr,
-        mininterval=0.5 if sys.stderr.isatty() else 30.0,
-        leave=False,
-    )
-    with bar:
-        model.run(cfg.steps, callback=lambda _m: bar.update(1))
+    if progress and not sys.stderr.isatty():
+        # In a log file or CI: a plain line at every tenth of the run, no carriage returns.
+        tenth = max(1, cfg.steps // 10)
+
+        def line(m: Any) -> None:
+            if m.week % tenth == 0 or m.week == cfg.steps:
+                print(f"weeks: {m.week}/{cfg.steps}", file=sys.stderr, flush=True)
+
+        model.run(cfg.steps, callback=line)
+    else:
+        bar = tqdm(
+            total=cfg.steps,
+            desc="weeks",
+            unit="wk",
+            disable=not progress,
+            file=sys.stderr,
+            mininterval=0.5,
+            leave=False,
+        )
+        with bar:
+            model.run(cfg.steps, callback=lambda _m: bar.update(1))
     ts = pd.DataFrame(model.records)
     ts.insert(0, "week", ts.pop("week").astype("int64"))
     return RunResult(
