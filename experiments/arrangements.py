@@ -1,7 +1,8 @@
 """Experiment "arrangements": hierarchy vs network vs a mixed system, side by side.
 
-Runs each arrangement for several replications (seeds spawned from one root seed, so the
-arrangements are compared under common random numbers) and prints a Markdown table of
+Runs each arrangement for several replications (the sweep's seeds: replication 0 is the
+root seed, the others spawned from it with SeedSequence, so the arrangements are compared
+under common random numbers) and prints a Markdown table of
 the headline metrics: mean and 95% confidence interval (t distribution, n - 1 degrees of
 freedom) over replications.
 
@@ -20,6 +21,9 @@ import math
 import sys
 
 import numpy as np
+
+from carenet.sim.analysis import mean_ci
+from carenet.sim.sweep import replication_seeds
 
 ARRANGEMENTS: dict[str, list[str]] = {
     "hierarchy + domination + bureaucratic": [
@@ -54,23 +58,6 @@ METRICS: list[tuple[str, str, float, str]] = [
 ]
 
 
-def replication_seeds(root: int, n: int) -> list[int]:
-    """Seeds for ``n`` replications, spawned from ``root`` with NumPy's SeedSequence."""
-    children = np.random.SeedSequence(root).spawn(n)
-    return [int(c.generate_state(1, dtype=np.uint32)[0]) for c in children]
-
-
-def mean_ci(x: np.ndarray) -> tuple[float, float]:
-    """Mean and 95% CI half-width (t distribution, n - 1 df; NaN half-width if n < 2)."""
-    from scipy import stats
-
-    x = np.asarray(x, dtype=float)
-    if x.size < 2:
-        return float(x.mean()), math.nan
-    half = stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)
-    return float(x.mean()), float(half)
-
-
 def _one(overrides: list[str], seed: int) -> dict[str, float]:
     from carenet.sim.config import load_config
     from carenet.sim.runner import simulate
@@ -98,10 +85,10 @@ def table(res: dict[str, list[dict]]) -> str:
     for key, label, scale, fmt in METRICS:
         cells = []
         for name in names:
-            m, h = mean_ci(np.array([s[key] for s in res[name]]) * scale)
-            cell = fmt.format(m)
-            if not math.isnan(h):
-                cell += " ± " + fmt.format(h).rstrip("%")
+            ci = mean_ci(np.array([s[key] for s in res[name]]) * scale)
+            cell = fmt.format(ci.mean)
+            if not math.isnan(ci.half_width):
+                cell += " ± " + fmt.format(ci.half_width).rstrip("%")
             cells.append(cell)
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
