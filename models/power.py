@@ -20,6 +20,7 @@ learning stage).
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import sys
@@ -119,7 +120,7 @@ class PowerRule:
         return type(self) is type(other) and self.params == other.params  # type: ignore[attr-defined]
 
     def __hash__(self) -> int:
-        return hash((type(self).__qualname__, tuple(sorted(self.params.items()))))
+        return hash((type(self).__qualname__, repr(sorted(self.params.items()))))
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
@@ -328,18 +329,24 @@ def load_target(target: str) -> type[PowerRule]:
         path = Path(path_s).expanduser()
         if not path.is_file():
             raise ValueError(f"power_rule._target_: file {str(path)!r} does not exist")
-        mod_name = f"carenet_user_rule_{abs(hash(str(path.resolve())))}"
-        spec = importlib.util.spec_from_file_location(mod_name, path)
-        if spec is None or spec.loader is None:
-            raise ValueError(f"power_rule._target_: cannot import {str(path)!r}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[mod_name] = module
-        try:
-            spec.loader.exec_module(module)
-        except Exception as exc:
-            raise ValueError(
-                f"power_rule._target_: importing {str(path)!r} failed: {exc}"
-            ) from None
+        # A stable module name (same in every process, new if the file changes), loaded
+        # once per process, so rules pickle and compare equal across loads and workers.
+        digest = hashlib.sha1(str(path.resolve()).encode() + b"\0" + path.read_bytes())
+        mod_name = f"carenet_user_rule_{digest.hexdigest()[:16]}"
+        module = sys.modules.get(mod_name)
+        if module is None:
+            spec = importlib.util.spec_from_file_location(mod_name, path)
+            if spec is None or spec.loader is None:
+                raise ValueError(f"power_rule._target_: cannot import {str(path)!r}")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[mod_name] = module
+            try:
+                spec.loader.exec_module(module)
+            except Exception as exc:
+                del sys.modules[mod_name]
+                raise ValueError(
+                    f"power_rule._target_: importing {str(path)!r} failed: {exc}"
+                ) from None
     else:
         if "." not in target:
             raise ValueError(

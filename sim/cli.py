@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from pathlib import Path
 
@@ -47,6 +48,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         return fail(str(exc))
     except ValueError as exc:  # e.g. a user rule that cannot be loaded
         return fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    except Exception as exc:  # e.g. a user-written rule that raises during the run
+        if os.environ.get("CARENET_DEBUG"):
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        return fail(
+            f"the run failed: {type(exc).__name__}: {first} "
+            "(nothing was written; set CARENET_DEBUG=1 to see the traceback)",
+            1,
+        )
     print(f"carenet run finished in {result.seconds:.1f} s (seed {result.seed})")
     print(headline_table(result.summary))
     print(f"Results in {result.out}/")

@@ -13,6 +13,7 @@ import math
 import re
 from dataclasses import asdict, fields
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from .schema import (
@@ -106,15 +107,22 @@ def _register_schemas() -> None:
     """Store each group's schema defaults in Hydra's ConfigStore as untyped nodes.
 
     Group YAML files list ``_schema`` first in their defaults, so each option only states
-    what differs from the schema. The nodes are plain dicts (not dataclasses) so that type
+    what differs from the schema. The nodes are untyped (not dataclasses) so that type
     and range errors reach carenet's own validator, which words them in one line.
     """
     from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
 
     cs = ConfigStore.instance()
     root = CarenetConfig()
     for group in GROUPS:
-        cs.store(group=group, name="_schema", node=asdict(getattr(root, group)))
+        part = getattr(root, group)
+        node = OmegaConf.create(asdict(part))
+        # Free-form mappings (power_rule.params, costs.items) accept new keys without '+'.
+        for f in fields(part):
+            if f.type == "dict":
+                OmegaConf.set_struct(node[f.name], False)
+        cs.store(group=group, name="_schema", node=node)
 
 
 def compose(overrides: list[str] | None = None) -> dict[str, Any]:
@@ -311,6 +319,10 @@ def _cross_checks(cfg: CarenetConfig) -> None:
     if not pr._target_ and pr.name not in RULES:
         raise _bad("power_rule.name", pr.name, "one of: " + ", ".join(sorted(RULES)))
     if pr._target_:
+        if ":" in pr._target_:
+            # Record the file by absolute path, so the manifest reruns from any folder.
+            path_s, cls_name = pr._target_.rsplit(":", 1)
+            pr._target_ = f"{Path(path_s).expanduser().resolve()}:{cls_name}"
         _check_user_rule(pr._target_, pr.params)
     elif pr.params:
         raise _bad(

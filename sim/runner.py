@@ -129,12 +129,16 @@ def default_out(base: Path | str = "outputs") -> Path:
     now = _dt.datetime.now()
     day = Path(base) / now.strftime("%Y-%m-%d")
     stem = now.strftime("%H-%M-%S")
-    cand = day / stem
-    k = 1
-    while cand.exists():
-        cand = day / f"{stem}-{k}"
-        k += 1
-    return cand
+    day.mkdir(parents=True, exist_ok=True)
+    k = 0
+    while True:
+        cand = day / (stem if k == 0 else f"{stem}-{k}")
+        try:
+            cand.mkdir()  # reserve it: two runs started in the same second get two folders
+        except FileExistsError:
+            k += 1
+            continue
+        return cand
 
 
 def check_out(out: Path, overwrite: bool) -> None:
