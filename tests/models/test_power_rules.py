@@ -264,11 +264,6 @@ def test_user_rule_parameters_come_from_configuration_with_plus():
     assert m.orgs[0].rule.params["queue_aversion"] == 7
 
 
-@pytest.mark.xfail(
-    reason="BUG: power_rule.params={k:v} cannot be set (Hydra struct mode on the empty "
-    "dict default): 'Could not override power_rule.params'; only +power_rule.params.k=v works",
-    strict=True,
-)
 def test_user_rule_parameters_can_be_given_as_a_mapping():
     cfg = load_config(
         [*TINY, f"power_rule._target_={CAUTIOUS_TARGET}", "power_rule.params={queue_aversion:7}"]
@@ -282,12 +277,6 @@ def test_file_rule_description_survives_a_second_load():
     assert a().describe() == b().describe()
 
 
-@pytest.mark.xfail(
-    reason="BUG: load_target re-executes a file rule on every call, so two models in one "
-    "process hold different Cautious classes: their rules compare unequal and the first "
-    "model's rules no longer pickle",
-    strict=True,
-)
 def test_loading_a_file_rule_twice_gives_the_same_class():
     first = load_target(CAUTIOUS_TARGET)(sharing=0.4)
     second = load_target(CAUTIOUS_TARGET)(sharing=0.4)
@@ -296,11 +285,6 @@ def test_loading_a_file_rule_twice_gives_the_same_class():
     assert pickle.loads(pickle.dumps(first)) == first
 
 
-@pytest.mark.xfail(
-    reason="BUG: load_target names a file rule's module with the salted str hash(), so "
-    "describe()['class'] differs between processes and cannot be rebuilt elsewhere",
-    strict=True,
-)
 def test_file_rule_description_is_the_same_in_every_process():
     code = (
         "from carenet.models.power import load_target;"
