@@ -22,6 +22,22 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import shortest_path
 
+NETWORK_METRICS: tuple[str, ...] = (
+    "n_ties",
+    "density",
+    "clustering",
+    "mean_path_length",
+    "degree_gini",
+    "top_hub_share",
+    "centralisation",
+    "max_degree",
+    "authority_gini",
+    "influence_gini",
+    "degree_size_corr",
+    "degree_rank_corr",
+)
+"""Metrics :func:`network_metrics` returns, in order."""
+
 
 def gini(x: np.ndarray) -> float:
     """Gini coefficient of non-negative values (0 when all equal or all zero)."""

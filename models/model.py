@@ -17,7 +17,7 @@ import numpy as np
 
 from carenet.sim.schema import LINES, SERVICE_KINDS, STRATA, CarenetConfig
 
-from .metrics import network_metrics
+from .metrics import NETWORK_METRICS, network_metrics
 from .organisation import Organisation
 from .population import build_population
 from .power import RULES, Domination, Empowerment, PowerRule, RuleView, load_target
@@ -1347,18 +1347,7 @@ class CareSystemModel(mesa.Model):
             s[f"failed_share_{name}"] = float(tt["strat_failed"][j] / st) if st else float("nan")
         last = df.iloc[-1] if len(df) else {}
         for k in (
-            "n_ties",
-            "density",
-            "clustering",
-            "mean_path_length",
-            "degree_gini",
-            "top_hub_share",
-            "centralisation",
-            "max_degree",
-            "authority_gini",
-            "influence_gini",
-            "degree_size_corr",
-            "degree_rank_corr",
+            *NETWORK_METRICS,
             "share_empowerment",
             "share_domination",
             "mean_trust",

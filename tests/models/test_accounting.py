@@ -22,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
+from carenet.models.metrics import NETWORK_METRICS
 from carenet.models.model import CareSystemModel
 from carenet.sim.config import compose, validate
 from carenet.sim.runner import simulate
@@ -136,22 +137,7 @@ def check_week_invariants(ts: pd.DataFrame, threshold: float) -> None:
         assert ((v >= 0) & (v <= 1 + 1e-12)).all(), f"{k} outside [0, 1]: {v.tolist()}"
 
 
-NETWORK = (
-    "n_ties",
-    "density",
-    "clustering",
-    "mean_path_length",
-    "degree_gini",
-    "top_hub_share",
-    "centralisation",
-    "max_degree",
-    "authority_gini",
-    "influence_gini",
-    "degree_size_corr",
-    "degree_rank_corr",
-    "mean_trust",
-    "mean_data_sharing",
-)
+NETWORK = (*NETWORK_METRICS, "mean_trust", "mean_data_sharing")
 
 
 def _ratio(num: float, den: float) -> float:
