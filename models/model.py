@@ -388,9 +388,10 @@ class CareSystemModel(mesa.Model):
         2. **governance**: the response's fixed activities (shared-records investment
            and go-live, boards, inspections, hub funding) and, every 52 weeks, the
            budget allocation by the organisations' rules (capture, need, pooling).
-        3. **demand**: new care episodes arise per patient by stratum (one uniform per
-           patient per week from the ``demand`` stream), pick a pathway and enter the
-           queue of their first provider.
+        3. **demand**: a few patients progress one stratum (``progression`` stream); new
+           care episodes arise per patient by stratum (one uniform per patient per week
+           from the ``demand`` stream), pick a pathway and enter the queue of their first
+           provider.
         4. **waiting**: episodes in handoff transit count down and join their receiver's
            queue; every episode waiting this week (in a queue or in transit) accrues a
            week of wait, health loss, emergency-admission hazard and, if it is leaving
@@ -600,7 +601,24 @@ class CareSystemModel(mesa.Model):
         self._build_entry_tables()
 
     # --- 3. demand ----------------------------------------------------------------------
+    def _progress_strata(self) -> None:
+        """Natural progression: each week a binomial number of each stratum moves up one."""
+        pop = self.pop
+        rng = self.streams.get("progression")
+        p_week = 1.0 - (1.0 - np.asarray(self.cfg.population.progression_per_year)) ** (1 / 52)
+        movers = []
+        for s in range(len(STRATA) - 1):
+            if p_week[s] <= 0:
+                continue
+            members = np.flatnonzero(pop.stratum == s)
+            k = rng.binomial(members.size, p_week[s])
+            if k:
+                movers.append(np.unique(members[rng.integers(0, members.size, k)]))
+        for m in movers:
+            pop.stratum[m] += 1
+
     def _stage_demand(self, t: int, rec: dict[str, float]) -> None:
+        self._progress_strata()
         pop = self.pop
         rate = np.asarray(self.cfg.population.episode_rate_per_year) / 52.0 * self.demand_mult
         rate = np.minimum(rate, 1.0)

@@ -665,6 +665,8 @@ _STREAM_ROLE: dict[str, str] = {
     "so the stream stays aligned across scenarios)",
     "demand": "one uniform per patient per week: whether a care episode arises and, reused, "
     "which pathway it follows",
+    "progression": "natural progression: how many patients of each stratum move up one "
+    "stratum each week (binomial) and which",
     "entry": "the first provider of an episode whose pathway does not start at the GP",
     "referral": "the receiver of each handoff, among the referrer's weighted candidates",
     "handoff": "three uniforms per handoff: failure, rounding of a fractional delay to whole "
@@ -903,7 +905,7 @@ DESIGN_CONCEPTS: list[tuple[str, str]] = [
         numbers) and a change in one process leaves the draws of the others unchanged. The
         streams read from the source of `models/` are listed below with their use. Sources
         of variation: initial sizes, ties and trust; patients' strata and registration;
-        arrival of episodes and choice of pathway; entry provider; referral target; handoff
+        natural progression; arrival of episodes and choice of pathway; entry provider; referral target; handoff
         failure, whole-week delays and repeated assessment; emergency admissions,
         progression and recovery; random shock targets; imitation.
         """,
@@ -1000,7 +1002,10 @@ SUBMODELS: list[tuple[str, str]] = [
     (
         "Demand and pathways",
         """
-        Each week every patient without an open episode starts one with probability
+        Each week, first, patients progress naturally (ageing, onset): in each stratum below
+        frail a binomial number, at the weekly equivalent of
+        [[population.progression_per_year]], move up one stratum (`progression` stream).
+        Then every patient without an open episode starts one with probability
         (annual rate of its stratum, [[population.episode_rate_per_year]]) / 52 × the winter
         surge multiplier (capped at 1). The same uniform, rescaled, picks the pathway from the
         stratum's pathway probabilities ([[pathways.library]]). A pathway is a list of steps,

@@ -223,6 +223,15 @@ class PopulationConfig:
         doc="Rate at which care episodes arise, by stratum.",
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
+    progression_per_year: list = P(
+        [0.01, 0.025, 0.015, 0.0],
+        length=4,
+        unit="probability/year",
+        doc="Natural progression (ageing, onset) up one stratum; the defaults roughly balance "
+        "recovery_on_completion so the stratum mix holds steady when no handoff fails.",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+        **PROB,
+    )
     progression_on_failure: list = P(
         [0.05, 0.05, 0.05, 0.0],
         length=4,
