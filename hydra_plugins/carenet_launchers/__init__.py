@@ -8,10 +8,10 @@ configuration, so this package is where carenet registers what its launcher pres
   (``configs/hydra/launcher/ray.yaml`` extends it, so ``hydra/launcher=ray`` is carenet's
   launcher even where the ``hydra-ray-launcher`` plugin is also installed).
 * ``hydra/launcher/carenet_submitit_slurm_base``: the schema of Hydra's submitit SLURM
-  launcher, under a second name so that ``configs/hydra/launcher/submitit_slurm.yaml`` can
-  extend it with carenet's defaults and still be selected as ``hydra/launcher=submitit_slurm``.
-  Without ``hydra-submitit-launcher`` installed it names a stand-in that stops the sweep
-  with the install command.
+  launcher (``submitit_slurm``) under a second name, which carenet's preset
+  ``configs/hydra/launcher/slurm.yaml`` extends. Without ``hydra-submitit-launcher``
+  installed it names a stand-in that stops the sweep with the install command, instead of
+  Hydra's "could not find" error.
 * The OmegaConf resolver ``carenet_env_setup``: the shell line that activates the Python
   environment carenet runs in (used as the SLURM job's setup line).
 

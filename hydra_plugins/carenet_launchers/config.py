@@ -36,12 +36,12 @@ class RayLauncherConf:
 
 
 def missing_submitit_node() -> dict[str, Any]:
-    """Launcher node used for ``submitit_slurm`` where hydra-submitit-launcher is missing.
+    """Launcher node behind carenet's ``slurm`` preset where hydra-submitit-launcher is missing.
 
     A plain dict (not a schema), so carenet's preset can set the submitit keys on it.
     """
     return {
         "_target_": "hydra_plugins.carenet_launchers.missing.MissingLauncher",
-        "launcher": "submitit_slurm",
+        "launcher": "slurm",
         "install": "pip install 'carenet[slurm]'",
     }
