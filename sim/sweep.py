@@ -707,6 +707,12 @@ def launcher_overrides(plan: Plan) -> list[str]:
     ovs.append(f"out={quote(str(plan.out.resolve()))}")
     ovs.append(f"+{REP_KEY}=range(0,{plan.max_replications})")
     hydra = [ov for ov in plan.hydra_overrides if _key(ov) not in ("hydra.sweep.dir",)]
+    # hydra/launcher=submitit_slurm means carenet's SLURM preset (configs/hydra/launcher/
+    # slurm.yaml: the plugin with carenet's defaults); its options override as usual.
+    hydra = [
+        "hydra/launcher=slurm" if ov.replace(" ", "") == "hydra/launcher=submitit_slurm" else ov
+        for ov in hydra
+    ]
     if not any(_key(ov) == "hydra/launcher" for ov in hydra):
         hydra.insert(0, f"hydra/launcher={DEFAULT_LAUNCHER}")
     hydra += [

@@ -347,3 +347,23 @@ def test_slurm_setup_line_activates_this_environment():
         assert line == f"source {Path(sys.prefix) / 'bin' / 'activate'}"
     else:
         assert sys.prefix in line or str(Path(sys.executable).parent) in line
+
+
+def test_submitit_slurm_names_carenets_slurm_preset(tmp_path):
+    from carenet.sim.sweep import launcher_overrides, plan_sweep
+
+    plan = plan_sweep(
+        [
+            "structure=hierarchy,network",
+            "population=small",
+            "organisations=small",
+            "steps=2",
+            f"out={tmp_path / 'sw'}",
+            "hydra/launcher=submitit_slurm",
+            "hydra.launcher.partition=short",
+        ]
+    )
+    ovs = launcher_overrides(plan)
+    assert "hydra/launcher=slurm" in ovs
+    assert "hydra/launcher=submitit_slurm" not in ovs
+    assert "hydra.launcher.partition=short" in ovs
