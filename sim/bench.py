@@ -21,7 +21,12 @@ Timings are only as good as the machine is quiet: the 1-minute load average is p
 beside each figure. Speed is never asserted by a test; ``--quick`` is the smoke version.
 
 The measurement code lives here (so that ``carenet bench`` works from an installed
-package); ``benchmarks/`` holds scripts built on it (profiling, sweep overhead).
+package); ``benchmarks/`` holds scripts built on it (profiling, sweep overhead, the
+identical-results check). ``docs/performance.md`` explains the figures.
+
+Options reach :func:`cmd_bench` as ``args.rest``; while the top-level ``carenet`` parser
+rejects options it does not know, write ``carenet bench -- --quick`` (a leading ``--`` is
+dropped here, so both spellings keep working once the CLI passes them through).
 """
 
 from __future__ import annotations
@@ -252,14 +257,29 @@ def _worker_floor(job: dict[str, Any]) -> dict[str, Any]:
 WORKERS = {"model": _worker_model, "floor": _worker_floor}
 
 
-def run_worker(job: dict[str, Any]) -> dict[str, Any]:
+BLAS_VARS: tuple[str, ...] = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def blas_setting() -> str:
+    """The BLAS thread setting workers inherit (``OPENBLAS_NUM_THREADS``), for the header."""
+    return os.environ.get("OPENBLAS_NUM_THREADS", "unset (all cores)")
+
+
+def run_worker(job: dict[str, Any], blas_threads: int | None = None) -> dict[str, Any]:
     """Run one measurement in a fresh Python process and return its result.
+
+    Args:
+        job: What to measure (``kind``: ``model`` or ``floor``, and its parameters).
+        blas_threads: Limit the worker's BLAS threads (None: inherit the environment).
 
     Raises:
         RuntimeError: If the worker fails (with the last lines of its error output).
     """
     cmd = [sys.executable, "-m", "carenet.sim.bench", "--worker", json.dumps(job)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    env = dict(os.environ)
+    if blas_threads is not None:
+        env.update(dict.fromkeys(BLAS_VARS, str(blas_threads)))
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if proc.returncode != 0:
         tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
         raise RuntimeError(f"benchmark worker {job['kind']} failed: {tail}")
@@ -285,6 +305,7 @@ class EconomyResult:
     base_mb: float
     load: float
     startup: float = 0.0
+    walls: list[float] = field(default_factory=list)
     floor: dict[str, Any] | None = None
 
     @property
@@ -364,6 +385,7 @@ def measure(
     seed: int = 1,
     floor: bool = True,
     log: Any = None,
+    blas_threads: int | None = None,
 ) -> BenchResult:
     """Run the whole benchmark (every measurement in its own process).
 
@@ -377,6 +399,7 @@ def measure(
         seed: Run seed.
         floor: Measure the patients-as-agents floor.
         log: Called with a progress line (e.g. ``print``), or None.
+        blas_threads: Limit the workers' BLAS threads (None: inherit the environment).
     """
     say = log or (lambda _s: None)
     meta = {
@@ -386,15 +409,20 @@ def measure(
         "mesa": mesa.__version__,
         "platform": platform.platform(),
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "blas_threads": str(blas_threads) if blas_threads is not None else blas_setting(),
     }
     economies: list[EconomyResult] = []
     for token in sizes:
         ov = size_overrides(token)
         best = None
+        walls: list[float] = []
         for r in range(repeat):
             say(f"  {token}: carenet run {r + 1}/{repeat} ...")
-            out = run_worker({"kind": "model", "overrides": ov, "steps": [steps], "seed": seed})
+            out = run_worker(
+                {"kind": "model", "overrides": ov, "steps": [steps], "seed": seed}, blas_threads
+            )
             run = out["runs"][0]
+            walls.append(run["wall"])
             if best is None or run["wall"] < best[0]["wall"]:
                 best = (run, out["base_mb"], out["startup"])
         assert best is not None
@@ -412,6 +440,7 @@ def measure(
             base_mb=base,
             load=run["load"],
             startup=startup,
+            walls=walls,
         )
         if floor:
             fbest = None
@@ -423,7 +452,8 @@ def measure(
                         "population": eco.population,
                         "steps": floor_steps,
                         "seed": seed,
-                    }
+                    },
+                    blas_threads,
                 )
                 if fbest is None or f["build"] + f["per_step"] * steps < (
                     fbest["build"] + fbest["per_step"] * steps
@@ -440,7 +470,8 @@ def measure(
                 "overrides": size_overrides(scaling_size),
                 "steps": list(scaling_steps),
                 "seed": seed,
-            }
+            },
+            blas_threads,
         )
         for k, run in enumerate(out["runs"]):
             if r == 0:
@@ -504,7 +535,8 @@ def format_report(res: BenchResult) -> str:
     m = res.meta
     lines = [
         f"carenet bench  {m['started']}  Python {m['python']}  Mesa {m['mesa']}  "
-        f"{m['cpus']} CPUs  seed {m['seed']}  best of {m['repeat']}",
+        f"{m['cpus']} CPUs  seed {m['seed']}  best of {m['repeat']}  "
+        f"BLAS threads {m['blas_threads']}",
         f"load average (1 min): {m['load_start']:.2f} at start, {m['load_end']:.2f} at end",
         "",
         "| economy | patients | orgs | steps | wall s | build s | patient-weeks/s | "
@@ -620,6 +652,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-floor", action="store_true", help="skip the patients-as-agents floor")
     p.add_argument("--repeat", type=int, default=1, help="repeat each measurement, keep the best")
     p.add_argument("--seed", type=int, default=1, help="run seed (default 1)")
+    p.add_argument(
+        "--blas-threads",
+        type=int,
+        default=None,
+        help="limit BLAS threads in the measured processes (default: inherit, as "
+        "`carenet run` does)",
+    )
     p.add_argument("--json", type=Path, default=None, help="also write all figures to this file")
     return p
 
@@ -667,6 +706,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         floor_steps = min(floor_steps, steps)
         if opts.repeat < 1:
             raise ValueError(f"--repeat: {opts.repeat} must be at least 1")
+        if opts.blas_threads is not None and opts.blas_threads < 1:
+            raise ValueError(f"--blas-threads: {opts.blas_threads} must be at least 1")
     except ValueError as exc:
         return fail(str(exc))
     print(
@@ -685,6 +726,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             seed=opts.seed,
             floor=not opts.no_floor,
             log=lambda s: print(s, file=sys.stderr, flush=True),
+            blas_threads=opts.blas_threads,
         )
     except RuntimeError as exc:
         return fail(str(exc), 1)

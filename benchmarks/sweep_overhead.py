@@ -1,0 +1,127 @@
+"""Sweep throughput: the per-run overhead of the sweep machinery, and parallel efficiency.
+
+Measures, for a sweep of ``--runs`` small runs (about 1 s each by default):
+
+1. in one process, ``run_scenario`` (compose + validate + simulate + write the files)
+   against ``simulate`` alone: what writing a run costs;
+2. through ``carenet run -m seed=range(...)`` with the basic launcher (one at a time):
+   sweep wall time against the runs' own compute (the ``wall_seconds`` of ``simulate``
+   in each run's manifest); the difference per run is the sweep's overhead (start-up,
+   planning, composition, writing, watching);
+3. the same sweep with the joblib launcher and ``--jobs`` workers: parallel efficiency
+   = (one-worker sweep wall) / (workers x parallel sweep wall).
+
+Targets (issue #6): overhead at most 10% of the runs' compute for 1 s runs; parallel
+efficiency at least 80% on 2 workers. Timings depend on the machine's load, which is
+printed; run it on a quiet machine::
+
+    python benchmarks/sweep_overhead.py                   # 40 runs of the small economy
+    python benchmarks/sweep_overhead.py --runs 10 --steps 52
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CLI = "import sys; from carenet.sim.cli import main; sys.exit(main())"
+
+
+def load() -> str:
+    return f"{os.getloadavg()[0]:.2f}"
+
+
+def in_process(base: list[str], reps: int, tmp: Path) -> dict[str, float]:
+    from carenet.sim.config import load_config
+    from carenet.sim.runner import run_scenario, simulate
+
+    simulate(load_config([*base, "steps=3"]))  # imports, caches
+    sims, full = [], []
+    for k in range(reps):
+        t0 = time.perf_counter()
+        simulate(load_config(base))
+        sims.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        run_scenario(load_config(base), tmp / f"inproc-{k}", progress=False)
+        full.append(time.perf_counter() - t0)
+    return {"simulate": min(sims), "run_scenario": min(full)}
+
+
+def sweep(base: list[str], runs: int, out: Path, launcher: list[str]) -> dict[str, float]:
+    cmd = [sys.executable, "-c", CLI, "run", "-m", f"seed=range(1,{runs + 1})", *base]
+    cmd += [f"out={out}", *launcher]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"sweep failed ({proc.returncode}): {proc.stderr.strip()[-800:]}")
+    manifests = list((out / "runs").glob("*/manifest.json"))
+    compute = sum(json.loads(m.read_text())["wall_seconds"] for m in manifests)
+    return {"wall": wall, "compute": compute, "runs": len(manifests)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=40)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=260)
+    ap.add_argument(
+        "--economy",
+        default="population=small organisations=small",
+        help="overrides of each run (default: the small economy, about 1 s a run)",
+    )
+    ap.add_argument("--keep", action="store_true", help="keep the sweep folders")
+    a = ap.parse_args()
+    base = [*a.economy.split(), f"steps={a.steps}"]
+    tmp = Path(tempfile.mkdtemp(prefix="carenet-sweep-bench-"))
+    env_blas = os.environ.get("OPENBLAS_NUM_THREADS", "(unset)")
+    print(f"sweep overhead: {a.runs} runs of [{' '.join(base)}]; OPENBLAS_NUM_THREADS={env_blas}")
+    try:
+        print(f"load {load()}: in-process simulate vs run_scenario (best of 3) ...")
+        ip = in_process(base, 3, tmp)
+        write = ip["run_scenario"] - ip["simulate"]
+        print(
+            f"  simulate {ip['simulate']:.2f} s; run_scenario {ip['run_scenario']:.2f} s; "
+            f"writing + composition {write:.2f} s/run = {100 * write / ip['simulate']:.0f}% "
+            "of compute"
+        )
+        print(f"load {load()}: carenet run -m, basic launcher (one at a time) ...")
+        s1 = sweep(base, a.runs, tmp / "basic", ["hydra/launcher=basic"])
+        over = s1["wall"] - s1["compute"]
+        print(
+            f"  {s1['runs']} runs, sweep wall {s1['wall']:.1f} s, runs' compute "
+            f"{s1['compute']:.1f} s ({s1['compute'] / max(s1['runs'], 1):.2f} s/run); "
+            f"overhead {over:.1f} s = {over / max(s1['runs'], 1):.2f} s/run = "
+            f"{100 * over / s1['compute']:.0f}% of compute (target <= 10%)"
+        )
+        print(f"load {load()}: carenet run -m, joblib launcher, {a.jobs} workers ...")
+        s2 = sweep(
+            base,
+            a.runs,
+            tmp / "joblib",
+            ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={a.jobs}"],
+        )
+        eff = s1["wall"] / (a.jobs * s2["wall"])
+        eff_c = s1["compute"] / (a.jobs * s2["wall"])
+        print(
+            f"  {s2['runs']} runs, sweep wall {s2['wall']:.1f} s (runs' compute "
+            f"{s2['compute']:.1f} s); parallel efficiency {100 * eff:.0f}% vs the one-worker "
+            f"sweep (target >= 80%), {100 * eff_c:.0f}% vs serial compute alone"
+        )
+        print(f"load {load()} at end")
+    finally:
+        if a.keep:
+            print(f"folders kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
