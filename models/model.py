@@ -838,13 +838,15 @@ class CareSystemModel(mesa.Model):
         for ln in np.unique(line[other]):
             sel = other[line[other] == ln]
             cands = np.flatnonzero(self.offers[:, ln] & self.active)
-            w = R[o[sel]][:, cands] * (self.cap[cands, ln] > 0)[None, :]
+            # One cumulative row per referrer (not per handoff): many handoffs share one.
+            src, inv = np.unique(o[sel], return_inverse=True)
+            w = R[np.ix_(src, cands)] * (self.cap[cands, ln] > 0)[None, :]
             rows = w.sum(axis=1, keepdims=True)
             fallback = np.broadcast_to(self.cap[cands, ln] + 1e-12, w.shape)
             w = np.where(rows > 0, w, fallback)
             cum = np.cumsum(w / w.sum(axis=1, keepdims=True), axis=1)
             cum[:, -1] = 1.0
-            pick = (u_ref[sel][:, None] >= cum).sum(axis=1)
+            pick = (u_ref[sel][:, None] >= cum[inv]).sum(axis=1)
             tgt[sel] = cands[np.minimum(pick, cands.size - 1)]
         rt_tab, brk_tab, fb_tab, P, D, A, S = self._routes
         rt = rt_tab[o, tgt].copy()
@@ -978,19 +980,8 @@ class CareSystemModel(mesa.Model):
         A[DIRECT] = h.direct_admin_hours
         S[DIRECT] = pair_share & has
         # Brokers: best max-min trust over common neighbours with brokerage capacity.
-        B = np.zeros((n, n))
-        K = np.full((n, n), -1, dtype=np.int64)
         can_broker = self.active & ((self.broker_base + self.hub_bonus) >= 1)
-        for k in np.flatnonzero(can_broker & (has.sum(axis=1) >= 2)):
-            nb = np.flatnonzero(has[k])
-            vals = T[k, nb]
-            m = np.minimum.outer(vals, vals)
-            sub = B[np.ix_(nb, nb)]
-            better = m > sub
-            if better.any():
-                B[np.ix_(nb, nb)] = np.where(better, m, sub)
-                Ks = K[np.ix_(nb, nb)]
-                K[np.ix_(nb, nb)] = np.where(better, k, Ks)
+        B, K = _broker_table(T, has, np.flatnonzero(can_broker & (has.sum(axis=1) >= 2)))
         np.fill_diagonal(B, 0.0)
         hasb = B > 0
         P[BROKER] = h.best_fail + gap_f * (1.0 - B)
@@ -1433,6 +1424,50 @@ def _bounded_rescale(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, total: float
         x = np.clip(x, lo, hi)
         free &= ~hit
     return x
+
+
+def _broker_table(
+    T: np.ndarray, has: np.ndarray, ks: np.ndarray, chunk: int = 1 << 20
+) -> tuple[np.ndarray, np.ndarray]:
+    """Best broker per pair of organisations, without a Python loop over brokers.
+
+    ``B[i, j]`` is the largest min(T[k, i], T[k, j]) over brokers k in ``ks`` tied to
+    both, and ``K[i, j]`` the lowest-numbered k attaining it (-1: no broker). All
+    (i, k, j) triples are listed at once, ``chunk`` at most at a time (their number is
+    the sum of the brokers' squared degrees), in ascending k, so ties keep the first
+    broker, exactly as a loop over k with a strict ``>`` would.
+    """
+    n = T.shape[0]
+    B = np.zeros((n, n))
+    K = np.full((n, n), -1, dtype=np.int64)
+    if ks.size == 0:
+        return B, K
+    kk, nb = np.nonzero(has[ks])  # neighbours of each broker; brokers in ascending order
+    deg = np.bincount(kk, minlength=ks.size)
+    start = np.r_[0, np.cumsum(deg)[:-1]]
+    sq = deg * deg
+    ends = np.cumsum(sq)
+    lo = 0
+    while lo < ks.size:
+        hi = max(lo + 1, int(np.searchsorted(ends, ends[lo] - sq[lo] + chunk, side="right")))
+        hi = min(hi, ks.size)
+        gs = np.arange(lo, hi)
+        g = np.repeat(gs, sq[gs])
+        r = np.arange(g.size) - np.repeat(ends[gs] - sq[gs] - (ends[lo] - sq[lo]), sq[gs])
+        a = nb[start[g] + r // deg[g]]
+        b = nb[start[g] + r % deg[g]]
+        k = ks[g]
+        m = np.minimum(T[k, a], T[k, b])
+        pair = a * n + b
+        order = np.lexsort((k, -m, pair))  # per pair: largest m, then lowest k
+        ps = pair[order]
+        first = order[np.r_[True, ps[1:] != ps[:-1]]]
+        p, mv, kv = pair[first], m[first], k[first]
+        better = mv > B.flat[p]  # earlier chunks hold lower k: they win ties
+        B.flat[p[better]] = mv[better]
+        K.flat[p[better]] = kv[better]
+        lo = hi
+    return B, K
 
 
 class _Layout:

@@ -35,7 +35,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.multirun:
         return _delegate("carenet.sim.sweep", "cmd_sweep", args)
     from .config import ConfigError, load_config
-    from .runner import OutputError, check_out, headline_table, run_scenario
+    from .runner import RESULT_FILES, OutputError, check_out, headline_table, run_scenario
 
     try:
         cfg = load_config(args.overrides)
@@ -60,7 +60,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"carenet run finished in {result.seconds:.1f} s (seed {result.seed})")
     print(headline_table(result.summary))
     print(f"Results in {result.out}/")
-    print("  timeseries.parquet  summary.json  network.json  manifest.json  figures/overview.png")
+    files = [f for f in RESULT_FILES if cfg.figures or not f.startswith("figures/")]
+    print("  " + "  ".join(files))
     return 0
 
 
@@ -116,6 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``carenet`` console command."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:
+        # `carenet bench --quick`: bench parses its own options (argparse would reject
+        # them as unknown to the top-level parser, even with nargs=REMAINDER).
+        args = argparse.Namespace(command="bench", rest=argv[1:])
+        try:
+            return _delegate("carenet.sim.bench", "cmd_bench", args)
+        except KeyboardInterrupt:
+            return fail("interrupted", 130)
     parser = build_parser()
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)

@@ -905,9 +905,9 @@ DESIGN_CONCEPTS: list[tuple[str, str]] = [
         numbers) and a change in one process leaves the draws of the others unchanged. The
         streams read from the source of `models/` are listed below with their use. Sources
         of variation: initial sizes, ties and trust; patients' strata and registration;
-        natural progression; arrival of episodes and choice of pathway; entry provider; referral target; handoff
-        failure, whole-week delays and repeated assessment; emergency admissions,
-        progression and recovery; random shock targets; imitation.
+        natural progression; arrival of episodes and choice of pathway; entry provider;
+        referral target; handoff failure, whole-week delays and repeated assessment;
+        emergency admissions, progression and recovery; random shock targets; imitation.
         """,
     ),
     (

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from .config import to_dict
 from .schema import CarenetConfig
@@ -80,28 +81,32 @@ def simulate(cfg: CarenetConfig, seed: int | None = None, progress: bool = False
     from carenet.models.model import CareSystemModel
 
     t0 = time.perf_counter()
-    model = CareSystemModel(cfg, seed=seed)
-    if progress and not sys.stderr.isatty():
-        # In a log file or CI: a plain line at every tenth of the run, no carriage returns.
-        tenth = max(1, cfg.steps // 10)
+    # One BLAS thread: the model's matrices are organisation-sized (n ~ 150-400), too
+    # small to gain from threads, and OpenBLAS's spinning threads halve the speed on a
+    # busy 2-core machine and oversubscribe parallel sweeps. Results are identical.
+    with threadpool_limits(limits=1, user_api="blas"):
+        model = CareSystemModel(cfg, seed=seed)
+        if progress and not sys.stderr.isatty():
+            # In a log file or CI: a plain line at every tenth of the run, no carriage returns.
+            tenth = max(1, cfg.steps // 10)
 
-        def line(m: Any) -> None:
-            if m.week % tenth == 0 or m.week == cfg.steps:
-                print(f"weeks: {m.week}/{cfg.steps}", file=sys.stderr, flush=True)
+            def line(m: Any) -> None:
+                if m.week % tenth == 0 or m.week == cfg.steps:
+                    print(f"weeks: {m.week}/{cfg.steps}", file=sys.stderr, flush=True)
 
-        model.run(cfg.steps, callback=line)
-    else:
-        bar = tqdm(
-            total=cfg.steps,
-            desc="weeks",
-            unit="wk",
-            disable=not progress,
-            file=sys.stderr,
-            mininterval=0.5,
-            leave=False,
-        )
-        with bar:
-            model.run(cfg.steps, callback=lambda _m: bar.update(1))
+            model.run(cfg.steps, callback=line)
+        else:
+            bar = tqdm(
+                total=cfg.steps,
+                desc="weeks",
+                unit="wk",
+                disable=not progress,
+                file=sys.stderr,
+                mininterval=0.5,
+                leave=False,
+            )
+            with bar:
+                model.run(cfg.steps, callback=lambda _m: bar.update(1))
     ts = pd.DataFrame(model.records)
     ts.insert(0, "week", ts.pop("week").astype("int64"))
     return RunResult(
@@ -302,7 +307,7 @@ def run_scenario(
             "wall_seconds": result.seconds,
             "platform": platform.platform(),
             "command": sys.argv,
-            "files": list(RESULT_FILES),
+            "files": [f for f in RESULT_FILES if cfg.figures or not f.startswith("figures/")],
         }
         manifest.update(extra_manifest or {})
         write_json(tmp / "manifest.json", manifest)
@@ -323,8 +328,6 @@ def run_scenario(
 
 def write_result(folder: Path, cfg: CarenetConfig, result: RunResult) -> None:
     """Write the time series, summary, network snapshots and figure into ``folder``."""
-    from .plots import overview_figure
-
     folder.mkdir(parents=True, exist_ok=True)
     result.timeseries.to_parquet(folder / "timeseries.parquet", index=False)
     write_json(
@@ -338,8 +341,11 @@ def write_result(folder: Path, cfg: CarenetConfig, result: RunResult) -> None:
         },
     )
     write_json(folder / "network.json", result.networks)
-    (folder / "figures").mkdir(exist_ok=True)
-    overview_figure(result.timeseries, scenario_label(cfg), folder / "figures" / "overview.png")
+    if cfg.figures:
+        from .plots import overview_figure  # matplotlib is only imported when drawing
+
+        (folder / "figures").mkdir(exist_ok=True)
+        overview_figure(result.timeseries, scenario_label(cfg), folder / "figures" / "overview.png")
 
 
 HEADLINE: tuple[tuple[str, str, str], ...] = (

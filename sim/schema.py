@@ -834,6 +834,11 @@ class CarenetConfig:
     out: str = P("", doc="Output folder (default: a new dated folder under outputs/).")
     overwrite: bool = P(False, doc="Replace a finished result already in out.")
     progress: bool = P(True, doc="Show a progress bar.")
+    figures: bool = P(
+        True,
+        doc="Draw figures/overview.png for the run (sweeps default to false: their figures "
+        "come from carenet report).",
+    )
     replications: int = P(
         1,
         lo=1,

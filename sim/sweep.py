@@ -25,8 +25,9 @@ Layout of a sweep folder::
     DIR/.hydra/multirun.yaml     Hydra's own record of the multirun
 
 A run is identified by :func:`run_id`: a hash of its resolved configuration (without
-``seed``, ``out``, ``overwrite``, ``progress`` and ``replications``) and its run seed, so a
-resumed sweep skips exactly the runs already finished, whatever launcher ran them.
+``seed``, ``out``, ``overwrite``, ``progress``, ``replications`` and ``figures``) and its
+run seed, so a resumed sweep skips exactly the runs already finished, whatever launcher ran
+them.
 
 Seeds: replication 0 uses the root ``seed`` itself (so it is the run ``carenet run`` gives);
 replication ``i >= 1`` uses a 63-bit seed drawn from child ``i`` of
@@ -55,7 +56,14 @@ import numpy as np
 REP_KEY = "replication"
 """Config key of the hidden sweep dimension that numbers replications."""
 
-ID_EXCLUDED: tuple[str, ...] = ("seed", "out", "overwrite", "progress", "replications")
+ID_EXCLUDED: tuple[str, ...] = (
+    "seed",
+    "out",
+    "overwrite",
+    "progress",
+    "replications",
+    "figures",
+)
 """Top-level keys that do not change a run's numbers (the run seed is hashed separately)."""
 
 DEFAULT_LAUNCHER = "joblib"
@@ -350,6 +358,9 @@ def plan_sweep(overrides: list[str], multirun: bool = True) -> Plan:
             raise SweepError(f"{REP_KEY}: reserved for sweeps; use replications=N")
     hydra_ovs = [ov for ov in overrides if _is_hydra_override(ov)]
     job_ovs = [ov for ov in overrides if not _is_hydra_override(ov)]
+    if not any(_key(ov).lstrip("+~") == "figures" for ov in job_ovs):
+        # Per-run figures cost about a second a run; carenet report draws a sweep's figures.
+        job_ovs.append("figures=false")
     try:
         parsed = OverridesParser.create().parse_overrides(job_ovs)
     except Exception as exc:  # Hydra's grammar errors are long; keep the first line
