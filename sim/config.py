@@ -103,6 +103,10 @@ def _check_key(key: str, value: str) -> None:
         return
 
 
+_REGISTERED: list[bool] = []
+"""Whether this process has stored the schema nodes (Hydra's ConfigStore is per process)."""
+
+
 def _register_schemas() -> None:
     """Store each group's schema defaults in Hydra's ConfigStore as untyped nodes.
 
@@ -110,6 +114,8 @@ def _register_schemas() -> None:
     what differs from the schema. The nodes are untyped (not dataclasses) so that type
     and range errors reach carenet's own validator, which words them in one line.
     """
+    if _REGISTERED:
+        return
     from hydra.core.config_store import ConfigStore
     from omegaconf import OmegaConf
 
@@ -123,6 +129,7 @@ def _register_schemas() -> None:
             if f.type == "dict":
                 OmegaConf.set_struct(node[f.name], False)
         cs.store(group=group, name="_schema", node=node)
+    _REGISTERED.append(True)
 
 
 def compose(overrides: list[str] | None = None) -> dict[str, Any]:
