@@ -250,6 +250,7 @@ class CareSystemModel(mesa.Model):
         per_line = np.zeros((len(STRATA), self.nl))
         self.line_cost_week = np.zeros(self.nl)
         line_weight = np.zeros(self.nl)
+        line_eps = np.zeros(self.nl)
         for p in range(self.npw):
             for k in range(self.pw_len[p]):
                 ln = self.step_line[p, k]
@@ -258,6 +259,9 @@ class CareSystemModel(mesa.Model):
                 w = float((rate_w * self.pw_prob[:, p]).sum() * wk)
                 self.line_cost_week[ln] += w * self.step_cost[p, k]
                 line_weight[ln] += w
+                line_eps[ln] += w / wk
+        # Mean weeks of service per episode-step on each line (for expected waits).
+        self.line_weeks = np.divide(line_weight, line_eps, out=np.ones(self.nl), where=line_eps > 0)
         self.line_cost_week = np.divide(
             self.line_cost_week, line_weight, out=np.zeros(self.nl), where=line_weight > 0
         )
@@ -306,6 +310,7 @@ class CareSystemModel(mesa.Model):
         self.influence = np.zeros(self.n)
         self.flow = np.zeros((self.n, self.n))
         self.queue_ratio = np.zeros(self.n)
+        self.expected_wait = np.zeros(self.n)
         self.queue_line = np.zeros((self.n, self.nl))
         self.demand_weeks = np.zeros((self.n, self.nl))
         self.demand_weeks_n = 0
@@ -721,6 +726,7 @@ class CareSystemModel(mesa.Model):
         if len(ep) == 0:
             self.queue_line[:] = 0.0
             self.queue_ratio[:] = 0.0
+            self.expected_wait[:] = 0.0
             return
         line = self.step_line[ep.pw, ep.stage].astype(np.int64)
         key = ep.org.astype(np.int64) * self.nl + line
@@ -746,6 +752,11 @@ class CareSystemModel(mesa.Model):
         self.queue_line[(self.cap <= 0) & (queued > 0)] = 10.0
         capt = self.cap.sum(axis=1)
         self.queue_ratio = np.divide(queued.sum(axis=1), capt, out=np.zeros(self.n), where=capt > 0)
+        # Weeks a newcomer would wait: the queue over the episodes finished per week.
+        throughput = (self.cap / self.line_weeks[None, :]).sum(axis=1)
+        self.expected_wait = np.divide(
+            queued.sum(axis=1), throughput, out=np.zeros(self.n), where=throughput > 0
+        )
         self.demand_weeks += queued + served
         self.demand_weeks_n += 1
         rec["queue_length"] = float(queued.sum())
@@ -1063,6 +1074,7 @@ class CareSystemModel(mesa.Model):
             local_weight=self.local_weight,
             capacity=self.cap.sum(axis=1),
             queue_ratio=self.queue_ratio,
+            expected_wait=self.expected_wait,
             budget=self.budget,
             need=need,
             authority=self.authority,

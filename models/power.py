@@ -45,6 +45,8 @@ class RuleView:
             covers the first's home locality, else 1.
         capacity: Total service capacity per organisation (concurrent episodes).
         queue_ratio: Queue length over capacity, per organisation.
+        expected_wait: Weeks a newly referred patient would wait in each organisation's
+            queue (queue length over the episodes it finishes per week).
         budget: Annual budget per organisation (GBP).
         need: Annualised cost of the demand each organisation saw recently (GBP).
         authority: Formal power score in [0, 1] (position and budget).
@@ -68,6 +70,7 @@ class RuleView:
     local_weight: np.ndarray
     capacity: np.ndarray
     queue_ratio: np.ndarray
+    expected_wait: np.ndarray
     budget: np.ndarray
     need: np.ndarray
     authority: np.ndarray
@@ -244,7 +247,8 @@ class Empowerment(PowerRule):
       ``influence_preference`` x the partner's influence x the upkeep (well-connected,
       trusted partners are worth tying to: influence accrues to hubs by connectivity);
     - referral: softmax over expected outcome: the route's expected cost (failure, delay,
-      admin) plus the expected wait in the receiver's queue (``choice_sharpness``);
+      admin) plus the cost of the weeks a patient would wait in the receiver's queue
+      (``choice_sharpness``);
     - data: shares much (``sharing``, default 0.8);
     - escalation: never demands it;
     - budget: bids its need (recent demand at cost) and pools when a pool is offered.
@@ -277,8 +281,8 @@ class Empowerment(PowerRule):
         return float(self.params["sharing"])
 
     def referral_matrix(self, orgs: np.ndarray, view: RuleView) -> np.ndarray:
-        """Softmax of minus (route cost + expected queue wait), relative to its scale."""
-        cost = view.route_cost[orgs] + view.queue_ratio[None, :] * view.wait_cost
+        """Softmax of minus (route cost + cost of the expected wait), relative to its scale."""
+        cost = view.route_cost[orgs] + view.expected_wait[None, :] * view.wait_cost
         scale = max(float(np.median(view.route_cost[view.service][:, view.service])), 1.0)
         z = -self.params["choice_sharpness"] * cost / scale
         z -= z.max(axis=1, keepdims=True)
