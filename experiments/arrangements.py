@@ -22,6 +22,7 @@ import sys
 
 import numpy as np
 
+from carenet.experiments.common import batch, experiment_main
 from carenet.sim.analysis import mean_ci
 from carenet.sim.sweep import replication_seeds
 
@@ -58,20 +59,11 @@ METRICS: list[tuple[str, str, float, str]] = [
 ]
 
 
-def _one(overrides: list[str], seed: int) -> dict[str, float]:
-    from carenet.sim.config import load_config
-    from carenet.sim.runner import simulate
-
-    return simulate(load_config([*overrides, "progress=false"]), seed=seed).summary
-
-
 def run(reps: int, root_seed: int, extra: list[str], n_jobs: int) -> dict[str, list[dict]]:
     """Run every arrangement for ``reps`` replications; return summaries by arrangement."""
-    from joblib import Parallel, delayed
-
     seeds = replication_seeds(root_seed, reps)
     jobs = [(name, ov, s) for name, ov in ARRANGEMENTS.items() for s in seeds]
-    out = Parallel(n_jobs=n_jobs)(delayed(_one)([*ov, *extra], s) for _, ov, s in jobs)
+    out = batch([([*ov, *extra], s) for _, ov, s in jobs], n_jobs)
     res: dict[str, list[dict]] = {name: [] for name in ARRANGEMENTS}
     for (name, _, _), summary in zip(jobs, out, strict=True):
         res[name].append(summary)
@@ -96,25 +88,15 @@ def table(res: dict[str, list[dict]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the experiment and print the table."""
-    p = argparse.ArgumentParser(prog="python -m carenet.experiments.arrangements")
-    p.add_argument("--reps", type=int, default=5, help="replications per arrangement")
-    p.add_argument("--seed", type=int, default=12345, help="root seed")
-    p.add_argument("--jobs", type=int, default=-1, help="parallel workers (joblib)")
-    p.add_argument("overrides", nargs="*", help="Hydra overrides for every arrangement")
-    a = p.parse_args(argv)
-    from carenet.sim.config import ConfigError
 
-    try:
-        res = run(a.reps, a.seed, a.overrides, a.jobs)
-    except ConfigError as exc:
-        print(f"carenet: error: {exc}", file=sys.stderr)
-        return 2
-    print(table(res))
-    print(
-        f"\n{a.reps} replications per arrangement, seeds spawned from root seed {a.seed}; "
-        "mean ± 95% CI half-width (t, n-1 df)."
-    )
-    return 0
+    def body(a: argparse.Namespace) -> None:
+        print(table(run(a.reps, a.seed, a.overrides, a.jobs)))
+        print(
+            f"\n{a.reps} replications per arrangement, seeds spawned from root seed {a.seed}; "
+            "mean ± 95% CI half-width (t, n-1 df)."
+        )
+
+    return experiment_main("python -m carenet.experiments.arrangements", 5, body, argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

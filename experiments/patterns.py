@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from carenet.experiments.common import batch, experiment_main
 from carenet.models.metrics import spearman
 from carenet.sim.analysis import mean_ci
 from carenet.sim.sweep import replication_seeds
@@ -51,19 +52,6 @@ class Verdict:
     name: str
     holds: bool
     evidence: str
-
-
-def _run(overrides: list[str], seed: int) -> dict[str, float]:
-    from carenet.sim.config import load_config
-    from carenet.sim.runner import simulate
-
-    return simulate(load_config([*overrides, "progress=false"]), seed=seed).summary
-
-
-def _batch(jobs: list[tuple[list[str], int]], n_jobs: int) -> list[dict[str, float]]:
-    from joblib import Parallel, delayed
-
-    return Parallel(n_jobs=n_jobs)(delayed(_run)(ov, s) for ov, s in jobs)
 
 
 def fragmentation(base: list[str], seeds: list[int], n_jobs: int) -> Verdict:
@@ -85,7 +73,7 @@ def fragmentation(base: list[str], seeds: list[int], n_jobs: int) -> Verdict:
                 ]
             )
     jobs = [([*base, *a], s) for a in arms for s in seeds]
-    res = _batch(jobs, n_jobs)
+    res = batch(jobs, n_jobs)
     cont = np.array([r["continuity_index"] for r in res])
     ea = np.array([r["emergency_admissions_per_1000"] for r in res])
     rho = spearman(cont, ea)
@@ -101,7 +89,7 @@ def fragmentation(base: list[str], seeds: list[int], n_jobs: int) -> Verdict:
 def hubs(base: list[str], seeds: list[int], n_jobs: int) -> Verdict:
     """Pattern 2: degree tail and whether hubs are the largest organisations."""
     ov = ["structure=network", "power_rule=empowerment", "response=none"]
-    res = _batch([([*base, *ov], s) for s in seeds], n_jobs)
+    res = batch([([*base, *ov], s) for s in seeds], n_jobs)
     ratios = []
     for r in res:
         if r["final_n_ties"] <= 0 or r["final_density"] <= 0:
@@ -130,7 +118,7 @@ def contracting(base: list[str], seeds: list[int], n_jobs: int) -> Verdict:
         for r in ("none", "bureaucratic")
     }
     jobs = [([*base, *ov], s) for ov in arms.values() for s in seeds]
-    res = _batch(jobs, n_jobs)
+    res = batch(jobs, n_jobs)
     n = len(seeds)
     none = np.array([r["transaction_cost_share"] for r in res[:n]]) * 100
     bur = np.array([r["transaction_cost_share"] for r in res[n:]]) * 100
@@ -155,7 +143,7 @@ def flip(base: list[str], seeds: list[int], n_jobs: int) -> Verdict:
         for arm in (net, hier)
         for s in seeds
     ]
-    res = _batch(jobs, n_jobs)
+    res = batch(jobs, n_jobs)
     n = len(seeds)
     parts, signs = [], []
     for i, x in enumerate(losses):
@@ -177,26 +165,15 @@ PATTERNS = (fragmentation, hubs, contracting, flip)
 
 def main(argv: list[str] | None = None) -> int:
     """Run every pattern and print a Markdown report of the verdicts."""
-    p = argparse.ArgumentParser(prog="python -m carenet.experiments.patterns")
-    p.add_argument("--reps", type=int, default=3, help="replications (seeds) per arm")
-    p.add_argument("--seed", type=int, default=12345, help="root seed")
-    p.add_argument("--jobs", type=int, default=-1, help="parallel workers (joblib)")
-    p.add_argument("overrides", nargs="*", help="Hydra overrides for every run")
-    a = p.parse_args(argv)
-    from carenet.sim.config import ConfigError, load_config
 
-    base = [*BASE, *a.overrides]
-    try:
-        load_config(base)
-    except ConfigError as exc:
-        print(f"carenet: error: {exc}", file=sys.stderr)
-        return 2
-    seeds = replication_seeds(a.seed, a.reps)
-    print(f"# Patterns ({a.reps} seeds from root {a.seed}; base: {' '.join(base)})\n")
-    for pattern in PATTERNS:
-        v = pattern(base, seeds, a.jobs)
-        print(f"- **{v.name}: {'holds' if v.holds else 'does not hold'}.** {v.evidence}")
-    return 0
+    def body(a: argparse.Namespace) -> None:
+        seeds = replication_seeds(a.seed, a.reps)
+        print(f"# Patterns ({a.reps} seeds from root {a.seed}; base: {' '.join(a.overrides)})\n")
+        for pattern in PATTERNS:
+            v = pattern(a.overrides, seeds, a.jobs)
+            print(f"- **{v.name}: {'holds' if v.holds else 'does not hold'}.** {v.evidence}")
+
+    return experiment_main("python -m carenet.experiments.patterns", 3, body, argv, base=BASE)
 
 
 if __name__ == "__main__":  # pragma: no cover
