@@ -724,6 +724,8 @@ def launcher_overrides(plan: Plan) -> list[str]:
         "hydra/launcher=slurm" if ov.replace(" ", "") == "hydra/launcher=submitit_slurm" else ov
         for ov in hydra
     ]
+    if not any(_key(ov) == "hydra/sweeper" for ov in hydra):
+        hydra.insert(0, "hydra/sweeper=carenet")  # plan_sweep already validated every job
     if not any(_key(ov) == "hydra/launcher" for ov in hydra):
         hydra.insert(0, f"hydra/launcher={DEFAULT_LAUNCHER}")
     hydra += [

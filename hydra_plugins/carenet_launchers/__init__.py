@@ -12,6 +12,8 @@ configuration, so this package is where carenet registers what its launcher pres
   ``configs/hydra/launcher/slurm.yaml`` extends. Without ``hydra-submitit-launcher``
   installed it names a stand-in that stops the sweep with the install command, instead of
   Hydra's "could not find" error.
+* ``hydra/sweeper/carenet``: Hydra's basic sweeper without its pre-launch composition of
+  every job (carenet's sweep plan has already validated them); the sweep's default.
 * The OmegaConf resolver ``carenet_env_setup``: the shell line that activates the Python
   environment carenet runs in (used as the SLURM job's setup line).
 
@@ -29,6 +31,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
 from .config import RayLauncherConf, missing_submitit_node
+from .sweeper import CarenetSweeperConf
 
 
 def env_setup_line() -> str:
@@ -54,6 +57,7 @@ OmegaConf.register_new_resolver("carenet_env_setup", env_setup_line, replace=Tru
 
 _cs = ConfigStore.instance()
 _cs.store(group="hydra/launcher", name="carenet_ray", node=RayLauncherConf, provider="carenet")
+_cs.store(group="hydra/sweeper", name="carenet", node=CarenetSweeperConf, provider="carenet")
 try:
     from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
 except ImportError:  # carenet[slurm] not installed: the preset names a stand-in that says so

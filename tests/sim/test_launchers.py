@@ -367,3 +367,22 @@ def test_submitit_slurm_names_carenets_slurm_preset(tmp_path):
     assert "hydra/launcher=slurm" in ovs
     assert "hydra/launcher=submitit_slurm" not in ovs
     assert "hydra.launcher.partition=short" in ovs
+
+
+def test_sweeps_use_carenets_sweeper_which_does_not_compose_jobs_twice(tmp_path, monkeypatch):
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    from carenet.sim.sweep import launcher_overrides, plan_sweep
+    from hydra_plugins.carenet_launchers.sweeper import CarenetSweeper
+
+    plan = plan_sweep(
+        ["seed=1,2", "population=small", "organisations=small", "steps=2", f"out={tmp_path}"]
+    )
+    assert "hydra/sweeper=carenet" in launcher_overrides(plan)
+    user = plan_sweep(["seed=1,2", "steps=2", f"out={tmp_path / 'b'}", "hydra/sweeper=basic"])
+    assert "hydra/sweeper=carenet" not in launcher_overrides(user)
+    # Hydra's own check composes every job before launch; carenet's plan already did.
+    calls = []
+    monkeypatch.setattr(BasicSweeper, "validate_batch_is_legal", lambda s, b: calls.append(b))
+    CarenetSweeper(max_batch_size=None).validate_batch_is_legal([["seed=1"], ["seed=2"]])
+    assert calls == []
