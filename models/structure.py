@@ -100,7 +100,7 @@ def build_hierarchy(layout: OrgLayout) -> np.ndarray:
     locality.
     """
     kinds = layout.kinds
-    idx = {k: [i for i, x in enumerate(kinds) if x == k] for k in set(kinds)}
+    idx = {k: [i for i, x in enumerate(kinds) if x == k] for k in dict.fromkeys(kinds)}
     national = idx["national_body"][0]
     icb = idx["commissioner"][0]
     hwb = idx["hwb"][0]
