@@ -5,14 +5,13 @@ the value and what is allowed (issue #2 item 7), through the Python API and the 
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from carenet.sim.config import ConfigError, compose, load_config, validate
 from carenet.sim.schema import CarenetConfig
+from tests.cli import carenet
 
 MISSING_RULE_FILE = str(Path("/nonexistent/carenet-tests/no_such_rules.py:Cautious"))
 
@@ -162,16 +161,6 @@ def test_load_config_raises_one_line_naming_key_value_and_rule(overrides, key, v
     assert re.search(allowed, msg), f"{msg!r} does not say what is allowed ({allowed})"
 
 
-def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "carenet", "run", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 def _assert_no_result(out: Path, cwd: Path) -> None:
     assert not (out / "manifest.json").exists()
     assert not out.exists() or not any(out.iterdir())
@@ -184,7 +173,7 @@ def _assert_no_result(out: Path, cwd: Path) -> None:
 def test_cli_exits_2_with_one_line_and_writes_nothing(tmp_path, overrides, key, value, allowed):
     out = tmp_path / "res"
     small = ["population=small", "organisations=small", "population.size=2000", "steps=2"]
-    r = _cli([*small, *overrides, f"out={out}"], cwd=tmp_path)
+    r = carenet("run", *small, *overrides, f"out={out}", cwd=tmp_path)
     assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
     assert "Traceback" not in r.stderr
     err = r.stderr.strip()
@@ -197,7 +186,7 @@ def test_cli_exits_2_with_one_line_and_writes_nothing(tmp_path, overrides, key, 
 
 
 def test_cli_error_without_out_creates_no_outputs_folder(tmp_path):
-    r = _cli(["population.size=-5"], cwd=tmp_path)
+    r = carenet("run", "population.size=-5", cwd=tmp_path)
     assert r.returncode == 2
     assert list(tmp_path.iterdir()) == []
 
@@ -212,7 +201,7 @@ def test_user_rule_parameters_the_rule_does_not_take_are_a_config_error():
 
 def test_cli_user_rule_parameters_the_rule_does_not_take_exit_2(tmp_path):
     small = ["population=small", "organisations=small", "population.size=2000", "steps=2"]
-    r = _cli([*small, *BAD_PARAMS, f"out={tmp_path / 'res'}"], cwd=tmp_path)
+    r = carenet("run", *small, *BAD_PARAMS, f"out={tmp_path / 'res'}", cwd=tmp_path)
     assert "Traceback" not in r.stderr
     assert r.returncode == 2
     _one_line(r.stderr)
@@ -221,7 +210,9 @@ def test_cli_user_rule_parameters_the_rule_does_not_take_exit_2(tmp_path):
 def test_output_folder_that_is_a_file_is_refused(tmp_path):
     f = tmp_path / "afile"
     f.write_text("keep me")
-    r = _cli(["population=small", "organisations=small", "steps=2", f"out={f}"], cwd=tmp_path)
+    r = carenet(
+        "run", "population=small", "organisations=small", "steps=2", f"out={f}", cwd=tmp_path
+    )
     assert r.returncode == 2
     err = r.stderr.strip()
     _one_line(err)

@@ -1,16 +1,10 @@
 import json
-import subprocess
-import sys
 
 import pandas as pd
 
+from tests.cli import carenet
+
 SMALL = ["population=small", "organisations=small", "population.size=4000", "steps=6"]
-
-
-def carenet(*args, cwd):
-    return subprocess.run(
-        [sys.executable, "-m", "carenet", *args], cwd=cwd, capture_output=True, text=True
-    )
 
 
 def test_reproduce_confirms_an_untouched_run_and_catches_an_edited_one(tmp_path):

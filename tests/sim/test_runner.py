@@ -12,8 +12,6 @@ import json
 import math
 import shutil
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -28,6 +26,7 @@ from carenet.sim.runner import (
     run_scenario,
     simulate,
 )
+from tests.cli import carenet
 
 SMALL = ["population=small", "organisations=small", "steps=12", "seed=7"]
 TINY = ["population=small", "organisations=small", "population.size=3000", "steps=3"]
@@ -51,16 +50,6 @@ ADDITIVE = SUMMARY_KEYS[:11]
 """Summary metrics that are sums of their weekly columns."""
 
 
-def carenet_run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "carenet", "run", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
     """Bytes and modification time of every file under a folder."""
     return {
@@ -75,7 +64,7 @@ def small_run(tmp_path_factory):
     """One ``carenet run`` of the small system, from a working directory of its own."""
     cwd = tmp_path_factory.mktemp("cwd")
     out = tmp_path_factory.mktemp("results") / "small"
-    r = carenet_run([*SMALL, f"out={out}"], cwd)
+    r = carenet("run", *SMALL, f"out={out}", cwd=cwd)
     assert r.returncode == 0, r.stderr[-3000:]
     return {"out": out, "cwd": cwd, "proc": r, "args": [*SMALL, f"out={out}"]}
 
@@ -178,7 +167,7 @@ def test_refuses_a_folder_with_a_finished_result_and_leaves_it_untouched(small_r
     out = tmp_path / "prev"
     shutil.copytree(small_run["out"], out)
     before = snapshot(out)
-    r = carenet_run([*TINY, f"out={out}"], tmp_path)
+    r = carenet("run", *TINY, f"out={out}", cwd=tmp_path)
     assert r.returncode == 2
     err = r.stderr.strip()
     assert err.startswith("carenet: error: out:") and "\n" not in err
@@ -192,7 +181,7 @@ def test_overwrite_true_replaces_a_finished_result(small_run, tmp_path):
     out = tmp_path / "prev"
     shutil.copytree(small_run["out"], out)
     old = json.loads((out / "manifest.json").read_text())
-    r = carenet_run([*TINY, f"out={out}", "overwrite=true"], tmp_path)
+    r = carenet("run", *TINY, f"out={out}", "overwrite=true", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     new = json.loads((out / "manifest.json").read_text())
     assert new["status"] == "complete"
@@ -205,7 +194,7 @@ def test_overwrite_never_deletes_a_users_file_kept_beside_a_result(small_run, tm
     out = tmp_path / "prev"
     shutil.copytree(small_run["out"], out)
     (out / "notes.md").write_text("my notes on this run")
-    r = carenet_run([*TINY, f"out={out}", "overwrite=true"], tmp_path)
+    r = carenet("run", *TINY, f"out={out}", "overwrite=true", cwd=tmp_path)
     assert "Traceback" not in r.stderr
     assert (out / "notes.md").is_file(), f"deleted (exit {r.returncode})"
     assert (out / "notes.md").read_text() == "my notes on this run"
@@ -217,7 +206,7 @@ def test_refuses_a_folder_holding_foreign_files_even_with_overwrite(tmp_path, ov
     out.mkdir()
     (out / "thesis.tex").write_text("do not delete")
     before = snapshot(out)
-    r = carenet_run([*TINY, f"out={out}", f"overwrite={str(overwrite).lower()}"], tmp_path)
+    r = carenet("run", *TINY, f"out={out}", f"overwrite={str(overwrite).lower()}", cwd=tmp_path)
     assert r.returncode == 2
     err = r.stderr.strip()
     assert err.startswith("carenet: error: out:") and "\n" not in err
@@ -228,14 +217,14 @@ def test_refuses_a_folder_holding_foreign_files_even_with_overwrite(tmp_path, ov
 def test_an_empty_existing_folder_is_used(tmp_path):
     out = tmp_path / "empty"
     out.mkdir()
-    r = carenet_run([*TINY, f"out={out}"], tmp_path)
+    r = carenet("run", *TINY, f"out={out}", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
 
 
 def test_default_out_is_a_new_dated_folder_under_outputs_of_the_cwd(tmp_path):
     before = dt.date.today()
-    r = carenet_run(TINY, tmp_path)
+    r = carenet("run", *TINY, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     days = list((tmp_path / "outputs").iterdir())
     assert len(days) == 1
@@ -267,7 +256,7 @@ def test_run_scenario_refuses_to_overwrite_a_finished_result_in_process(tmp_path
 
 def test_same_config_and_seed_give_identical_files_through_the_cli(small_run, tmp_path):
     out = tmp_path / "again"
-    r = carenet_run([*SMALL, f"out={out}"], tmp_path)
+    r = carenet("run", *SMALL, f"out={out}", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     first = small_run["out"]
     assert (out / "timeseries.parquet").read_bytes() == (first / "timeseries.parquet").read_bytes()
