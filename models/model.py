@@ -1042,12 +1042,22 @@ class CareSystemModel(mesa.Model):
         return route, K, fallback, P, D, A, S
 
     def _rule_groups(self) -> list[tuple[PowerRule, np.ndarray]]:
-        """Service organisations grouped by the rule object they follow (in id order)."""
+        """Service organisations grouped by the rule object they follow (in id order).
+
+        Built once and kept until an organisation changes rule (imitation rounds), since
+        every stage that asks a rule something asks it by group.
+        """
+        key = tuple(id(self.orgs[i].rule) for i in self.service_ids)
+        cached = getattr(self, "_groups_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
         groups: dict[int, tuple[PowerRule, list[int]]] = {}
         for i in self.service_ids:
             rule = self.orgs[i].rule
             groups.setdefault(id(rule), (rule, []))[1].append(int(i))
-        return [(r, np.array(ids)) for r, ids in groups.values()]
+        out = [(r, np.array(ids)) for r, ids in groups.values()]
+        self._groups_cache = (key, out)
+        return out
 
     def _referral_matrix(self) -> np.ndarray:
         view = self.view()
