@@ -9,9 +9,9 @@ ends here. A sweep goes through five stages, in order:
 2. **Prepare** (:func:`prepare_folder`): create ``DIR`` or check that it holds the same
    sweep (resume), remove partial folders a killed sweep left, write ``DIR/sweep.json``.
 3. **Launch** (:mod:`carenet.sim.app`): a Hydra multirun with the user's overrides plus one
-   hidden sweep dimension, ``+replication``; the launcher (``hydra/launcher=joblib`` by
-   default, ``basic``, or any Hydra launcher such as submitit or Ray) calls the Hydra-free,
-   picklable :func:`execute_run` once per run.
+   hidden sweep dimension, ``+replication``; the launcher (carenet's ``local`` joblib pool
+   by default, Hydra's ``basic`` or ``joblib``, or any Hydra launcher such as submitit or
+   Ray) calls the Hydra-free, picklable :func:`execute_run` once per run.
 4. **Watch** (:class:`Watcher`): a thread that counts finished runs in the folder (so it
    works for any launcher that shares the file system), shows progress and prints each
    failure as it happens.
@@ -66,8 +66,10 @@ ID_EXCLUDED: tuple[str, ...] = (
 )
 """Top-level keys that do not change a run's numbers (the run seed is hashed separately)."""
 
-DEFAULT_LAUNCHER = "joblib"
-"""Hydra launcher used when the command names none (``hydra/launcher=basic`` to change)."""
+DEFAULT_LAUNCHER = "local"
+"""Hydra launcher used when the command names none: carenet's joblib pool (see
+``hydra_plugins/carenet_launchers/local_launcher.py``); ``hydra/launcher=joblib``, ``basic``
+and the cluster launchers are Hydra's."""
 
 SWEEP_FILE = "sweep.json"
 RUNS = "runs"
@@ -348,7 +350,7 @@ def plan_sweep(overrides: list[str], multirun: bool = True) -> Plan:
     """
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from .config import ConfigError, compose, to_dict, validate
+    from .config import ConfigError, compose_many, to_dict, validate
     from .runner import default_out, scenario_label
 
     for ov in overrides:
@@ -394,8 +396,8 @@ def plan_sweep(overrides: list[str], multirun: bool = True) -> Plan:
     runs: list[PlannedRun] = []
     seen: set[str] = set()
     first_cfg = None
-    for combo in combos:
-        cfg = validate(compose(combo))
+    for combo, composed in zip(combos, compose_many(combos), strict=True):
+        cfg = validate(composed)
         if first_cfg is None:
             first_cfg = cfg
         values = {_key(c): c.split("=", 1)[1] for c in combo if _key(c) in swept}

@@ -8,8 +8,19 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from carenet.sim.config import ConfigError, compose, load_config, validate
+from carenet.sim.config import (
+    ConfigError,
+    apply_values,
+    compose,
+    compose_many,
+    has_interpolation,
+    load_config,
+    split_overrides,
+    validate,
+)
 from carenet.sim.schema import CarenetConfig
 from tests.cli import carenet
 
@@ -298,3 +309,106 @@ def test_overrides_reach_the_typed_config():
     assert cfg.population.size == 1234
     assert cfg.handoff.cold_fail == 0.3
     assert cfg.costs.items["gp_consultation"]["gbp"] == 50.0
+
+
+# --- compose_many: one Hydra composition per set of group choices -----------------------
+
+COMBOS = [
+    ["seed=1"],
+    ["seed=2", "steps=10"],
+    ["population=small", "seed=3"],
+    ["population=small", "population.size=1000", "seed=4"],
+    ["structure=network", "handoff.cold_fail=0.5"],
+    ["+power_rule.params.k=3", "seed=5"],  # an add to a free-form mapping
+    ["power_rule.params.k=3"],  # a new key in a free-form mapping, without +
+    ["costs.items.gp_consultation.gbp=50.5"],  # inside a mapping
+    ["population.stratum_shares=[0.25,0.25,0.25,0.25]"],  # a list value
+    ["out=null", "figures=false", "scenario.name='a b, c'"],  # null and quoted strings
+    ["++seed=3", "seed=4"],  # the same key fixed and set: composed together
+]
+
+
+def test_compose_many_equals_composing_each_list_on_its_own():
+    many = compose_many(COMBOS)
+    assert len(many) == len(COMBOS)
+    for overrides, got in zip(COMBOS, many, strict=True):
+        assert got == compose(overrides), overrides
+
+
+def test_compose_many_returns_independent_dicts():
+    a, b = compose_many([["seed=1"], ["seed=2"]])
+    a["population"]["size"] = -1
+    assert b["population"]["size"] != -1 and a["seed"] == 1 and b["seed"] == 2
+
+
+def test_compose_many_reports_a_bad_key_as_compose_does():
+    for overrides in (["population.sise=5"], ["structure=nonsense"]):
+        with pytest.raises(ConfigError) as one:
+            compose(overrides)
+        with pytest.raises(ConfigError) as many:
+            compose_many([["seed=1"], overrides])
+        assert str(many.value) == str(one.value)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([None, "population=small", "structure=network"]),
+            st.integers(0, 2**31),
+            st.sampled_from([None, 13, 52]),
+            st.sampled_from([None, 0.0, 0.3, 1.0]),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_compose_many_equals_compose_for_random_sweeps(rows):
+    combos = []
+    for group, seed, steps, share in rows:
+        ov = [f"seed={seed}"]
+        ov += [group] if group else []
+        ov += [f"steps={steps}"] if steps else []
+        ov += [f"handoff.cold_fail={share}"] if share is not None else []
+        combos.append(ov)
+    assert compose_many(combos) == [compose(c) for c in combos]
+
+
+def _parse(overrides):
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create().parse_overrides(overrides)
+
+
+def test_split_overrides_separates_group_choices_from_values():
+    groups = {"population", "hydra/launcher"}.__contains__
+    fixed, values = split_overrides(
+        _parse(["population=small", "seed=3", "+replication=0", "hydra/launcher=basic"]), groups
+    )
+    assert fixed == ["population=small", "hydra/launcher=basic"]
+    assert [v.input_line for v in values] == ["seed=3", "+replication=0"]
+    # ++ and ~ shape composition; a value on the same key must then be composed with them.
+    assert split_overrides(_parse(["++seed=3", "seed=4"]), groups) is None
+    assert split_overrides(_parse(["~population.size", "population.size=3"]), groups) is None
+    fixed, values = split_overrides(_parse(["++costs.x=1", "seed=4"]), groups)
+    assert fixed == ["++costs.x=1"] and [v.input_line for v in values] == ["seed=4"]
+
+
+def test_apply_values_declines_where_a_plain_update_could_differ_from_hydra():
+    data = {"a": {"b": 1, "c": [1, 2], "d": None}, "e": "x"}
+    groups = set().__contains__
+
+    def apply(ovs):
+        return apply_values(data, split_overrides(_parse(ovs), groups)[1])
+
+    assert apply(["a.b=2", "e=y"]) == {"a": {"b": 2, "c": [1, 2], "d": None}, "e": "y"}
+    assert data["a"]["b"] == 1  # not modified
+    assert apply(["+a.f=3"])["a"]["f"] == 3
+    assert apply(["+a.d=3"])["a"]["d"] == 3  # Hydra adds where the value is null
+    assert apply(["+a.b=3"]) is None  # Hydra refuses: already there
+    assert apply(["a.z=1"]) is None  # missing key
+    assert apply(["a.c=3"]) is None  # a list there
+    assert apply(["a=3"]) is None  # a mapping there
+    assert apply(["a.b=[1,2]"]) is None  # a list value
+    assert apply(["e='${a.b}'"]) is None  # an interpolation
+    assert has_interpolation({"a": ["${x}"]}) and not has_interpolation(data)
