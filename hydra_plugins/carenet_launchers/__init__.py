@@ -12,6 +12,9 @@ configuration, so this package is where carenet registers what its launcher pres
   ``configs/hydra/launcher/slurm.yaml`` extends. Without ``hydra-submitit-launcher``
   installed it names a stand-in that stops the sweep with the install command, instead of
   Hydra's "could not find" error.
+* ``hydra/launcher/local``: carenet's local launcher
+  (:class:`~.local_launcher.LocalLauncher`), joblib workers without Hydra's per-job
+  machinery; the sweep's default.
 * ``hydra/sweeper/carenet``: Hydra's basic sweeper without its pre-launch composition of
   every job (carenet's sweep plan has already validated them); the sweep's default.
 * The OmegaConf resolver ``carenet_env_setup``: the shell line that activates the Python
@@ -31,6 +34,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
 from .config import RayLauncherConf, missing_submitit_node
+from .local_launcher import LocalLauncherConf
 from .sweeper import CarenetSweeperConf
 
 
@@ -56,6 +60,7 @@ def env_setup_line() -> str:
 OmegaConf.register_new_resolver("carenet_env_setup", env_setup_line, replace=True)
 
 _cs = ConfigStore.instance()
+_cs.store(group="hydra/launcher", name="local", node=LocalLauncherConf, provider="carenet")
 _cs.store(group="hydra/launcher", name="carenet_ray", node=RayLauncherConf, provider="carenet")
 _cs.store(group="hydra/sweeper", name="carenet", node=CarenetSweeperConf, provider="carenet")
 try:

@@ -1,4 +1,4 @@
-"""Launchers: one sweep under basic, joblib, submitit (local and SLURM) and Ray, same results.
+"""Launchers: one sweep under basic, local, joblib, submitit (local, SLURM) and Ray, same results.
 
 The reference is the sweep run in this process with ``hydra/launcher=basic``. Every other
 launcher runs the same sweep through ``carenet run -m`` in a subprocess, starting from a
@@ -267,6 +267,8 @@ def _check_slurm_job(fake: Path, out: Path) -> None:
 # --- the test ---------------------------------------------------------------------------
 
 LAUNCHERS = {
+    "local": ["hydra/launcher=local", "hydra.launcher.n_jobs=2"],
+    "local_serial": ["hydra/launcher=local", "hydra.launcher.n_jobs=1"],
     "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
     "submitit_local": ["hydra/launcher=submitit_local"],
     "slurm": ["hydra/launcher=slurm"],
@@ -387,3 +389,77 @@ def test_sweeps_use_carenets_sweeper_which_does_not_compose_jobs_twice(tmp_path)
     assert bare.validate_batch_is_legal([["seed=1"], ["seed=2"]]) is None
     with pytest.raises(AttributeError):
         BasicSweeper.validate_batch_is_legal(bare, [["seed=1"]])
+
+
+# --- carenet's config loader: Hydra's job configurations, composed once ------------------
+
+JOBS = [
+    ["seed=1", "population=small", "+replication=0"],
+    ["seed=2", "population=small", "+replication=1", "steps=10"],
+    ["population=small", "seed=5", "population.size=1000"],
+    ["+power_rule.params.k=3", "seed=4"],
+    ["structure=network", "steps=10", "figures=false", "out='/tmp/a b'"],
+    ["++seed=3", "seed=4"],  # composed by Hydra: the same key fixed and set
+    ["population.stratum_shares=[0.25,0.25,0.25,0.25]"],  # a list: Hydra's override code
+]
+
+
+@pytest.fixture(scope="module")
+def hydra_loader():
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import create_config_search_path
+    from hydra.types import RunMode
+
+    from carenet.sim.config import _register_schemas
+
+    _register_schemas()
+    inner = ConfigLoaderImpl(config_search_path=create_config_search_path("pkg://carenet.configs"))
+    master = inner.load_configuration(
+        "config",
+        overrides=["hydra/launcher=local", "hydra/sweeper=carenet", "hydra.job.chdir=false"],
+        run_mode=RunMode.MULTIRUN,
+    )
+    return inner, master
+
+
+@pytest.mark.parametrize("planned", [False, True], ids=["fresh", "after-plan"])
+def test_planned_loader_gives_hydras_job_configurations(hydra_loader, planned):
+    from omegaconf import OmegaConf
+
+    from carenet.sim.config import compose_many
+    from hydra_plugins.carenet_launchers.sweeper import PlannedConfigLoader
+
+    inner, master = hydra_loader
+    compose_many([[ov for ov in job if not ov.startswith("+replication")] for job in JOBS])
+    if not planned:
+        compose_many([["seed=9"]])  # the plan's compositions are not these jobs'
+    loader = PlannedConfigLoader(inner)
+    for job in JOBS:
+        want = OmegaConf.to_container(inner.load_sweep_config(master, list(job)))
+        got = loader.load_sweep_config(master, list(job))
+        assert OmegaConf.to_container(got) == want, job
+        data = loader.load_sweep_data(master, job)
+        want.pop("hydra")
+        assert data == want, job
+        data["seed"] = -1  # the job's own copy
+        assert loader.load_sweep_data(master, job)["seed"] != -1
+
+
+def test_planned_loader_never_reuses_another_sweeps_compositions(hydra_loader):
+    from hydra_plugins.carenet_launchers import sweeper
+
+    inner, master = hydra_loader
+    a, b = sweeper.PlannedConfigLoader(inner), sweeper.PlannedConfigLoader(inner)
+    assert a.token != b.token
+    a.load_sweep_config(master, ["structure=network"])
+    assert {k[0] for k in sweeper._BASES} == {a.token}
+    b.load_sweep_config(master, ["structure=network"])
+    assert {k[0] for k in sweeper._BASES} == {b.token}
+
+
+def test_local_launcher_is_the_sweep_default(tmp_path):
+    from carenet.sim.sweep import DEFAULT_LAUNCHER, launcher_overrides, plan_sweep
+
+    plan = plan_sweep(["seed=1,2", "steps=2", f"out={tmp_path}"])
+    assert DEFAULT_LAUNCHER == "local" and plan.launcher == "local"
+    assert "hydra/launcher=local" in launcher_overrides(plan)

@@ -95,7 +95,7 @@ def test_plan_lists_every_run_once_with_shared_seeds_across_scenarios(tmp_path):
     assert list(plan.swept) == ["structure", "power_rule"]
     for sc in plan.scenarios:
         assert sc["seeds"] == replication_seeds(12345, 3)
-    assert plan.launcher == "joblib"
+    assert plan.launcher == "local"
     assert plan.out == tmp_path / "s"
 
 
