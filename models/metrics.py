@@ -49,10 +49,25 @@ def gini(x: np.ndarray) -> float:
     return float((n + 1 - 2 * (cum.sum() / cum[-1])) / n)
 
 
+def rankdata(x: np.ndarray) -> np.ndarray:
+    """Ranks from 1, ties given their average rank: ``scipy.stats.rankdata(x)``'s values.
+
+    scipy's own algorithm (sort, mark where values change, average the ranks of each run
+    of equal values), without importing ``scipy.stats`` (about 0.5 s a process).
+    """
+    x = np.asarray(x).ravel()
+    order = np.argsort(x, kind="mergesort")
+    inverse = np.empty(x.size, dtype=np.intp)
+    inverse[order] = np.arange(x.size, dtype=np.intp)
+    xs = x[order]
+    changes = np.r_[True, xs[1:] != xs[:-1]]
+    dense = np.cumsum(changes)[inverse]
+    count = np.r_[np.nonzero(changes)[0], x.size]
+    return 0.5 * (count[dense] + count[dense - 1] + 1)
+
+
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     """Spearman rank correlation (average ranks for ties); NaN if either is constant."""
-    from scipy.stats import rankdata
-
     if a.size < 3 or np.all(a == a[0]) or np.all(b == b[0]):
         return float("nan")
     ra, rb = rankdata(a), rankdata(b)
