@@ -10,6 +10,7 @@ or nothing of this run.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import math
 import os
@@ -209,8 +210,8 @@ def write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(_json_safe(data), indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
-def versions() -> dict[str, str]:
-    """Versions of Python and of the packages a result depends on."""
+@functools.cache
+def _versions() -> tuple[tuple[str, str], ...]:
     from importlib import metadata
 
     out = {"python": platform.python_version()}
@@ -219,11 +220,20 @@ def versions() -> dict[str, str]:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             out[pkg] = "not installed"
-    return out
+    return tuple(out.items())
 
 
+def versions() -> dict[str, str]:
+    """Versions of Python and of the packages a result depends on (read once per process)."""
+    return dict(_versions())
+
+
+@functools.cache
 def git_revision() -> str | None:
-    """The git revision of the carenet source, with ``-dirty`` if it has local changes."""
+    """The git revision of the carenet source, with ``-dirty`` if it has local changes.
+
+    Read once per process: the code a process runs is the code it imported at start.
+    """
     src = Path(__file__).resolve().parent.parent
     try:
         rev = subprocess.run(
