@@ -4,19 +4,23 @@ Measures, for a sweep of ``--runs`` small runs (about 1 s each by default):
 
 1. in one process, ``run_scenario`` (compose + validate + simulate + write the files)
    against ``simulate`` alone: what writing a run costs;
-2. through ``carenet run -m seed=range(...)`` with the basic launcher (one at a time):
-   sweep wall time against the runs' own compute (the ``wall_seconds`` of ``simulate``
-   in each run's manifest); the difference per run is the sweep's overhead (start-up,
-   planning, composition, writing, watching);
-3. the same sweep with the joblib launcher and ``--jobs`` workers: parallel efficiency
-   = (one-worker sweep wall) / (workers x parallel sweep wall).
+2. through ``carenet run -m seed=range(...)`` with the default launcher (carenet's
+   ``local``) one at a time (``hydra.launcher.n_jobs=1``): sweep wall time, as a whole
+   process, against the runs' own compute (the ``wall_seconds`` of ``simulate`` in each
+   run's manifest); the difference is the sweep's overhead (start-up, planning,
+   composition, writing, watching), printed per run and as a share of the compute;
+3. the same sweep with ``--jobs`` workers: parallel efficiency = (one-worker sweep wall) /
+   (workers x parallel sweep wall);
+4. with ``--hydra``, steps 2 and 3 again with Hydra's own ``basic`` and ``joblib``
+   launchers, for comparison.
 
 Targets (issue #6): overhead at most 10% of the runs' compute for 1 s runs; parallel
-efficiency at least 80% on 2 workers. Timings depend on the machine's load, which is
-printed; run it on a quiet machine::
+efficiency at least 80% on 2 workers. The default, 180 weeks of the small economy, is
+about 1 s a run on the project's 2-core machine. Timings depend on the machine's load,
+which is printed; run it on a quiet machine::
 
-    python benchmarks/sweep_overhead.py                   # 40 runs of the small economy
-    python benchmarks/sweep_overhead.py --runs 10 --steps 52
+    python benchmarks/sweep_overhead.py                   # 40 runs of about 1 s
+    python benchmarks/sweep_overhead.py --runs 10 --steps 52 --hydra
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ def in_process(base: list[str], reps: int, tmp: Path) -> dict[str, float]:
     from carenet.sim.config import load_config
     from carenet.sim.runner import run_scenario, simulate
 
+    base = [*base, "figures=false"]  # as in a sweep
     simulate(load_config([*base, "steps=3"]))  # imports, caches
     sims, full = [], []
     for k in range(reps):
@@ -71,13 +76,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=40)
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=260)
+    ap.add_argument("--steps", type=int, default=180)
     ap.add_argument(
         "--economy",
         default="population=small organisations=small",
         help="overrides of each run (default: the small economy, about 1 s a run)",
     )
     ap.add_argument("--keep", action="store_true", help="keep the sweep folders")
+    ap.add_argument("--hydra", action="store_true", help="also time Hydra's basic and joblib")
     a = ap.parse_args()
     base = [*a.economy.split(), f"steps={a.steps}"]
     tmp = Path(tempfile.mkdtemp(prefix="carenet-sweep-bench-"))
@@ -92,29 +98,37 @@ def main() -> None:
             f"writing + composition {write:.2f} s/run = {100 * write / ip['simulate']:.0f}% "
             "of compute"
         )
-        print(f"load {load()}: carenet run -m, basic launcher (one at a time) ...")
-        s1 = sweep(base, a.runs, tmp / "basic", ["hydra/launcher=basic"])
-        over = s1["wall"] - s1["compute"]
-        print(
-            f"  {s1['runs']} runs, sweep wall {s1['wall']:.1f} s, runs' compute "
-            f"{s1['compute']:.1f} s ({s1['compute'] / max(s1['runs'], 1):.2f} s/run); "
-            f"overhead {over:.1f} s = {over / max(s1['runs'], 1):.2f} s/run = "
-            f"{100 * over / s1['compute']:.0f}% of compute (target <= 10%)"
-        )
-        print(f"load {load()}: carenet run -m, joblib launcher, {a.jobs} workers ...")
-        s2 = sweep(
-            base,
-            a.runs,
-            tmp / "joblib",
-            ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={a.jobs}"],
-        )
-        eff = s1["wall"] / (a.jobs * s2["wall"])
-        eff_c = s1["compute"] / (a.jobs * s2["wall"])
-        print(
-            f"  {s2['runs']} runs, sweep wall {s2['wall']:.1f} s (runs' compute "
-            f"{s2['compute']:.1f} s); parallel efficiency {100 * eff:.0f}% vs the one-worker "
-            f"sweep (target >= 80%), {100 * eff_c:.0f}% vs serial compute alone"
-        )
+        launchers = [("local", "hydra/launcher=local", "hydra.launcher.n_jobs")]
+        if a.hydra:
+            launchers += [("basic", "hydra/launcher=basic", None)]
+            launchers += [("joblib", "hydra/launcher=joblib", "hydra.launcher.n_jobs")]
+        serial: dict[str, float] = {}
+        for name, choice, n_key in launchers:
+            if name == "joblib":
+                one = serial["basic"]
+            else:
+                print(f"load {load()}: carenet run -m, {name} launcher, one run at a time ...")
+                extra = [choice] + ([f"{n_key}=1"] if n_key else [])
+                s1 = sweep(base, a.runs, tmp / f"{name}-1", extra)
+                over = s1["wall"] - s1["compute"]
+                per = over / max(s1["runs"], 1)
+                print(
+                    f"  {s1['runs']} runs, sweep wall {s1['wall']:.1f} s (whole process), runs' "
+                    f"compute {s1['compute']:.1f} s ({s1['compute'] / max(s1['runs'], 1):.2f} "
+                    f"s/run); overhead {over:.1f} s = {per:.3f} s/run = "
+                    f"{100 * over / s1['compute']:.1f}% of compute (target <= 10%)"
+                )
+                serial[name] = one = s1["wall"]
+                if name == "basic":
+                    continue
+            print(f"load {load()}: carenet run -m, {name} launcher, {a.jobs} workers ...")
+            s2 = sweep(base, a.runs, tmp / f"{name}-{a.jobs}", [choice, f"{n_key}={a.jobs}"])
+            eff = one / (a.jobs * s2["wall"])
+            print(
+                f"  {s2['runs']} runs, sweep wall {s2['wall']:.1f} s (runs' compute "
+                f"{s2['compute']:.1f} s); parallel efficiency {100 * eff:.0f}% vs the "
+                f"one-worker sweep (target >= 80%)"
+            )
         print(f"load {load()} at end")
     finally:
         if a.keep:
