@@ -2,8 +2,8 @@
 
 Measures, for a sweep of ``--runs`` small runs (about 1 s each by default):
 
-1. in one process, ``run_scenario`` (compose + validate + simulate + write the files)
-   against ``simulate`` alone: what writing a run costs;
+1. in one process, ``load_config`` + ``run_scenario`` (simulate and write the files)
+   against ``load_config`` + ``simulate``: what writing a run costs;
 2. through ``carenet run -m seed=range(...)`` with the default launcher (carenet's
    ``local``) one at a time (``hydra.launcher.n_jobs=1``): sweep wall time, as a whole
    process, against the runs' own compute (the ``wall_seconds`` of ``simulate`` in each
@@ -94,9 +94,9 @@ def main() -> None:
         ip = in_process(base, 3, tmp)
         write = ip["run_scenario"] - ip["simulate"]
         print(
-            f"  simulate {ip['simulate']:.2f} s; run_scenario {ip['run_scenario']:.2f} s; "
-            f"writing + composition {write:.2f} s/run = {100 * write / ip['simulate']:.0f}% "
-            "of compute"
+            f"  load_config + simulate {ip['simulate']:.2f} s; load_config + run_scenario "
+            f"{ip['run_scenario']:.2f} s; writing the files {write:.3f} s/run "
+            f"({100 * write / ip['simulate']:.0f}%; best of 3, so noisy)"
         )
         launchers = [("local", "hydra/launcher=local", "hydra.launcher.n_jobs")]
         if a.hydra:
