@@ -13,6 +13,9 @@ would compose (a test compares them tree by tree).
    hands the launcher a :class:`PlannedConfigLoader`, which composes once per distinct set
    of group choices in each process and applies each job's plain value settings
    (``seed=3``, ``population.size=50000``) to a copy, with Hydra's own override code.
+   carenet's ``local`` launcher asks it for plain data instead
+   (:meth:`PlannedConfigLoader.load_sweep_data`), which reuses the sweep plan's own
+   composition and needs no OmegaConf copy at all.
 """
 
 from __future__ import annotations
