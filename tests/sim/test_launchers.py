@@ -463,3 +463,17 @@ def test_local_launcher_is_the_sweep_default(tmp_path):
     plan = plan_sweep(["seed=1,2", "steps=2", f"out={tmp_path}"])
     assert DEFAULT_LAUNCHER == "local" and plan.launcher == "local"
     assert "hydra/launcher=local" in launcher_overrides(plan)
+
+
+def test_local_launcher_under_hydras_own_sweeper_gives_the_same_runs(tmp_path):
+    """With ``hydra/sweeper=basic`` the local launcher composes through Hydra's loader."""
+    common = ["seed=1,2", *TINY, "hydra/launcher=local", "hydra.launcher.n_jobs=1"]
+    ours = plan_sweep([*common, f"out={tmp_path / 'a'}"])
+    hydras = plan_sweep([*common, f"out={tmp_path / 'b'}", "hydra/sweeper=basic"])
+    for plan in (ours, hydras):
+        assert run_sweep(plan)["counts"]["finished"] == 2
+    assert finished_ids(ours.out) == finished_ids(hydras.out) == set(ours.run_ids)
+    for rid in ours.run_ids:
+        a = json.loads((ours.out / "runs" / rid / "summary.json").read_text())
+        b = json.loads((hydras.out / "runs" / rid / "summary.json").read_text())
+        assert a == b
