@@ -145,6 +145,40 @@ class RunSpec:
     progress: bool = False
 
 
+def _locate(cfg: Any, rep: int, sweep_dir: Path) -> tuple[int, str, str, Path]:
+    """Run seed, scenario id, run id and folder of replication ``rep`` of a config."""
+    from .config import to_dict
+
+    seed = replication_seed(cfg.seed, rep)
+    sid = scenario_id(to_dict(cfg))
+    rid = run_id(sid, seed)
+    return seed, sid, rid, sweep_dir / RUNS / rid
+
+
+def needs_running(spec: RunSpec) -> bool:
+    """Whether launching this job would do anything, decided without running it.
+
+    False for a replication index beyond the scenario's ``replications`` and for a run
+    already finished in the sweep folder (unless ``overwrite``); True otherwise,
+    including a configuration that does not validate (running it records the failure).
+    carenet's sweeper uses it so that a resumed sweep launches only what is left: no
+    SLURM array task or Ray task is spent on a run that would skip itself.
+    """
+    from .config import ConfigError, validate
+    from .runner import is_finished
+
+    data = json.loads(json.dumps(spec.config))  # a private copy
+    try:
+        cfg = validate(data)
+    except ConfigError:
+        return True
+    rep = int(spec.replication)
+    if rep >= cfg.replications:
+        return False
+    folder = _locate(cfg, rep, Path(str(data.get("out") or ".")).expanduser())[3]
+    return bool(cfg.overwrite) or not is_finished(folder)
+
+
 def execute_run(spec: RunSpec) -> dict[str, Any]:
     """Run one (scenario, replication) of a sweep into ``<out>/runs/<run_id>``.
 
@@ -174,10 +208,7 @@ def execute_run(spec: RunSpec) -> dict[str, Any]:
         return {"run_id": rid, "status": "failed", "seconds": 0.0, "error": str(exc)}
     if rep >= cfg.replications:
         return {"run_id": None, "status": "not_planned", "seconds": 0.0, "error": None}
-    seed = replication_seed(cfg.seed, rep)
-    sid = scenario_id(to_dict(cfg))
-    rid = run_id(sid, seed)
-    folder = sweep_dir / RUNS / rid
+    seed, sid, rid, folder = _locate(cfg, rep, sweep_dir)
     if is_finished(folder) and not cfg.overwrite:
         return {"run_id": rid, "status": "skipped", "seconds": 0.0, "error": None}
     root_seed = cfg.seed

@@ -1,7 +1,7 @@
 """carenet's sweeper: Hydra's basic sweeper, composing each job's configuration cheaply.
 
-Two costs of Hydra's own sweep machinery are removed; the sweep's expansion, ordering and
-batching are the basic sweeper's own, and every job's configuration is the one Hydra
+Three costs of Hydra's own sweep machinery are removed; the sweep's expansion, ordering
+and batching are the basic sweeper's own, and every job's configuration is the one Hydra
 would compose (a test compares them tree by tree).
 
 1. Hydra's :class:`BasicSweeper` composes the configuration of every job of a batch once
@@ -16,6 +16,9 @@ would compose (a test compares them tree by tree).
    carenet's ``local`` launcher asks it for plain data instead
    (:meth:`PlannedConfigLoader.load_sweep_data`), which reuses the sweep plan's own
    composition and needs no OmegaConf copy at all.
+3. A job that would do nothing (its run already finished in the sweep folder, or a
+   replication index beyond its scenario's ``replications``) is not launched at all, so
+   a resumed sweep spends no SLURM array task, Ray task or process on it.
 """
 
 from __future__ import annotations
@@ -207,6 +210,31 @@ class CarenetSweeper(BasicSweeper):
             callbacks=hydra_context.callbacks,
         )
         super().setup(hydra_context=context, task_function=task_function, config=config)
+
+    def split_arguments(  # type: ignore[override]
+        self, overrides: list[Any], max_batch_size: int | None
+    ) -> list[list[list[str]]]:
+        """The basic sweeper's batches, without the jobs that would do nothing.
+
+        A job whose run is already finished in the sweep folder (a resumed sweep), or
+        whose replication index is beyond its scenario's ``replications``, is left out
+        (:func:`carenet.sim.sweep.needs_running`), so launchers spend no SLURM array task,
+        Ray task or worker start on it. Empty batches are dropped.
+        """
+        batches = BasicSweeper.split_arguments(overrides, max_batch_size)
+        kept = [[job for job in batch if self._needed(job)] for batch in batches]
+        return [batch for batch in kept if batch]
+
+    def _needed(self, job: Sequence[str]) -> bool:
+        from carenet.sim.app import run_spec
+        from carenet.sim.sweep import needs_running
+
+        assert self.config is not None and self.hydra_context is not None
+        load_data = getattr(self.hydra_context.config_loader, "load_sweep_data", None)
+        if load_data is None:
+            return True
+        data = load_data(self.config, job)
+        return needs_running(run_spec(data, job, one_at_a_time=False))
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         """Skip: :func:`carenet.sim.sweep.plan_sweep` composed and validated every job."""

@@ -243,8 +243,9 @@ def _check_slurm_job(fake: Path, out: Path) -> None:
     assert len(scripts) == 1, "one sweep = one SLURM job array"
     script = scripts[0].read_text()
     opts = json.loads(scripts[0].with_suffix(".json").read_text())["options"]
-    # Every planned run is a task (a finished one skips itself); 6 < 64, so all at once.
-    assert opts["array"] == "0-5%6"
+    # One task per run left to do: 6 planned, 1 already finished (not launched again);
+    # 5 < 64, so all at once.
+    assert opts["array"] == "0-4%5"
     assert opts["time"] == "60" and opts["cpus-per-task"] == "1" and opts["mem"] == "4GB"
     assert opts["job-name"] == "carenet" and opts["nodes"] == "1"
     submitit_dir = out.resolve() / ".hydra" / ".submitit"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,10 +20,12 @@ from carenet.sim.sweep import (
     RunSpec,
     execute_run,
     finished_ids,
+    needs_running,
     plan_sweep,
     replication_seed,
     replication_seeds,
     run_id,
+    run_sweep,
     scenario_id,
 )
 
@@ -122,6 +125,47 @@ def test_execute_run_writes_once_then_skips(tmp_path):
     assert manifest["sweep"]["replication"] == 1 and manifest["sweep"]["run_id"] == rid
     assert execute_run(RunSpec(config=data, replication=1))["status"] == "skipped"
     assert execute_run(RunSpec(config=data, replication=2))["status"] == "not_planned"
+
+
+def test_needs_running_is_false_exactly_where_a_run_would_skip_itself(tmp_path):
+    data = to_dict(load_config([*TINY, f"out={tmp_path}", "replications=2"]))
+    spec = RunSpec(config=data, replication=1)
+    assert needs_running(spec)
+    execute_run(spec)
+    assert not needs_running(spec)  # finished
+    assert needs_running(RunSpec(config=data, replication=0))
+    assert not needs_running(RunSpec(config=data, replication=2))  # beyond replications
+    assert needs_running(RunSpec(config={**data, "overwrite": True}, replication=1))
+    assert needs_running(RunSpec(config={**data, "steps": -1}, replication=0))  # records it
+
+
+def test_sweeps_launch_only_the_runs_left_to_do(tmp_path, monkeypatch):
+    import carenet.sim.sweep as sweep_mod
+
+    launched: list[int] = []
+    real = sweep_mod.execute_run
+
+    def counting(spec):
+        launched.append(spec.replication)
+        return real(spec)
+
+    monkeypatch.setattr(sweep_mod, "execute_run", counting)
+    args = ["replications=1,3", *TINY, f"out={tmp_path}", "hydra.launcher.n_jobs=1"]
+    plan = plan_sweep(args)
+    # replications does not change a run's numbers: replication 0 is one run in both
+    # scenarios, so 3 runs; Hydra's product has 2 x 3 jobs.
+    assert len(plan.runs) == 3
+    run_sweep(plan)
+    # The 2 jobs beyond replications=1 are not launched; replication 0 is launched from
+    # both scenarios (neither had finished when the jobs were listed) and runs once.
+    assert sorted(launched) == [0, 0, 1, 2]
+    assert finished_ids(tmp_path) == set(plan.run_ids)
+    gone = plan.runs[-1]
+    shutil.rmtree(tmp_path / "runs" / gone.run_id)
+    launched.clear()
+    run_sweep(plan_sweep(args))  # resume: only the missing run is launched
+    assert launched == [gone.replication]
+    assert finished_ids(tmp_path) == set(plan.run_ids)
 
 
 def test_a_failing_run_is_recorded_and_does_not_raise(tmp_path, failing_rule):
