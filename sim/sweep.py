@@ -42,6 +42,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import threading
@@ -356,6 +357,41 @@ class Plan:
         return [r.run_id for r in self.runs]
 
 
+LOCAL_BACKENDS: tuple[str, ...] = ("loky", "multiprocessing", "threading")
+"""joblib backends of carenet's ``local`` launcher (``hydra.launcher.backend``)."""
+
+
+def check_launcher_options(launcher: str, hydra_overrides: list[str]) -> None:
+    """Check the options of the process-pool launchers before anything runs.
+
+    ``hydra.launcher.n_jobs`` (``local`` and Hydra's ``joblib``) must be a whole number
+    other than 0; ``hydra.launcher.backend`` (``local``) one of :data:`LOCAL_BACKENDS`.
+    Other launchers check their own options when they start.
+
+    Raises:
+        ConfigError: One line naming the key, the value and what is allowed.
+    """
+    from .config import ConfigError
+
+    if launcher not in ("local", "joblib"):
+        return
+    for ov in hydra_overrides:
+        key, _, value = ov.partition("=")
+        key, value = key.lstrip("+~"), value.strip()
+        if key == "hydra.launcher.n_jobs":
+            if not re.fullmatch(r"-?\d+", value) or int(value) == 0:
+                raise ConfigError(
+                    f"hydra.launcher.n_jobs: {value!r} is not allowed; expected a whole "
+                    "number of worker processes other than 0 (-1: one per core)"
+                )
+        elif key == "hydra.launcher.backend" and launcher == "local":
+            if value.strip("'\"") not in LOCAL_BACKENDS:
+                raise ConfigError(
+                    f"hydra.launcher.backend: {value!r} is not allowed; expected one of "
+                    + ", ".join(LOCAL_BACKENDS)
+                )
+
+
 def _is_hydra_override(ov: str) -> bool:
     key = ov.split("=", 1)[0].lstrip("+~")
     return key == "hydra" or key.startswith(("hydra.", "hydra/"))
@@ -461,6 +497,7 @@ def plan_sweep(overrides: list[str], multirun: bool = True) -> Plan:
     for ov in hydra_ovs:
         if _key(ov) == "hydra/launcher":
             launcher = ov.split("=", 1)[1]
+    check_launcher_options(launcher, hydra_ovs)
     return Plan(
         out=out,
         overrides=list(overrides),

@@ -62,6 +62,12 @@ class LocalLauncher(Launcher):
     """
 
     def __init__(self, n_jobs: int = -1, backend: str = "loky") -> None:
+        from carenet.sim.sweep import LOCAL_BACKENDS
+
+        if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0:
+            raise ValueError(f"hydra.launcher.n_jobs: {n_jobs!r}; expected a whole number != 0")
+        if backend not in LOCAL_BACKENDS:
+            raise ValueError(f"hydra.launcher.backend: {backend!r}; expected {LOCAL_BACKENDS}")
         self.n_jobs = int(n_jobs)
         self.backend = str(backend)
         self.hydra_context: HydraContext | None = None

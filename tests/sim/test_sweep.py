@@ -112,6 +112,34 @@ def test_bad_value_in_a_sweep_stops_before_anything_runs(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["hydra.launcher.n_jobs=0"], r"hydra\.launcher\.n_jobs: '0' is not allowed"),
+        (["hydra.launcher.n_jobs=two"], r"hydra\.launcher\.n_jobs: 'two' is not allowed"),
+        (["hydra.launcher.backend=dask"], r"hydra\.launcher\.backend: 'dask' is not allowed"),
+        (
+            ["hydra/launcher=joblib", "hydra.launcher.n_jobs=0"],
+            r"hydra\.launcher\.n_jobs: '0' is not allowed",
+        ),
+    ],
+)
+def test_bad_launcher_options_stop_before_anything_runs(tmp_path, options, message):
+    with pytest.raises(ConfigError, match=message):
+        plan_sweep(["seed=1,2", *TINY, f"out={tmp_path / 'x'}", *options])
+    plan_sweep(["seed=1,2", *TINY, "hydra.launcher.n_jobs=-1", "hydra.launcher.backend=loky"])
+
+
+def test_cli_bad_launcher_option_is_one_line_exit_2(tmp_path):
+    r = _run(
+        ["run", "-m", "seed=1,2", *TINY, f"out={tmp_path / 'x'}", "hydra.launcher.n_jobs=0"],
+        tmp_path,
+    )
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0, r.stderr
+    assert "hydra.launcher.n_jobs: '0' is not allowed" in r.stderr
+    assert not (tmp_path / "x").exists()
+
+
 # --- one run, without Hydra -------------------------------------------------------------
 
 
