@@ -338,6 +338,57 @@ def compose_many(combos: list[list[str]]) -> list[dict[str, Any]]:
     return results
 
 
+def check_hydra_overrides(overrides: list[str]) -> None:
+    """Compose Hydra's own configuration with these ``hydra`` overrides, or say why not.
+
+    A sweep's launcher and sweeper options live in Hydra's part of the configuration,
+    which carenet's composition leaves out; this composes it once, so that an unknown
+    launcher, an unknown option or a bad value stops the sweep before anything runs.
+
+    Args:
+        overrides: Overrides of ``hydra`` keys and groups (``hydra/launcher=slurm``,
+            ``hydra.launcher.n_jobs=4``).
+
+    Raises:
+        ConfigError: One line naming the override and what is allowed.
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    _register_schemas()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_module(config_module="carenet.configs", version_base="1.3"):
+            try:
+                hydra_compose(config_name="config", overrides=overrides, return_hydra_config=True)
+            except Exception as exc:  # Hydra raises several types; all become one line.
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                m = re.search(r"Could not find '(hydra/[^']+)/([^'/]+)'", first)
+                if m:
+                    loader = GlobalHydra.instance().config_loader()
+                    options = loader.get_group_options(m.group(1))
+                    raise ConfigError(
+                        f"{m.group(1)}: {m.group(2)!r} is not a known option; allowed: "
+                        + ", ".join(o for o in options if not o.startswith(("_", "carenet_")))
+                    ) from None
+                m = re.match(r"Could not override '(hydra\.(launcher|sweeper)\.[^']+)'", first)
+                if m:
+                    groups = [ov for ov in overrides if "/" in ov.split("=", 1)[0]]
+                    cfg = hydra_compose(
+                        config_name="config", overrides=groups, return_hydra_config=True
+                    )
+                    node = cfg.hydra[m.group(2)]
+                    name = cfg.hydra.runtime.choices.get(f"hydra/{m.group(2)}")
+                    raise ConfigError(
+                        f"{m.group(1)}: not an option of hydra/{m.group(2)}={name}; its "
+                        "options: " + ", ".join(k for k in node if not str(k).startswith("_"))
+                    ) from None
+                raise _compose_error(exc) from None
+    finally:
+        GlobalHydra.instance().clear()
+
+
 def compose(overrides: list[str] | None = None) -> dict[str, Any]:
     """Compose ``configs/config.yaml`` with overrides into a plain dict.
 

@@ -392,6 +392,25 @@ def check_launcher_options(launcher: str, hydra_overrides: list[str]) -> None:
                 )
 
 
+def _checked_already(launcher: str, hydra_overrides: list[str]) -> bool:
+    """Whether :func:`check_launcher_options` covered every ``hydra`` override given.
+
+    True for none, or only the built-in process-pool launchers and their options
+    (``n_jobs`` of ``local`` and ``joblib``, ``backend`` of ``local``); then composing
+    Hydra's configuration to check them can be skipped.
+    """
+    options = {"local": ("n_jobs", "backend"), "joblib": ("n_jobs",), "basic": ()}
+    if launcher not in options:
+        return False
+    for ov in hydra_overrides:
+        key = _key(ov)
+        if key == "hydra/launcher":
+            continue
+        if not (key.startswith("hydra.launcher.") and key.split(".", 2)[2] in options[launcher]):
+            return False
+    return True
+
+
 def _is_hydra_override(ov: str) -> bool:
     key = ov.split("=", 1)[0].lstrip("+~")
     return key == "hydra" or key.startswith(("hydra.", "hydra/"))
@@ -417,7 +436,7 @@ def plan_sweep(overrides: list[str], multirun: bool = True) -> Plan:
     """
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from .config import ConfigError, compose_many, to_dict, validate
+    from .config import ConfigError, check_hydra_overrides, compose_many, to_dict, validate
     from .runner import default_out, scenario_label
 
     for ov in overrides:
@@ -498,6 +517,9 @@ def plan_sweep(overrides: list[str], multirun: bool = True) -> Plan:
         if _key(ov) == "hydra/launcher":
             launcher = ov.split("=", 1)[1]
     check_launcher_options(launcher, hydra_ovs)
+    if not _checked_already(launcher, hydra_ovs):
+        # A typo in a launcher's name or option stops here, in one line (about 0.15 s).
+        check_hydra_overrides(hydra_choices(hydra_ovs))
     return Plan(
         out=out,
         overrides=list(overrides),
@@ -780,16 +802,15 @@ def describe_failure(rid: str, rec: dict[str, Any], planned: PlannedRun | None =
 # --- the command ------------------------------------------------------------------------
 
 
-def launcher_overrides(plan: Plan) -> list[str]:
-    """The Hydra command line of a plan: job overrides, replications, output, launcher."""
-    from .app import quote
+def hydra_choices(hydra_overrides: list[str]) -> list[str]:
+    """The user's ``hydra`` overrides with carenet's launcher and sweeper defaults.
 
-    ovs = list(plan.job_overrides)
-    ovs.append(f"out={quote(str(plan.out.resolve()))}")
-    ovs.append(f"+{REP_KEY}=range(0,{plan.max_replications})")
-    hydra = [ov for ov in plan.hydra_overrides if _key(ov) not in ("hydra.sweep.dir",)]
-    # hydra/launcher=submitit_slurm means carenet's SLURM preset (configs/hydra/launcher/
-    # slurm.yaml: the plugin with carenet's defaults); its options override as usual.
+    ``hydra.sweep.dir`` is dropped (a sweep's Hydra files go in its own folder), and
+    ``hydra/launcher=submitit_slurm`` means carenet's SLURM preset
+    (``configs/hydra/launcher/slurm.yaml``: the plugin with carenet's defaults; its
+    options override as usual).
+    """
+    hydra = [ov for ov in hydra_overrides if _key(ov) not in ("hydra.sweep.dir",)]
     hydra = [
         "hydra/launcher=slurm" if ov.replace(" ", "") == "hydra/launcher=submitit_slurm" else ov
         for ov in hydra
@@ -798,6 +819,17 @@ def launcher_overrides(plan: Plan) -> list[str]:
         hydra.insert(0, "hydra/sweeper=carenet")  # plan_sweep already validated every job
     if not any(_key(ov) == "hydra/launcher" for ov in hydra):
         hydra.insert(0, f"hydra/launcher={DEFAULT_LAUNCHER}")
+    return hydra
+
+
+def launcher_overrides(plan: Plan) -> list[str]:
+    """The Hydra command line of a plan: job overrides, replications, output, launcher."""
+    from .app import quote
+
+    ovs = list(plan.job_overrides)
+    ovs.append(f"out={quote(str(plan.out.resolve()))}")
+    ovs.append(f"+{REP_KEY}=range(0,{plan.max_replications})")
+    hydra = hydra_choices(plan.hydra_overrides)
     hydra += [
         f"hydra.sweep.dir={quote(str((plan.out / '.hydra').resolve()))}",
         "hydra.sweep.subdir=.",

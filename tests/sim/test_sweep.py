@@ -130,6 +130,34 @@ def test_bad_launcher_options_stop_before_anything_runs(tmp_path, options, messa
     plan_sweep(["seed=1,2", *TINY, "hydra.launcher.n_jobs=-1", "hydra.launcher.backend=loky"])
 
 
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (
+            ["hydra/launcher=nonsense"],
+            r"hydra/launcher: 'nonsense' is not a known option; allowed: .*local",
+        ),
+        (
+            ["hydra/sweeper=nonsense"],
+            r"hydra/sweeper: 'nonsense' is not a known option; allowed: basic, carenet",
+        ),
+        (
+            ["hydra.launcher.foo=1"],
+            r"hydra\.launcher\.foo: not an option of hydra/launcher=local; its options: n_jobs, "
+            "backend",
+        ),
+        (
+            ["hydra/launcher=basic", "hydra.launcher.n_jobs=2"],
+            r"hydra\.launcher\.n_jobs: not an option of hydra/launcher=basic",
+        ),
+    ],
+)
+def test_unknown_launcher_or_option_stops_before_anything_runs(tmp_path, options, message):
+    with pytest.raises(ConfigError, match=message):
+        plan_sweep(["seed=1,2", *TINY, f"out={tmp_path / 'x'}", *options])
+    assert not (tmp_path / "x").exists()
+
+
 def test_cli_bad_launcher_option_is_one_line_exit_2(tmp_path):
     r = _run(
         ["run", "-m", "seed=1,2", *TINY, f"out={tmp_path / 'x'}", "hydra.launcher.n_jobs=0"],
