@@ -9,9 +9,10 @@ allowed at the first bad value.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, fields
 from importlib import resources
 from pathlib import Path
@@ -26,6 +27,7 @@ from .schema import (
     CostItem,
     ShockConfig,
     field_default,
+    plain_copy,
 )
 
 GROUPS: tuple[str, ...] = (
@@ -133,9 +135,49 @@ def _register_schemas() -> None:
     _REGISTERED.append(True)
 
 
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+@contextlib.contextmanager
+def _hydra_session() -> Iterator[Any]:
+    """Hydra's compose API over carenet's configs (cleared afterwards); yields its loader."""
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    _register_schemas()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_module(config_module="carenet.configs", version_base="1.3"):
+            yield GlobalHydra.instance().config_loader()
+    finally:
+        GlobalHydra.instance().clear()
+
+
+class Composition:
+    """One Hydra composition, and its task part as plain dicts where that is usable.
+
+    Attributes:
+        cfg: The composed configuration (an OmegaConf ``DictConfig``).
+        plain: Its unresolved contents without the ``hydra`` node, as plain dicts; None
+            when they hold an interpolation (then values cannot be set on plain dicts,
+            see :func:`apply_values`).
+    """
+
+    def __init__(self, cfg: Any) -> None:
+        from omegaconf import OmegaConf
+
+        self.cfg = cfg
+        raw = OmegaConf.to_container(cfg, resolve=False)
+        assert isinstance(raw, dict)
+        raw.pop("hydra", None)
+        self.plain: dict[str, Any] | None = None if has_interpolation(raw) else raw
+
+
 def _compose_error(exc: Exception) -> ConfigError:
     """Hydra's composition errors (several types, long messages) as one line."""
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    first = _first_line(exc)
     m = re.match(r"Could not override '([^']+)'", first)
     if m:
         return ConfigError(
@@ -192,14 +234,6 @@ def split_overrides(
     return fixed, values
 
 
-def _plain_copy(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {k: _plain_copy(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_plain_copy(v) for v in x]
-    return x
-
-
 def has_interpolation(x: Any) -> bool:
     """Whether plain (unresolved) configuration data holds an OmegaConf interpolation."""
     if isinstance(x, dict):
@@ -229,7 +263,7 @@ def apply_values(data: dict[str, Any], values: list[Any]) -> dict[str, Any] | No
     Returns:
         A new plain configuration, or None.
     """
-    out = _plain_copy(data)
+    out = plain_copy(data)
     for ov in values:
         value = ov.value()
         if not isinstance(value, _SCALARS) or (isinstance(value, str) and "${" in value):
@@ -290,23 +324,18 @@ def compose_many(combos: list[list[str]]) -> list[dict[str, Any]]:
     import copy
 
     from hydra import compose as hydra_compose
-    from hydra import initialize_config_module
     from hydra._internal.config_loader_impl import ConfigLoaderImpl
-    from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf import OmegaConf
 
     for overrides in combos:
         _check_group_choices(list(overrides))
-    _register_schemas()
-    GlobalHydra.instance().clear()
     results: list[dict[str, Any]] = []
-    bases: dict[tuple[str, ...], tuple[Any, dict[str, Any] | None]] = {}
+    bases: dict[tuple[str, ...], Composition] = {}
     _LAST_BASES.clear()
     try:
-        with initialize_config_module(config_module="carenet.configs", version_base="1.3"):
-            loader = GlobalHydra.instance().config_loader()
-            repo = loader.repository  # type: ignore[attr-defined]
+        with _hydra_session() as loader:
+            repo = loader.repository
             parser = OverridesParser.create()
             for overrides in combos:
                 split = split_overrides(parser.parse_overrides(list(overrides)), repo.group_exists)
@@ -315,17 +344,16 @@ def compose_many(combos: list[list[str]]) -> list[dict[str, Any]]:
                     results.append(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
                     continue
                 fixed, values = split
-                if tuple(fixed) not in bases:
-                    cfg = hydra_compose(config_name="config", overrides=fixed)
-                    raw = OmegaConf.to_container(cfg, resolve=False)
-                    assert isinstance(raw, dict)
-                    bases[tuple(fixed)] = (cfg, None if has_interpolation(raw) else raw)
-                    if not has_interpolation(raw):
-                        _LAST_BASES[tuple(fixed)] = raw
-                base, plain = bases[tuple(fixed)]
-                data = apply_values(plain, values) if plain is not None else None
+                base = bases.get(tuple(fixed))
+                if base is None:
+                    base = bases[tuple(fixed)] = Composition(
+                        hydra_compose(config_name="config", overrides=fixed)
+                    )
+                    if base.plain is not None:
+                        _LAST_BASES[tuple(fixed)] = base.plain
+                data = apply_values(base.plain, values) if base.plain is not None else None
                 if data is None:
-                    cfg = copy.deepcopy(base)
+                    cfg = copy.deepcopy(base.cfg)
                     ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
                     data = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
                 results.append(data)  # type: ignore[arg-type]
@@ -333,8 +361,6 @@ def compose_many(combos: list[list[str]]) -> list[dict[str, Any]]:
         raise
     except Exception as exc:  # Hydra raises several types; all become one line.
         raise _compose_error(exc) from None
-    finally:
-        GlobalHydra.instance().clear()
     return results
 
 
@@ -353,40 +379,30 @@ def check_hydra_overrides(overrides: list[str]) -> None:
         ConfigError: One line naming the override and what is allowed.
     """
     from hydra import compose as hydra_compose
-    from hydra import initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
 
-    _register_schemas()
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_module(config_module="carenet.configs", version_base="1.3"):
-            try:
-                hydra_compose(config_name="config", overrides=overrides, return_hydra_config=True)
-            except Exception as exc:  # Hydra raises several types; all become one line.
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                m = re.search(r"Could not find '(hydra/[^']+)/([^'/]+)'", first)
-                if m:
-                    loader = GlobalHydra.instance().config_loader()
-                    options = loader.get_group_options(m.group(1))
-                    raise ConfigError(
-                        f"{m.group(1)}: {m.group(2)!r} is not a known option; allowed: "
-                        + ", ".join(o for o in options if not o.startswith(("_", "carenet_")))
-                    ) from None
-                m = re.match(r"Could not override '(hydra\.(launcher|sweeper)\.[^']+)'", first)
-                if m:
-                    groups = [ov for ov in overrides if "/" in ov.split("=", 1)[0]]
-                    cfg = hydra_compose(
-                        config_name="config", overrides=groups, return_hydra_config=True
-                    )
-                    node = cfg.hydra[m.group(2)]
-                    name = cfg.hydra.runtime.choices.get(f"hydra/{m.group(2)}")
-                    raise ConfigError(
-                        f"{m.group(1)}: not an option of hydra/{m.group(2)}={name}; its "
-                        "options: " + ", ".join(k for k in node if not str(k).startswith("_"))
-                    ) from None
-                raise _compose_error(exc) from None
-    finally:
-        GlobalHydra.instance().clear()
+    with _hydra_session() as loader:
+        try:
+            hydra_compose(config_name="config", overrides=overrides, return_hydra_config=True)
+        except Exception as exc:  # Hydra raises several types; all become one line.
+            first = _first_line(exc)
+            m = re.search(r"Could not find '(hydra/[^']+)/([^'/]+)'", first)
+            if m:
+                options = loader.get_group_options(m.group(1))
+                raise ConfigError(
+                    f"{m.group(1)}: {m.group(2)!r} is not a known option; allowed: "
+                    + ", ".join(o for o in options if not o.startswith(("_", "carenet_")))
+                ) from None
+            m = re.match(r"Could not override '(hydra\.(launcher|sweeper)\.[^']+)'", first)
+            if m:
+                groups = [ov for ov in overrides if "/" in ov.split("=", 1)[0]]
+                cfg = hydra_compose("config", overrides=groups, return_hydra_config=True)
+                node = cfg.hydra[m.group(2)]
+                name = cfg.hydra.runtime.choices.get(f"hydra/{m.group(2)}")
+                raise ConfigError(
+                    f"{m.group(1)}: not an option of hydra/{m.group(2)}={name}; its "
+                    "options: " + ", ".join(k for k in node if not str(k).startswith("_"))
+                ) from None
+            raise _compose_error(exc) from None
 
 
 def compose(overrides: list[str] | None = None) -> dict[str, Any]:

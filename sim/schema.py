@@ -81,15 +81,16 @@ def param(
         "source": source,
     }
     if isinstance(default, list | dict):
-        return field(default_factory=lambda: _copy(default), metadata=meta)
+        return field(default_factory=lambda: plain_copy(default), metadata=meta)
     return field(default=default, metadata=meta)
 
 
-def _copy(value: Any) -> Any:
+def plain_copy(value: Any) -> Any:
+    """A deep copy of plain data (nested dicts and lists; other values are shared)."""
     if isinstance(value, list):
-        return [_copy(v) for v in value]
+        return [plain_copy(v) for v in value]
     if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
+        return {k: plain_copy(v) for k, v in value.items()}
     return value
 
 

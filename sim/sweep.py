@@ -48,6 +48,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,6 +157,24 @@ def _locate(cfg: Any, rep: int, sweep_dir: Path) -> tuple[int, str, str, Path]:
     return seed, sid, rid, sweep_dir / RUNS / rid
 
 
+def _resolve(spec: RunSpec) -> tuple[dict[str, Any], Path, int, Any]:
+    """What a job is: its configuration, sweep folder, replication and validated config.
+
+    Returns:
+        A private copy of the job's configuration data, its sweep folder, its replication
+        index, and the validated configuration (or the ``ConfigError`` validation raised).
+    """
+    from .config import ConfigError, validate
+
+    data = json.loads(json.dumps(spec.config))  # a private copy
+    sweep_dir = Path(str(data.get("out") or ".")).expanduser()
+    try:
+        cfg: Any = validate(data)
+    except ConfigError as exc:
+        cfg = exc
+    return data, sweep_dir, int(spec.replication), cfg
+
+
 def needs_running(spec: RunSpec) -> bool:
     """Whether launching this job would do anything, decided without running it.
 
@@ -165,19 +184,15 @@ def needs_running(spec: RunSpec) -> bool:
     carenet's sweeper uses it so that a resumed sweep launches only what is left: no
     SLURM array task or Ray task is spent on a run that would skip itself.
     """
-    from .config import ConfigError, validate
+    from .config import ConfigError
     from .runner import is_finished
 
-    data = json.loads(json.dumps(spec.config))  # a private copy
-    try:
-        cfg = validate(data)
-    except ConfigError:
+    _, sweep_dir, rep, cfg = _resolve(spec)
+    if isinstance(cfg, ConfigError):
         return True
-    rep = int(spec.replication)
     if rep >= cfg.replications:
         return False
-    folder = _locate(cfg, rep, Path(str(data.get("out") or ".")).expanduser())[3]
-    return bool(cfg.overwrite) or not is_finished(folder)
+    return bool(cfg.overwrite) or not is_finished(_locate(cfg, rep, sweep_dir)[3])
 
 
 def execute_run(spec: RunSpec) -> dict[str, Any]:
@@ -194,19 +209,15 @@ def execute_run(spec: RunSpec) -> dict[str, Any]:
         ``{"run_id", "status", "seconds", "error"}``; status is ``finished``, ``skipped``,
         ``failed`` or ``not_planned`` (replication index beyond ``replications``).
     """
-    from .config import ConfigError, to_dict, validate
+    from .config import ConfigError, to_dict
     from .runner import OutputError, is_finished, run_scenario
 
-    data = json.loads(json.dumps(spec.config))  # a private copy
-    sweep_dir = Path(str(data.get("out") or ".")).expanduser()
     t0 = time.perf_counter()
-    rep = int(spec.replication)
-    try:
-        cfg = validate(data)
-    except ConfigError as exc:
+    data, sweep_dir, rep, cfg = _resolve(spec)
+    if isinstance(cfg, ConfigError):
         rid = "invalid-" + scenario_id(data)[:8]
-        _record_failure(sweep_dir, rid, data, None, rep, spec.overrides, exc)
-        return {"run_id": rid, "status": "failed", "seconds": 0.0, "error": str(exc)}
+        _record_failure(sweep_dir, rid, data, None, rep, spec.overrides, cfg)
+        return {"run_id": rid, "status": "failed", "seconds": 0.0, "error": str(cfg)}
     if rep >= cfg.replications:
         return {"run_id": None, "status": "not_planned", "seconds": 0.0, "error": None}
     seed, sid, rid, folder = _locate(cfg, rep, sweep_dir)
@@ -361,57 +372,76 @@ LOCAL_BACKENDS: tuple[str, ...] = ("loky", "multiprocessing", "threading")
 """joblib backends of carenet's ``local`` launcher (``hydra.launcher.backend``)."""
 
 
-def check_launcher_options(launcher: str, hydra_overrides: list[str]) -> None:
-    """Check the options of the process-pool launchers before anything runs.
-
-    ``hydra.launcher.n_jobs`` (``local`` and Hydra's ``joblib``) must be a whole number
-    other than 0; ``hydra.launcher.backend`` (``local``) one of :data:`LOCAL_BACKENDS`.
-    Other launchers check their own options when they start.
+def check_n_jobs(value: str) -> None:
+    """``hydra.launcher.n_jobs`` must be a whole number other than 0 (-1: one per core).
 
     Raises:
         ConfigError: One line naming the key, the value and what is allowed.
     """
     from .config import ConfigError
 
-    if launcher not in ("local", "joblib"):
-        return
+    if not re.fullmatch(r"-?\d+", value.strip()) or int(value) == 0:
+        raise ConfigError(
+            f"hydra.launcher.n_jobs: {value.strip()!r} is not allowed; expected a whole "
+            "number of worker processes other than 0 (-1: one per core)"
+        )
+
+
+def check_backend(value: str) -> None:
+    """``hydra.launcher.backend`` of the ``local`` launcher: one of :data:`LOCAL_BACKENDS`.
+
+    Raises:
+        ConfigError: One line naming the key, the value and what is allowed.
+    """
+    from .config import ConfigError
+
+    if value.strip().strip("'\"") not in LOCAL_BACKENDS:
+        raise ConfigError(
+            f"hydra.launcher.backend: {value.strip()!r} is not allowed; expected one of "
+            + ", ".join(LOCAL_BACKENDS)
+        )
+
+
+CHECKED_OPTIONS: dict[str, dict[str, Callable[[str], None]]] = {
+    "local": {"n_jobs": check_n_jobs, "backend": check_backend},
+    "joblib": {"n_jobs": check_n_jobs},
+    "basic": {},
+}
+"""The built-in launchers whose options carenet checks itself, and the checks."""
+
+
+def check_launcher_options(launcher: str, hydra_overrides: list[str]) -> bool:
+    """Check the options of the built-in launchers before anything runs.
+
+    Args:
+        launcher: The launcher's name (``hydra/launcher``).
+        hydra_overrides: The ``hydra`` overrides of the command.
+
+    Returns:
+        Whether every ``hydra`` override was checked here (a launcher choice, or an option
+        in :data:`CHECKED_OPTIONS`); otherwise Hydra's own configuration has to be
+        composed to check the rest (:func:`carenet.sim.config.check_hydra_overrides`).
+
+    Raises:
+        ConfigError: One line naming the key, the value and what is allowed.
+    """
+    checks = CHECKED_OPTIONS.get(launcher)
+    covered = checks is not None
     for ov in hydra_overrides:
         key, _, value = ov.partition("=")
-        key, value = key.lstrip("+~"), value.strip()
-        if key == "hydra.launcher.n_jobs":
-            if not re.fullmatch(r"-?\d+", value) or int(value) == 0:
-                raise ConfigError(
-                    f"hydra.launcher.n_jobs: {value!r} is not allowed; expected a whole "
-                    "number of worker processes other than 0 (-1: one per core)"
-                )
-        elif key == "hydra.launcher.backend" and launcher == "local":
-            if value.strip("'\"") not in LOCAL_BACKENDS:
-                raise ConfigError(
-                    f"hydra.launcher.backend: {value!r} is not allowed; expected one of "
-                    + ", ".join(LOCAL_BACKENDS)
-                )
-
-
-def _checked_already(launcher: str, hydra_overrides: list[str]) -> bool:
-    """Whether :func:`check_launcher_options` covered every ``hydra`` override given.
-
-    True for none, or only the built-in process-pool launchers and their options
-    (``n_jobs`` of ``local`` and ``joblib``, ``backend`` of ``local``); then composing
-    Hydra's configuration to check them can be skipped.
-    """
-    options = {"local": ("n_jobs", "backend"), "joblib": ("n_jobs",), "basic": ()}
-    if launcher not in options:
-        return False
-    for ov in hydra_overrides:
-        key = _key(ov)
+        key = key.lstrip("+~")
         if key == "hydra/launcher":
             continue
-        if not (key.startswith("hydra.launcher.") and key.split(".", 2)[2] in options[launcher]):
-            return False
-    return True
+        name = key.split(".", 2)[2] if key.startswith("hydra.launcher.") else None
+        if checks is not None and name in checks:
+            checks[name](value)
+        else:
+            covered = False
+    return covered
 
 
-def _is_hydra_override(ov: str) -> bool:
+def is_hydra_override(ov: str) -> bool:
+    """Whether an override string sets a ``hydra`` key or group (``hydra.x``, ``hydra/x``)."""
     key = ov.split("=", 1)[0].lstrip("+~")
     return key == "hydra" or key.startswith(("hydra.", "hydra/"))
 
@@ -444,8 +474,8 @@ def plan_sweep(overrides: list[str], multirun: bool = True) -> Plan:
             raise ConfigError(f"override {ov!r}: expected KEY=VALUE (e.g. population.size=50000)")
         if _key(ov) == REP_KEY:
             raise SweepError(f"{REP_KEY}: reserved for sweeps; use replications=N")
-    hydra_ovs = [ov for ov in overrides if _is_hydra_override(ov)]
-    job_ovs = [ov for ov in overrides if not _is_hydra_override(ov)]
+    hydra_ovs = [ov for ov in overrides if is_hydra_override(ov)]
+    job_ovs = [ov for ov in overrides if not is_hydra_override(ov)]
     if not any(_key(ov).lstrip("+~") == "figures" for ov in job_ovs):
         # Per-run figures cost about a second a run; carenet report draws a sweep's figures.
         job_ovs.append("figures=false")
@@ -516,8 +546,7 @@ def plan_sweep(overrides: list[str], multirun: bool = True) -> Plan:
     for ov in hydra_ovs:
         if _key(ov) == "hydra/launcher":
             launcher = ov.split("=", 1)[1]
-    check_launcher_options(launcher, hydra_ovs)
-    if not _checked_already(launcher, hydra_ovs):
+    if not check_launcher_options(launcher, hydra_ovs):
         # A typo in a launcher's name or option stops here, in one line (about 0.15 s).
         check_hydra_overrides(hydra_choices(hydra_ovs))
     return Plan(

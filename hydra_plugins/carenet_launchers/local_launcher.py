@@ -31,8 +31,9 @@ from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides, setup_globals
 from hydra.plugins.launcher import Launcher
-from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf, open_dict
+
+from .base import KeepsContext
+from .sweeper import job_data
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class LocalLauncherConf:
     backend: str = "loky"
 
 
-class LocalLauncher(Launcher):
+class LocalLauncher(KeepsContext, Launcher):
     """Hydra launcher: carenet runs in joblib workers, without Hydra's per-job machinery.
 
     Args:
@@ -62,25 +63,12 @@ class LocalLauncher(Launcher):
     """
 
     def __init__(self, n_jobs: int = -1, backend: str = "loky") -> None:
-        from carenet.sim.sweep import LOCAL_BACKENDS
+        from carenet.sim.sweep import check_backend, check_n_jobs
 
-        if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0:
-            raise ValueError(f"hydra.launcher.n_jobs: {n_jobs!r}; expected a whole number != 0")
-        if backend not in LOCAL_BACKENDS:
-            raise ValueError(f"hydra.launcher.backend: {backend!r}; expected {LOCAL_BACKENDS}")
+        check_n_jobs(str(n_jobs))
+        check_backend(str(backend))
         self.n_jobs = int(n_jobs)
         self.backend = str(backend)
-        self.hydra_context: HydraContext | None = None
-        self.task_function: TaskFunction | None = None
-        self.config: DictConfig | None = None
-
-    def setup(
-        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
-    ) -> None:
-        """Keep what the jobs need (called by Hydra before :meth:`launch`)."""
-        self.config = config
-        self.hydra_context = hydra_context
-        self.task_function = task_function
 
     def _specs(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int, one_at_a_time: bool
@@ -91,18 +79,7 @@ class LocalLauncher(Launcher):
         for i, overrides in enumerate(job_overrides):
             idx = initial_job_idx + i
             log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
-            loader = self.hydra_context.config_loader
-            # Duck-typed: Hydra's plugin scan executes plugin modules again, so a class
-            # imported here may not be the one the sweeper instantiated.
-            load_data = getattr(loader, "load_sweep_data", None)
-            if load_data is not None:  # carenet's PlannedConfigLoader
-                data = load_data(self.config, overrides)
-            else:  # another sweeper: Hydra's own composition
-                cfg = loader.load_sweep_config(self.config, list(overrides))
-                with open_dict(cfg):
-                    del cfg["hydra"]  # this copy is the job's own
-                data = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
-            assert isinstance(data, dict)
+            data = job_data(self.hydra_context.config_loader, self.config, overrides)
             yield run_spec(data, overrides, one_at_a_time=one_at_a_time)
 
     def launch(

@@ -42,6 +42,8 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from .base import KeepsContext
+
 log = logging.getLogger(__name__)
 
 INSTALL = "pip install 'carenet[ray]'"
@@ -112,7 +114,7 @@ def _run_job(
     )
 
 
-class CarenetRayLauncher(Launcher):
+class CarenetRayLauncher(KeepsContext, Launcher):
     """Hydra launcher: one Ray task per job, on this machine or on a Ray cluster.
 
     Args:
@@ -122,17 +124,6 @@ class CarenetRayLauncher(Launcher):
 
     def __init__(self, ray: DictConfig) -> None:
         self.ray_cfg = ray
-        self.hydra_context: HydraContext | None = None
-        self.task_function: TaskFunction | None = None
-        self.config: DictConfig | None = None
-
-    def setup(
-        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
-    ) -> None:
-        """Keep what the jobs need (called by Hydra before :meth:`launch`)."""
-        self.config = config
-        self.hydra_context = hydra_context
-        self.task_function = task_function
 
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int

@@ -36,22 +36,32 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import HydraContext, RunMode, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from carenet.sim.config import Composition
 
-class _Base:
-    """One composition: the Hydra config, and its task part as plain dicts if usable."""
-
-    def __init__(self, cfg: DictConfig) -> None:
-        from carenet.sim.config import has_interpolation
-
-        self.cfg = cfg
-        raw = OmegaConf.to_container(cfg, resolve=False)
-        assert isinstance(raw, dict)
-        raw.pop("hydra", None)
-        self.plain: dict[str, Any] | None = None if has_interpolation(raw) else raw
-
-
-_BASES: dict[tuple[str, str, tuple[str, ...]], _Base] = {}
+_BASES: dict[tuple[str, str, tuple[str, ...]], Composition] = {}
 """This process's compositions, keyed by (sweep token, config name, fixed overrides)."""
+
+
+def task_data(cfg: DictConfig) -> dict[str, Any]:
+    """A job's own configuration (a copy nobody else holds) less ``hydra``, as plain data."""
+    with open_dict(cfg):
+        del cfg["hydra"]
+    data = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(data, dict)
+    return data  # type: ignore[return-value]
+
+
+def job_data(loader: ConfigLoader, master_config: DictConfig, job: Sequence[str]) -> dict[str, Any]:
+    """A job's configuration less ``hydra``, as plain data, from whichever loader it has.
+
+    carenet's :class:`PlannedConfigLoader` answers from the plan's composition; another
+    sweeper's loader composes with Hydra. Duck-typed: Hydra's plugin scan executes plugin
+    modules again, so a class imported here may not be the one the sweeper instantiated.
+    """
+    load_data = getattr(loader, "load_sweep_data", None)
+    if load_data is not None:
+        return load_data(master_config, job)
+    return task_data(loader.load_sweep_config(master_config, list(job)))
 
 
 @dataclass
@@ -101,13 +111,13 @@ class PlannedConfigLoader(ConfigLoader):
         ``hydra.searchpath`` (more config sources), so it is used only without that.
         """
         from carenet.sim.config import composed_base
+        from carenet.sim.sweep import is_hydra_override
 
-        hydra = [ov for ov in fixed if ov.lstrip("+~").startswith(("hydra.", "hydra/"))]
-        if any(ov.lstrip("+~").startswith("hydra.searchpath") for ov in hydra):
+        if any(ov.lstrip("+~").startswith("hydra.searchpath") for ov in fixed):
             return None
-        return composed_base(tuple(ov for ov in fixed if ov not in hydra))
+        return composed_base(tuple(ov for ov in fixed if not is_hydra_override(ov)))
 
-    def _base(self, master_config: DictConfig, fixed: list[str]) -> _Base:
+    def _base(self, master_config: DictConfig, fixed: list[str]) -> Composition:
         name = str(master_config.hydra.job.config_name)
         key = (self.token, name, tuple(fixed))
         base = _BASES.get(key)
@@ -117,7 +127,7 @@ class PlannedConfigLoader(ConfigLoader):
             cfg = self.inner.load_configuration(
                 config_name=name, overrides=fixed, run_mode=RunMode.RUN
             )
-            base = _BASES[key] = _Base(cfg)
+            base = _BASES[key] = Composition(cfg)
         return base
 
     def load_sweep_config(
@@ -167,12 +177,7 @@ class PlannedConfigLoader(ConfigLoader):
             data = apply_values(plain, values) if plain is not None else None
             if data is not None:
                 return data
-        cfg = self.load_sweep_config(master_config, list(sweep_overrides))
-        with open_dict(cfg):
-            del cfg["hydra"]  # this copy is the job's own
-        data = OmegaConf.to_container(cfg, resolve=True)
-        assert isinstance(data, dict)
-        return data  # type: ignore[return-value]
+        return task_data(self.load_sweep_config(master_config, list(sweep_overrides)))
 
     # Everything else is Hydra's.
     def load_configuration(self, *args: Any, **kwargs: Any) -> DictConfig:  # noqa: D102
@@ -230,10 +235,7 @@ class CarenetSweeper(BasicSweeper):
         from carenet.sim.sweep import needs_running
 
         assert self.config is not None and self.hydra_context is not None
-        load_data = getattr(self.hydra_context.config_loader, "load_sweep_data", None)
-        if load_data is None:
-            return True
-        data = load_data(self.config, job)
+        data = job_data(self.hydra_context.config_loader, self.config, job)
         return needs_running(run_spec(data, job, one_at_a_time=False))
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
