@@ -256,10 +256,13 @@ def _check_slurm_job(fake: Path, out: Path) -> None:
     assert len(srun) == 1 and "-m submitit.core._submit" in srun[0]
     assert srun[0].split(" -u -m ")[0].endswith(sys.executable)
     # The result file comes before the task's exit: give the stand-in a moment to record it.
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        states = {p.read_text() for p in (fake / "state").iterdir()}
-        if states != {"COMPLETED", "RUNNING"}:
+    # Wait until every task has reached a final state (PENDING and RUNNING are not), not
+    # merely until the set of states changes.
+    final = {"COMPLETED", "FAILED"}
+    deadline = time.monotonic() + 60
+    while True:
+        states = {p.read_text() for p in sorted((fake / "state").iterdir())}
+        if states <= final or time.monotonic() > deadline:
             break
         time.sleep(0.2)
     assert states == {"COMPLETED"}  # failing runs are recorded by carenet, not job failures
