@@ -210,11 +210,22 @@ def remove_stale(folder: Path, stem: str | None = None) -> list[str]:
 
 
 def _restore(folder: Path, old: Path) -> None:
-    """Put the result kept in ``old`` back into ``folder`` (manifest last)."""
+    """Put the result kept in ``old`` back into ``folder`` (manifest last).
+
+    The old result is moved aside completely before any new file is moved in, so the new
+    files in ``folder`` are removed only when ``old`` holds every file of its manifest;
+    otherwise what is in ``folder`` is the rest of the old result and stays.
+    """
+    kept = set(os.listdir(old))
+    try:
+        listed = json.loads((old / "manifest.json").read_text()).get("files") or []
+    except (OSError, ValueError, AttributeError):
+        listed = []
+    whole = {str(f).split("/", 1)[0] for f in listed} <= kept
     for name in os.listdir(folder):
-        if not name.startswith(".") and name in _TOP_LEVEL:
+        if name in _TOP_LEVEL and (whole or name in kept):
             _remove(folder / name)
-    for name in sorted(os.listdir(old), key=lambda n: n == "manifest.json"):
+    for name in sorted(kept, key=lambda n: n == "manifest.json"):
         os.replace(old / name, folder / name)
 
 
@@ -342,6 +353,11 @@ def simulate(cfg: CarenetConfig, seed: int | None = None, progress: bool = False
                     print(f"weeks: {m.week}/{cfg.steps}", file=sys.stderr, flush=True)
 
             model.run(cfg.steps, callback=line)
+        elif not progress:
+            # No tqdm object at all: creating one (even disabled) makes tqdm's
+            # multiprocessing lock, a semaphore that a sweep worker killed by Ctrl-C would
+            # leave behind ("leaked semaphore objects" at exit).
+            model.run(cfg.steps)
         else:
             bar = tqdm(
                 total=cfg.steps,
@@ -428,6 +444,8 @@ def check_out(out: Path, overwrite: bool) -> None:
     """
     if out.exists() and not out.is_dir():
         raise OutputError(f"out: {str(out)!r} is a file; give a folder")
+    if out.is_dir() and not is_finished(out):
+        remove_stale(out, "carenet")  # roll back a replacement a killed run left half-done
     if out.is_dir() and visible_entries(out):
         if is_finished(out):
             if not overwrite:
