@@ -1,25 +1,45 @@
 """Run one scenario: (configuration, seed) -> time series, summary, snapshots, manifest.
 
 :func:`simulate` is the pure, Hydra-free core (no files); :func:`run_scenario` adds the
-output folder, written atomically: everything is written into a hidden temporary folder
-beside the target and renamed into place only when complete, with ``manifest.json``
-(``"status": "complete"``) as the last file, so a folder either holds a finished result
-or nothing of this run.
+output folder, written atomically (:func:`publish`), so a folder either holds a finished
+result or nothing of this run:
+
+* a new folder is built as a hidden ``.NAME.partial-HOST-PID-XXXXXXXX`` beside it and
+  renamed into place when complete;
+* an existing empty folder (one the user made, with its own group, setgid bit and mode, or
+  a mount point) is kept: the files are built in a hidden ``.carenet.partial-*`` folder
+  inside it and moved in, ``manifest.json`` (``"status": "complete"``) last;
+* a finished result replaced with ``overwrite=true`` is moved aside into a hidden
+  ``.carenet.old-*`` folder inside it (manifest first) only once the new files are
+  complete, and deleted after the new manifest is in place; a run killed in between is
+  rolled back by the next run that writes there.
+
+Writing into an existing folder holds a lock on it (``.carenet.lock``, :func:`hold_folder`,
+the ``filelock`` library): a second run into the same folder at the same time stops with
+one line naming the holder. Hidden folders and temporary files that a killed carenet
+process left (its own names only, of a process no longer running on this host) are removed
+the next time a run writes there. New folders get the usual permissions for the umask
+(``0777 & ~umask``), files ``0666 & ~umask``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import errno
 import functools
 import json
 import math
 import os
 import platform
+import re
+import secrets
 import shutil
+import socket
 import subprocess
 import sys
-import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,9 +58,246 @@ RESULT_FILES: tuple[str, ...] = (
     "manifest.json",
 )
 
+_TOP_LEVEL = frozenset(f.split("/", 1)[0] for f in RESULT_FILES)
+
 
 class OutputError(ValueError):
     """The output folder cannot be used; the message is one line for the user."""
+
+
+class FolderBusy(OutputError):
+    """Another carenet process is writing into the folder; the message names it."""
+
+
+class WriteError(RuntimeError):
+    """The results could not be written (disk full, read-only ...); nothing was kept.
+
+    Attributes:
+        disk_full: Whether the cause was a full disk (or quota).
+    """
+
+    def __init__(self, message: str, disk_full: bool = False) -> None:
+        super().__init__(message)
+        self.disk_full = disk_full
+
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+"""OS errors that mean there is no room left to write."""
+
+READ_ONLY_ERRNOS = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
+"""OS errors that mean the folder cannot be written by this user."""
+
+
+def is_disk_full_errno(exc: OSError) -> bool:
+    """Whether an OS error means the disk (or quota) is full."""
+    return exc.errno in DISK_FULL_ERRNOS
+
+
+def os_reason(exc: OSError) -> str:
+    """A short reason for an OS error, e.g. ``disk full (No space left on device)``."""
+    text = exc.strerror or str(exc) or type(exc).__name__
+    if exc.errno in DISK_FULL_ERRNOS:
+        return f"disk full ({text})"
+    return text
+
+
+def write_error(exc: OSError, folder: Path) -> WriteError:
+    """The :class:`WriteError` for an OS error raised while writing into ``folder``."""
+    full = exc.errno in DISK_FULL_ERRNOS
+    hint = "free some space and run again" if full else "choose a folder you can write to"
+    return WriteError(
+        f"out: cannot write {str(folder)!r}: {os_reason(exc)}; nothing was kept; {hint}",
+        disk_full=full,
+    )
+
+
+# --- carenet's own hidden names ----------------------------------------------------------
+
+LOCK_NAME = ".carenet.lock"
+"""The lock file of a folder carenet writes into (see :func:`hold_folder`)."""
+
+HOLDER_NAME = ".carenet.holder"
+"""Who holds the lock: pid, host and since when (JSON), removed when the lock is released."""
+
+_HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname()) or "host"
+_OWNED = re.compile(
+    r"^\.(?P<stem>.+)\.(?P<kind>partial|old|tmp)-(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[a-z0-9]+$"
+)
+_LEGACY = re.compile(r"^\..+\.(partial|old)-[^/]*$")
+
+
+def hidden_name(stem: str, kind: str) -> str:
+    """A hidden temporary name ``.STEM.KIND-HOST-PID-XXXXXXXX`` owned by this process."""
+    return f".{stem}.{kind}-{_HOST}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def is_own_hidden(name: str) -> bool:
+    """Whether a name is one carenet makes itself (lock, holder, temporary names)."""
+    return name in (LOCK_NAME, HOLDER_NAME) or bool(_OWNED.match(name) or _LEGACY.match(name))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def is_stale(name: str) -> bool:
+    """Whether a carenet temporary name belongs to a process that is no longer running.
+
+    Names of a process on another host are never stale (it cannot be checked from here);
+    names in the format of earlier carenet versions (no host and pid) are.
+    """
+    m = _OWNED.match(name)
+    if m is None:
+        return bool(_LEGACY.match(name))
+    if m["host"] != _HOST:
+        return False
+    pid = int(m["pid"])
+    return pid != os.getpid() and not _pid_alive(pid)
+
+
+def _remove(path: Path) -> None:
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def remove_stale(folder: Path, stem: str | None = None) -> list[str]:
+    """Remove what killed carenet processes left in ``folder``, and roll back a replacement.
+
+    Only carenet's own hidden names are touched (``.STEM.partial-*``, ``.STEM.old-*``,
+    ``.STEM.tmp-*``, of ``stem`` only if given), and only those of a process that is no
+    longer running (:func:`is_stale`). A ``.carenet.old-*`` folder holds a finished result
+    that a killed ``overwrite=true`` run had moved aside: it is moved back when ``folder``
+    holds no finished result, else deleted.
+
+    Returns:
+        The names removed or restored.
+    """
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    done = []
+    for name in names:
+        m = _OWNED.match(name)
+        kind = m["kind"] if m else ("old" if ".old-" in name else "partial")
+        if stem is not None and not name.startswith(f".{stem}."):
+            continue
+        if not is_stale(name):
+            continue
+        path = folder / name
+        if kind == "old" and name.startswith(".carenet.") and path.is_dir():
+            if not is_finished(folder) and is_finished(path):
+                _restore(folder, path)
+        elif kind == "old" and path.is_dir():  # beside: .NAME.old-* of an earlier version
+            target = folder / name[1:].split(".old-", 1)[0]
+            if not target.exists() and is_finished(path):
+                with contextlib.suppress(OSError):
+                    path.rename(target)
+        _remove(path)
+        done.append(name)
+    return done
+
+
+def _restore(folder: Path, old: Path) -> None:
+    """Put the result kept in ``old`` back into ``folder`` (manifest last).
+
+    The old result is moved aside completely before any new file is moved in, so the new
+    files in ``folder`` are removed only when ``old`` holds every file of its manifest;
+    otherwise what is in ``folder`` is the rest of the old result and stays.
+    """
+    kept = set(os.listdir(old))
+    try:
+        listed = json.loads((old / "manifest.json").read_text()).get("files") or []
+    except (OSError, ValueError, AttributeError):
+        listed = []
+    whole = {str(f).split("/", 1)[0] for f in listed} <= kept
+    for name in os.listdir(folder):
+        if name in _TOP_LEVEL and (whole or name in kept):
+            _remove(folder / name)
+    for name in sorted(kept, key=lambda n: n == "manifest.json"):
+        os.replace(old / name, folder / name)
+
+
+def _umask() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
+
+
+def _holder_text(folder: Path) -> str:
+    try:
+        h = json.loads((folder / HOLDER_NAME).read_text())
+        return f"pid {h['pid']} on {h['host']}, since {h['since']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "holder unknown"
+
+
+@contextlib.contextmanager
+def hold_folder(folder: Path, what: str = "run") -> Iterator[None]:
+    """Hold the lock of a folder carenet writes into, or stop at once if another holds it.
+
+    The lock is ``folder/.carenet.lock`` (``filelock``, an OS lock that ends with the
+    process, so a killed run never leaves a folder locked); ``folder/.carenet.holder``
+    says who holds it while it is held.
+
+    Args:
+        folder: An existing folder.
+        what: What takes the lock (``run`` or ``sweep``), for the message.
+
+    Raises:
+        FolderBusy: If another process holds the lock (the message names it).
+        WriteError: If the lock file cannot be created (read-only folder, disk full).
+    """
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(folder / LOCK_NAME), timeout=0, mode=0o666 & ~_umask())
+    try:
+        lock.acquire()
+    except Timeout:
+        raise FolderBusy(
+            f"out: {str(folder)!r} is in use by another carenet {what} "
+            f"({_holder_text(folder)}); wait for it to finish, then run again"
+        ) from None
+    except OSError as exc:
+        raise write_error(exc, folder) from None
+    holder = folder / HOLDER_NAME
+    try:
+        with contextlib.suppress(OSError):  # only for the message of a second process
+            tmp = folder / hidden_name("carenet.holder", "tmp")
+            try:
+                tmp.write_text(
+                    json.dumps(
+                        {
+                            "pid": os.getpid(),
+                            "host": socket.gethostname(),
+                            "since": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+                            "what": what,
+                        }
+                    )
+                )
+                os.replace(tmp, holder)
+            finally:
+                tmp.unlink(missing_ok=True)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            holder.unlink(missing_ok=True)
+        lock.release()
 
 
 @dataclass
@@ -96,6 +353,11 @@ def simulate(cfg: CarenetConfig, seed: int | None = None, progress: bool = False
                     print(f"weeks: {m.week}/{cfg.steps}", file=sys.stderr, flush=True)
 
             model.run(cfg.steps, callback=line)
+        elif not progress:
+            # No tqdm object at all: creating one (even disabled) makes tqdm's
+            # multiprocessing lock, a semaphore that a sweep worker killed by Ctrl-C would
+            # leave behind ("leaked semaphore objects" at exit).
+            model.run(cfg.steps)
         else:
             bar = tqdm(
                 total=cfg.steps,
@@ -131,32 +393,60 @@ def is_finished(folder: Path) -> bool:
 
 
 def default_out(base: Path | str = "outputs") -> Path:
-    """A new dated folder under ``base``: outputs/YYYY-MM-DD/HH-MM-SS[-n]."""
+    """A new dated folder under ``base``: outputs/YYYY-MM-DD/HH-MM-SS[-n].
+
+    Raises:
+        OutputError: If the folder cannot be created (e.g. a read-only working folder).
+    """
     now = _dt.datetime.now()
     day = Path(base) / now.strftime("%Y-%m-%d")
     stem = now.strftime("%H-%M-%S")
-    day.mkdir(parents=True, exist_ok=True)
     k = 0
-    while True:
-        cand = day / (stem if k == 0 else f"{stem}-{k}")
-        try:
-            cand.mkdir()  # reserve it: two runs started in the same second get two folders
-        except FileExistsError:
-            k += 1
-            continue
-        return cand
+    try:
+        day.mkdir(parents=True, exist_ok=True)
+        while True:
+            cand = day / (stem if k == 0 else f"{stem}-{k}")
+            try:
+                cand.mkdir()  # reserve it: two runs started in the same second get two folders
+            except FileExistsError:
+                k += 1
+                continue
+            return cand
+    except OSError as exc:
+        if isinstance(exc, FileExistsError):
+            raise OutputError(f"out: {str(day)!r} is a file; give out=DIR") from None
+        raise OutputError(
+            f"out: cannot create {str(day)!r} for the results: {os_reason(exc)}; "
+            "give out=DIR in a folder you can write to"
+        ) from None
+
+
+def visible_entries(folder: Path) -> list[str]:
+    """The names in a folder, without carenet's own hidden ones (lock, temporary names)."""
+    return sorted(n for n in os.listdir(folder) if not is_own_hidden(n))
+
+
+def writable_base(path: Path) -> Path:
+    """``path`` or its nearest existing parent (where writing has to start)."""
+    p = path
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
 
 
 def check_out(out: Path, overwrite: bool) -> None:
-    """Refuse an output folder that would lose something the user has.
+    """Refuse an output folder that would lose something the user has, or cannot be written.
 
     Raises:
         OutputError: If ``out`` is a file, holds a finished result (unless ``overwrite``),
-            or holds anything else (never deleted, even with ``overwrite``).
+            holds anything else (never deleted, even with ``overwrite``), or it (or the
+            folder it would be made in) cannot be written.
     """
     if out.exists() and not out.is_dir():
         raise OutputError(f"out: {str(out)!r} is a file; give a folder")
-    if out.is_dir() and any(out.iterdir()):
+    if out.is_dir() and not is_finished(out):
+        remove_stale(out, "carenet")  # roll back a replacement a killed run left half-done
+    if out.is_dir() and visible_entries(out):
         if is_finished(out):
             if not overwrite:
                 raise OutputError(
@@ -175,6 +465,21 @@ def check_out(out: Path, overwrite: bool) -> None:
                 f"out: {str(out)!r} is not empty and holds no carenet result; "
                 "choose an empty or new folder"
             )
+    base = writable_base(out)
+    if base.is_dir() and not os.access(base, os.W_OK | os.X_OK):
+        why = "read-only file system" if read_only_fs(base) else "permission denied"
+        raise OutputError(
+            f"out: {str(out)!r} cannot be written ({str(base)!r}: {why}); "
+            "choose a folder you can write to"
+        )
+
+
+def read_only_fs(path: Path) -> bool:
+    """Whether ``path`` is on a file system mounted read-only."""
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def _foreign_files(folder: Path) -> list[str]:
@@ -183,6 +488,8 @@ def _foreign_files(folder: Path) -> list[str]:
     found = []
     for p in sorted(folder.rglob("*")):
         rel = p.relative_to(folder).as_posix()
+        if is_own_hidden(rel.split("/", 1)[0]):
+            continue
         if p.is_dir():
             if rel != "figures":
                 found.append(rel + "/")
@@ -292,48 +599,133 @@ def run_scenario(
 
     Raises:
         OutputError: If the folder cannot be used; nothing is written then.
+        WriteError: If the files could not be written (disk full ...); nothing was kept.
     """
     overwrite = cfg.overwrite if overwrite is None else overwrite
     progress = cfg.progress if progress is None else progress
+    reserved = not (out or cfg.out)
     out_path = Path(out or cfg.out or default_out()).expanduser()
     check_out(out_path, overwrite)
     started = _dt.datetime.now(_dt.UTC)
     result = simulate(cfg, seed=seed, progress=progress)
     finished = _dt.datetime.now(_dt.UTC)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.partial-", dir=out_path.parent))
-    try:
-        write_result(tmp, cfg, result)
-        manifest = {
-            "status": "complete",
-            "seed": result.seed,
-            "config": to_dict(cfg),
-            "overrides": list(overrides or []),
-            "labels": scenario_label(cfg),
-            "versions": versions(),
-            "git_revision": git_revision(),
-            "started": started.isoformat(),
-            "finished": finished.isoformat(),
-            "wall_seconds": result.seconds,
-            "platform": platform.platform(),
-            "command": sys.argv,
-            "files": [f for f in RESULT_FILES if cfg.figures or not f.startswith("figures/")],
-        }
-        manifest.update(extra_manifest or {})
-        write_json(tmp / "manifest.json", manifest)
-        check_out(out_path, overwrite)  # the folder may have changed while we ran
-        if out_path.exists():
-            old = out_path.with_name(f".{out_path.name}.old-{os.getpid()}")
-            out_path.rename(old)
-            tmp.rename(out_path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out_path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    manifest = {
+        "status": "complete",
+        "seed": result.seed,
+        "config": to_dict(cfg),
+        "overrides": list(overrides or []),
+        "labels": scenario_label(cfg),
+        "versions": versions(),
+        "git_revision": git_revision(),
+        "started": started.isoformat(),
+        "finished": finished.isoformat(),
+        "wall_seconds": result.seconds,
+        "platform": platform.platform(),
+        "command": sys.argv,
+        "files": [f for f in RESULT_FILES if cfg.figures or not f.startswith("figures/")],
+    }
+    manifest.update(extra_manifest or {})
+
+    def write(folder: Path) -> None:
+        write_result(folder, cfg, result)
+        write_json(folder / "manifest.json", manifest)
+
+    publish(out_path, write, overwrite=overwrite, replace_empty=reserved)
     result.out = out_path
     return result
+
+
+def publish(
+    out: Path, write: Callable[[Path], None], *, overwrite: bool, replace_empty: bool = False
+) -> None:
+    """Write a result into ``out`` atomically: complete (manifest last) or not at all.
+
+    ``write(folder)`` writes every file of the result, ``manifest.json`` last, into a new
+    hidden folder; it is then renamed into place (a new ``out``), or its files moved into
+    an existing empty ``out`` (which keeps its group, mode and mount), or swapped with the
+    finished result there (``overwrite``; the old one is deleted only once the new one is
+    in place). Whatever fails, the hidden folder is removed and what ``out`` held stays.
+
+    Args:
+        out: The result folder.
+        write: Writes the files into the folder it is given.
+        overwrite: Replace a finished result in ``out``.
+        replace_empty: ``out`` is an empty folder this process reserved (:func:`default_out`):
+            replace it by a rename, with no lock.
+
+    Raises:
+        OutputError: If ``out`` cannot be used (or was taken by another run meanwhile).
+        FolderBusy: If another run is writing into ``out``.
+        WriteError: If writing failed (disk full, read-only ...); nothing was kept.
+    """
+    parent = out.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(exc, out) from None
+    remove_stale(parent, out.name)
+    for _ in range(3):
+        if out.is_dir() and not replace_empty:
+            with hold_folder(out, "run"):
+                remove_stale(out, "carenet")
+                check_out(out, overwrite)  # the folder may have changed while we ran
+                _fill(out, write)
+            return
+        tmp = parent / hidden_name(out.name, "partial")
+        try:
+            os.mkdir(tmp)  # 0777 & ~umask, unlike tempfile.mkdtemp's 0700
+            write(tmp)
+            check_out(out, overwrite)
+            os.rename(tmp, out)  # fails if another run put a result there meanwhile
+            return
+        except OSError as exc:
+            _remove(tmp)
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise write_error(exc, out) from None
+            replace_empty = False  # another run wrote there: check it, under its lock
+        except BaseException:
+            _remove(tmp)
+            raise
+    raise OutputError(f"out: {str(out)!r} keeps changing while carenet writes it; try again")
+
+
+def _fill(out: Path, write: Callable[[Path], None]) -> None:
+    """Write into the existing folder ``out`` (held): build inside, then move the files in."""
+    tmp = out / hidden_name("carenet", "partial")
+    old: Path | None = None
+    moved: list[str] = []
+    try:
+        try:
+            os.mkdir(tmp)
+            write(tmp)
+            if is_finished(out):  # overwrite: move the old result aside, manifest first
+                old = out / hidden_name("carenet", "old")
+                os.mkdir(old)
+                kept = [n for n in os.listdir(out) if n in _TOP_LEVEL]
+                for name in sorted(kept, key=lambda n: n != "manifest.json"):
+                    os.rename(out / name, old / name)
+            for name in sorted(os.listdir(tmp), key=lambda n: n == "manifest.json"):
+                os.rename(tmp / name, out / name)
+                moved.append(name)
+        except BaseException:
+            for name in moved:
+                _remove(out / name)
+            if old is not None:
+                _restore(out, old)
+            raise
+    except OSError as exc:
+        raise write_error(exc, out) from None
+    finally:
+        _remove(tmp)
+        if old is not None and (is_finished(out) or not _entries_or_none(old)):
+            _remove(old)  # kept if it could not be put back: the next run restores it
+
+
+def _entries_or_none(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
 
 
 def write_result(folder: Path, cfg: CarenetConfig, result: RunResult) -> None:

@@ -43,7 +43,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import sys
 import threading
 import time
@@ -278,30 +277,58 @@ def _record_failure(
     rep: int,
     overrides: tuple[str, ...],
     exc: BaseException,
-) -> None:
+) -> bool:
+    """Write ``failures/<rid>.json``; on a full disk, a short record, else nothing.
+
+    Returns:
+        Whether a record was written.
+    """
     record = {
         "run_id": rid,
         "status": "failed",
         "error": _one_line(exc),
-        "traceback": "".join(traceback.format_exception(exc)),
+        "disk_full": is_disk_full(exc),
         "seed": seed,
         "replication": rep,
-        "overrides": list(overrides),
-        "config": config,
         "time": _dt.datetime.now(_dt.UTC).isoformat(),
         "pid": os.getpid(),
     }
-    write_json_atomic(sweep_dir / FAILURES / f"{rid}.json", record)
+    full = {
+        **record,
+        "traceback": "".join(traceback.format_exception(exc)),
+        "overrides": list(overrides),
+        "config": config,
+    }
+    for rec in (full, record):  # the short one may still fit when the disk is full
+        try:
+            write_json_atomic(sweep_dir / FAILURES / f"{rid}.json", rec)
+            return True
+        except OSError:
+            continue
+    return False
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether an error means the disk (or quota) is full."""
+    from .runner import DISK_FULL_ERRNOS, WriteError
+
+    if isinstance(exc, WriteError):
+        return exc.disk_full
+    return isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON into ``path`` through a temporary file and a rename (never half-written)."""
-    from .runner import write_json
+    from .runner import hidden_name, write_json
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
-    write_json(tmp, data)
-    os.replace(tmp, path)
+    tmp = path.with_name(hidden_name(path.name, "tmp"))
+    try:
+        write_json(tmp, data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 # --- plan -------------------------------------------------------------------------------
@@ -579,6 +606,42 @@ def read_sweep(folder: Path) -> dict[str, Any] | None:
         return None
 
 
+def load_sweep(folder: Path) -> dict[str, Any] | None:
+    """The ``sweep.json`` of a folder to resume, or None if there is none.
+
+    Raises:
+        SweepError: If it is there but cannot be read, is truncated or corrupt, or is not
+            a carenet sweep file (one line naming the file).
+    """
+    p = Path(folder) / SWEEP_FILE
+    if not p.exists() and not p.is_symlink():
+        return None
+    try:
+        data = json.loads(p.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise SweepError(
+            f"{SWEEP_FILE}: cannot read {str(p)!r} ({exc.strerror or exc}); "
+            "the sweep cannot be resumed"
+        ) from None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        where = f"line {exc.lineno} column {exc.colno}: " if hasattr(exc, "lineno") else ""
+        raise SweepError(
+            f"{SWEEP_FILE}: {str(p)!r} is truncated or corrupt ({where}{_first(exc)}); "
+            "the sweep cannot be resumed: restore the file, or choose another folder"
+        ) from None
+    if not isinstance(data, dict) or data.get("kind") != "carenet-sweep":
+        raise SweepError(
+            f"{SWEEP_FILE}: {str(p)!r} is not a carenet sweep file; "
+            "the sweep cannot be resumed: restore the file, or choose another folder"
+        )
+    return data
+
+
+def _first(exc: BaseException) -> str:
+    text = str(getattr(exc, "msg", "") or exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
 def swept_of(sweep: dict[str, Any] | None) -> dict[str, list[str]]:
     """Swept keys and values of a ``sweep.json``, in the order the command gave them."""
     swept = (sweep or {}).get("swept") or []
@@ -624,17 +687,10 @@ def prepare_folder(plan: Plan) -> dict[str, Any]:
     """
     from carenet import __version__
 
-    from .runner import git_revision
+    from .runner import git_revision, remove_stale
 
     out = plan.out
-    if out.exists() and not out.is_dir():
-        raise SweepError(f"out: {str(out)!r} is a file; give a folder")
-    previous = read_sweep(out)
-    if previous is None and out.is_dir() and any(out.iterdir()):
-        raise SweepError(
-            f"out: {str(out)!r} is not empty and holds no carenet sweep; "
-            "choose an empty or new folder"
-        )
+    previous = check_sweep_folder(out)
     invocations: list[dict[str, Any]] = []
     created = plan.created
     if previous is not None:
@@ -648,8 +704,13 @@ def prepare_folder(plan: Plan) -> dict[str, Any]:
             )
         invocations = list(previous.get("invocations", []))
         created = previous.get("created", created)
-    (out / RUNS).mkdir(parents=True, exist_ok=True)
-    _remove_partials(out / RUNS)
+    try:
+        (out / RUNS).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _folder_error(exc, out) from None
+    remove_stale(out / RUNS)  # what killed runs left (see carenet.sim.runner.remove_stale)
+    remove_stale(out / FAILURES)
+    remove_stale(out, SWEEP_FILE)
     invocations.append(
         {
             "started": _dt.datetime.now(_dt.UTC).isoformat(),
@@ -681,15 +742,53 @@ def prepare_folder(plan: Plan) -> dict[str, Any]:
         "git_revision": git_revision(),
         "invocations": invocations,
     }
-    write_json_atomic(out / SWEEP_FILE, manifest)
+    try:
+        write_json_atomic(out / SWEEP_FILE, manifest)
+    except OSError as exc:
+        raise _folder_error(exc, out) from None
     return manifest
 
 
-def _remove_partials(runs: Path) -> None:
-    """Remove temporary folders a killed run left (``.<id>.partial-*``, ``.<id>.old-*``)."""
-    for e in sorted(os.scandir(runs), key=lambda e: e.name):
-        if e.is_dir() and e.name.startswith(".") and (".partial-" in e.name or ".old-" in e.name):
-            shutil.rmtree(e.path, ignore_errors=True)
+def check_sweep_folder(out: Path) -> dict[str, Any] | None:
+    """Check that ``out`` can take this sweep, writing nothing; its ``sweep.json`` if any.
+
+    Raises:
+        SweepError: If ``out`` is a file, holds something that is not a carenet sweep, has a
+            corrupt ``sweep.json``, or cannot be written.
+    """
+    from .runner import read_only_fs, visible_entries, writable_base
+
+    if out.exists() and not out.is_dir():
+        raise SweepError(f"out: {str(out)!r} is a file; give a folder")
+    previous = load_sweep(out)
+    if previous is None and out.is_dir() and visible_entries(out):
+        raise SweepError(
+            f"out: {str(out)!r} is not empty and holds no carenet sweep; "
+            "choose an empty or new folder"
+        )
+    base = writable_base(out)
+    if base.is_dir() and not os.access(base, os.W_OK | os.X_OK):
+        why = "read-only file system" if read_only_fs(base) else "permission denied"
+        raise SweepError(
+            f"out: {str(out)!r} cannot be written ({str(base)!r}: {why}); "
+            "choose a folder you can write to"
+        )
+    return previous
+
+
+def _folder_error(exc: OSError, out: Path) -> Exception:
+    """The error for an OS error on the sweep folder: bad folder (2) or disk full (1)."""
+    from .runner import WriteError, is_disk_full_errno, os_reason
+
+    if is_disk_full_errno(exc):
+        return WriteError(
+            f"out: cannot write {str(out)!r}: {os_reason(exc)}; free some space and "
+            "rerun the same command to resume",
+            disk_full=True,
+        )
+    return SweepError(
+        f"out: {str(out)!r} cannot be written ({os_reason(exc)}); choose a folder you can write to"
+    )
 
 
 # --- progress ---------------------------------------------------------------------------
@@ -726,6 +825,7 @@ class Watcher:
         self._last_line = self._t0
         self._last_done = self.start_done
         self.failures_seen: list[str] = []
+        self._disk_full_said = False
 
     def _failure_stamps(self) -> dict[str, int]:
         d = self.plan.out / FAILURES
@@ -788,6 +888,10 @@ class Watcher:
             self._seen_fail[rid] = stamps[rid]
             rec = _read_json(self.plan.out / FAILURES / f"{rid}.json") or {}
             self.failures_seen.append(rid)
+            if rec.get("disk_full"):  # every run after it fails alike: say it once
+                if self._disk_full_said:
+                    continue
+                self._disk_full_said = True
             self._write("carenet: " + describe_failure(rid, rec, self.by_id.get(rid)))
         finished = finished_ids(self.plan.out)
         done = len(finished & self.planned)
@@ -883,6 +987,21 @@ def run_sweep(plan: Plan, stream: Any = None) -> dict[str, Any]:
     Raises:
         SweepError: If the folder cannot be used.
     """
+    from .runner import hold_folder
+
+    check_sweep_folder(plan.out)  # before anything is created in the user's folder
+    try:
+        plan.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _folder_error(exc, plan.out) from None
+    # One invocation at a time per folder: a second one stops at once with one line naming
+    # the holder (it can resume when the first ends); sweep.json is read, changed and
+    # written only under the lock, so no invocation is ever lost from it.
+    with hold_folder(plan.out, "sweep"):
+        return _run_locked(plan, stream)
+
+
+def _run_locked(plan: Plan, stream: Any) -> dict[str, Any]:
     from .app import launch
 
     manifest = prepare_folder(plan)
@@ -898,6 +1017,9 @@ def run_sweep(plan: Plan, stream: Any = None) -> dict[str, Any]:
             except SystemExit as exc:  # Hydra reports its own errors and exits
                 if exc.code not in (0, None):
                     launch_error = f"the launcher stopped (exit {exc.code})"
+            except KeyboardInterrupt:
+                _mark_interrupted(plan, manifest, time.perf_counter() - t0)
+                raise
             except Exception as exc:
                 launch_error = f"the launcher stopped: {_one_line(exc)}"
     seconds = time.perf_counter() - t0
@@ -930,11 +1052,41 @@ def run_sweep(plan: Plan, stream: Any = None) -> dict[str, Any]:
             "launch_error": launch_error,
         }
     )
-    write_json_atomic(plan.out / SWEEP_FILE, manifest)
+    try:
+        write_json_atomic(plan.out / SWEEP_FILE, manifest)
+    except OSError as exc:
+        raise _folder_error(exc, plan.out) from None
     manifest["_missing"] = missing
     manifest["_seconds"] = seconds
     manifest["_launch_error"] = launch_error
     return manifest
+
+
+def _mark_interrupted(plan: Plan, manifest: dict[str, Any], seconds: float) -> None:
+    """Record an interrupted invocation in ``sweep.json`` (best effort; it stays resumable)."""
+    done = finished_ids(plan.out) & set(plan.run_ids)
+    manifest["status"] = "interrupted"
+    manifest["invocations"][-1].update(
+        {
+            "finished": _dt.datetime.now(_dt.UTC).isoformat(),
+            "wall_seconds": seconds,
+            "interrupted": True,
+            "counts": {"planned": len(plan.run_ids), "finished": len(done)},
+        }
+    )
+    try:
+        write_json_atomic(plan.out / SWEEP_FILE, manifest)
+    except OSError:
+        pass
+
+
+def _nearly_full(folder: Path, room: int = 1 << 20) -> bool:
+    """Whether the file system of ``folder`` has less than ``room`` bytes free."""
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < room
 
 
 def cmd_sweep(args: Any) -> int:
@@ -946,10 +1098,11 @@ def cmd_sweep(args: Any) -> int:
     """
     from .cli import fail
     from .config import ConfigError
+    from .runner import OutputError, WriteError
 
     try:
         plan = plan_sweep(list(args.overrides), multirun=bool(args.multirun))
-    except (ConfigError, SweepError) as exc:
+    except (ConfigError, SweepError, OutputError) as exc:
         return fail(str(exc))
     by_id = {r.run_id: r for r in plan.runs}
     n_sc = len(plan.scenarios)
@@ -963,8 +1116,20 @@ def cmd_sweep(args: Any) -> int:
     )
     try:
         result = run_sweep(plan)
-    except SweepError as exc:
+    except (SweepError, OutputError) as exc:
         return fail(str(exc))
+    except WriteError as exc:
+        return fail(str(exc), 1)
+    except OSError as exc:  # the sweep folder failed under the launcher
+        if os.environ.get("CARENET_DEBUG"):
+            raise
+        from .runner import os_reason
+
+        return fail(
+            f"the sweep failed: {os_reason(exc)} ({exc.filename or plan.out}); "
+            "rerun the same command to resume (set CARENET_DEBUG=1 to see the traceback)",
+            1,
+        )
     c = result["counts"]
     print(
         f"carenet sweep: {c['finished']}/{c['planned']} runs finished "
@@ -974,12 +1139,24 @@ def cmd_sweep(args: Any) -> int:
     )
     if result["_launch_error"]:
         print(f"carenet: error: {result['_launch_error']}", file=sys.stderr)
-    if result["failures"]:
-        print(f"carenet: {len(result['failures'])} run(s) failed:", file=sys.stderr)
-        for f in result["failures"]:
-            rec = _read_json(plan.out / FAILURES / f"{f['run_id']}.json") or f
-            line = describe_failure(f["run_id"], rec, by_id.get(f["run_id"]))
-            print(f"  {line}", file=sys.stderr)
+    records = {
+        f["run_id"]: _read_json(plan.out / FAILURES / f"{f['run_id']}.json") or f
+        for f in result["failures"]
+    }
+    full = {rid for rid, rec in records.items() if rec.get("disk_full")}
+    if full or (result["_missing"] and _nearly_full(plan.out)):
+        n = len(full) + len(result["_missing"])
+        print(
+            f"carenet: error: disk full: {n} run(s) could not be written into {plan.out}/ "
+            "(No space left on device); free some space and rerun the same command to "
+            "resume",
+            file=sys.stderr,
+        )
+        return 1
+    if records:
+        print(f"carenet: {len(records)} run(s) failed:", file=sys.stderr)
+        for rid, rec in records.items():
+            print(f"  {describe_failure(rid, rec, by_id.get(rid))}", file=sys.stderr)
         print(
             f"  details (config, seed, traceback) in {plan.out / FAILURES}/; "
             "rerun the same command to retry them",
