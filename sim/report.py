@@ -46,6 +46,8 @@ import pandas as pd  # noqa: E402
 
 from .analysis import (  # noqa: E402
     LEVEL,
+    POSITIVE,
+    SHARE,
     band,
     mean_ci,
     metric_scale,
@@ -301,7 +303,13 @@ def timeseries_figure(
             v = wide.to_numpy(dtype=float)
             if cumulative:
                 v = np.nancumsum(v, axis=1)
-            mean, lo, hi = band(v * scale, scale=metric_scale(metric))
+            mean, lo, hi = band(v * scale)
+            # Weekly values near zero over few replications make a log-scale band explode;
+            # the plain band is clipped at the range instead (stated in the title).
+            if metric_scale(metric) == POSITIVE:
+                lo = np.maximum(lo, 0.0)
+            elif metric_scale(metric) == SHARE:
+                lo, hi = np.clip(lo, 0.0, 1.0), np.clip(hi, 0.0, 1.0)
             w = wide.columns.to_numpy()
             ax.plot(w, mean, color=colours[s], label=f"{s} (n={v.shape[0]})", lw=1.6)
             ax.fill_between(w, lo, hi, color=colours[s], alpha=0.2, lw=0)
@@ -313,7 +321,7 @@ def timeseries_figure(
         fig.legend(handles, labels, loc="outside lower center", ncol=min(2, len(handles)))
     fig.suptitle(
         f"Mean over replications with {LEVEL:.0%} t-interval bands "
-        "(log scale for non-negative series, so a band never goes below zero)"
+        "(clipped at zero for non-negative series)"
     )
     _savefig(fig, path)
     plt.close(fig)
@@ -759,9 +767,10 @@ def _write_report(
     if timeseries_figure(folder, scenarios, colours, figdir / "timeseries.png"):
         written.append("figures/timeseries.png")
         out.append(
-            f"Lines: mean over replications; bands: {LEVEL:.0%} t-interval at each week "
-            "(on the log scale for the non-negative cost, wait and ties, so a band never goes "
-            "below zero). QALYs and cost are cumulative from week 1."
+            f"Lines: mean over replications; bands: {LEVEL:.0%} t-interval at each week, "
+            "clipped at zero for the non-negative cost, wait and ties (a week's values near "
+            "zero over few replications would make a log-scale band meaningless, so here the "
+            "plain band is cut at the bound instead). QALYs and cost are cumulative from week 1."
         )
         out += ["", "![Time series with bands](figures/timeseries.png)"]
     else:
