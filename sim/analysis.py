@@ -7,6 +7,13 @@ between two scenarios is the same interval computed on the per-replication diffe
 ``d_i = x_i(scenario) − x_i(baseline)``, where replication ``i`` of both scenarios used the
 same seed (common random numbers), so the noise they share cancels.
 
+A metric with a bounded range gets an interval that stays inside it (``scale``): for a
+share in [0, 1] the t-interval is built on the logit scale, for a non-negative quantity
+(a cost, a count, a wait) on the log scale, and mapped back: ``g⁻¹(g(x̄) ± t · g'(x̄) · s / √n)``
+(the delta method), so it holds the mean, never leaves the range, and matches the plain
+t-interval to first order when it is narrow. :func:`metric_scale` says which scale a
+metric has. Differences between scenarios are unbounded and keep the plain t-interval.
+
 Everything here is plain NumPy/SciPy/pandas and knows nothing of files.
 """
 
@@ -21,6 +28,69 @@ import pandas as pd
 
 LEVEL = 0.95
 """Default confidence level."""
+
+REAL, POSITIVE, SHARE = "real", "positive", "share"
+"""Scales of a metric: any real number, non-negative, or a share in [0, 1]."""
+
+SHARE_METRICS = frozenset(
+    {
+        "on_time_share",
+        "handoff_failure_rate",
+        "continuity_index",
+        "experience_score",
+        "transaction_cost_share",
+    }
+)
+"""Metrics in [0, 1] beyond those named ``*_share``, ``share_*`` or ``*_gini``."""
+
+REAL_METRICS = frozenset({"qalys_net", "net_monetary_benefit", "cost_per_qaly"})
+"""Metrics that can be negative (beyond correlations, named ``*_corr``)."""
+
+
+def metric_scale(name: str) -> str:
+    """The scale of a metric: :data:`SHARE`, :data:`POSITIVE` or :data:`REAL`.
+
+    Shares (``*_share``, ``share_*``, ``*_gini``, rates and indices in [0, 1]) are SHARE;
+    net values and correlations REAL; every other metric (costs, counts, waits, QALYs
+    gained or lost, ties) is a non-negative quantity, POSITIVE.
+
+    Example:
+        >>> metric_scale("handoff_failure_rate"), metric_scale("cost_total")
+        ('share', 'positive')
+    """
+    if name in SHARE_METRICS or name.endswith(("_share", "_gini")) or name.startswith("share_"):
+        return SHARE
+    if name.startswith("failed_share_"):
+        return SHARE
+    if name in REAL_METRICS or name.startswith("qalys_net") or name.endswith("_corr"):
+        return REAL
+    return POSITIVE
+
+
+def _bounded(mean: np.ndarray, hw: np.ndarray, scale: str) -> tuple[np.ndarray, np.ndarray]:
+    """Interval ends for a mean and its plain t half-width on ``scale`` (delta method)."""
+    mean = np.asarray(mean, dtype=float)
+    hw = np.asarray(hw, dtype=float)
+    lo, hi = mean - hw, mean + hw
+    if scale == REAL:
+        return lo, hi
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        if scale == POSITIVE:
+            k = np.exp(hw / mean)
+            blo, bhi = mean / k, mean * k
+            inside = mean > 0
+        else:
+            m = np.clip(mean, 0.0, 1.0)
+            z = np.log(m / (1.0 - m))
+            dz = hw / (m * (1.0 - m))
+            blo = 1.0 / (1.0 + np.exp(-(z - dz)))
+            bhi = 1.0 / (1.0 + np.exp(-(z + dz)))
+            inside = (m > 0) & (m < 1)
+    # At the bound itself the values are all equal to it (sd 0): the interval is the point.
+    at_bound = ~inside & np.isfinite(mean)
+    lo = np.where(inside, blo, np.where(at_bound, mean, lo))
+    hi = np.where(inside, bhi, np.where(at_bound, mean, hi))
+    return lo, hi
 
 
 @dataclass(frozen=True)
@@ -63,12 +133,15 @@ def t_quantile(n: int, level: float = LEVEL) -> float:
     return float(stats.t.ppf(0.5 + level / 2.0, n - 1))
 
 
-def mean_ci(values: Iterable[float], level: float = LEVEL) -> Interval:
+def mean_ci(values: Iterable[float], level: float = LEVEL, scale: str = REAL) -> Interval:
     """Mean and t-interval of the finite values given (NaN and None are dropped).
 
     Args:
         values: Observations, one per replication.
         level: Confidence level.
+        scale: :data:`REAL` (plain t-interval), :data:`POSITIVE` (log scale) or
+            :data:`SHARE` (logit scale); see the module notes. ``half_width`` is always
+            the plain ``t · s / √n``.
 
     Returns:
         The mean with its interval; with fewer than two values the interval is NaN.
@@ -89,7 +162,8 @@ def mean_ci(values: Iterable[float], level: float = LEVEL) -> Interval:
         return Interval(mean, nan, nan, nan, nan, 1, level)
     sd = float(x.std(ddof=1))
     hw = t_quantile(n, level) * sd / math.sqrt(n)
-    return Interval(mean, mean - hw, mean + hw, hw, sd, n, level)
+    lo, hi = _bounded(np.array(mean), np.array(hw), scale)
+    return Interval(mean, float(lo), float(hi), hw, sd, n, level)
 
 
 def paired_differences(
@@ -145,8 +219,12 @@ def summarise(
     return pd.DataFrame(rows)
 
 
-def band(values: np.ndarray, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def band(
+    values: np.ndarray, level: float = LEVEL, scale: str = REAL
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean and t-interval at each time point of a (replications × time) array.
+
+    ``scale`` as in :func:`mean_ci`: a band of a non-negative or share series stays in range.
 
     Returns:
         ``(mean, lo, hi)``, each of length ``time``; ``lo``/``hi`` equal the mean when
@@ -163,4 +241,5 @@ def band(values: np.ndarray, level: float = LEVEL) -> tuple[np.ndarray, np.ndarr
 
         t = stats.t.ppf(0.5 + level / 2.0, np.maximum(n - 1, 1))
         hw = np.where(n >= 2, t * sd / np.sqrt(np.maximum(n, 1)), 0.0)
-    return mean, mean - hw, mean + hw
+    lo, hi = _bounded(mean, hw, scale)
+    return mean, lo, hi

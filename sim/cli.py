@@ -58,7 +58,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             1,
         )
     print(f"carenet run finished in {result.seconds:.1f} s (seed {result.seed})")
-    print(headline_table(result.summary))
+    print(headline_table(result.summary, cfg))
     print(f"Results in {result.out}/")
     files = [f for f in RESULT_FILES if cfg.figures or not f.startswith("figures/")]
     print("  " + "  ".join(files))

@@ -14,9 +14,18 @@ Writes two files into ``DIR``:
 
 Runs are read one at a time and written in row groups (pyarrow ``ParquetWriter``), so
 memory stays bounded for thousands of runs. Files are written under a temporary name and
-renamed into place.
+renamed into place only when both are complete, so a failure (a full disk, say) leaves the
+files that were there before and no temporary file.
 
-``DIR`` is a sweep folder (``DIR/runs/<run_id>/``), a folder of run folders, or one run.
+``DIR`` is a sweep folder (``DIR/runs/<run_id>/``) or a folder of run folders. One run's own
+folder (from ``carenet run``) is refused: its ``timeseries.parquet`` is the run's result
+and must not be replaced by the long table. An existing ``runs.parquet`` or
+``timeseries.parquet`` is replaced only when it is a table this command wrote (or the folder
+is a sweep folder, where these names are carenet's); anything else is refused, never lost.
+
+Unreadable input stops the command with one line naming the file: a ``sweep.json``, a run's
+``manifest.json``, ``summary.json`` or ``timeseries.parquet`` that is truncated or not
+what carenet writes (a run is never silently left out of the table).
 """
 
 from __future__ import annotations
@@ -34,7 +43,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .runner import is_finished
-from .sweep import FAILURES, RUNS, read_sweep, run_id, scenario_id, swept_of
+from .sweep import FAILURES, RUNS, SWEEP_FILE, run_id, scenario_id, swept_of
 
 RUNS_FILE = "runs.parquet"
 TIMESERIES_FILE = "timeseries.parquet"
@@ -43,6 +52,136 @@ ROWS_PER_GROUP = 1000
 TS_ROWS_PER_GROUP = 500_000
 
 _ARROW_TYPES = {"bool": pa.bool_(), "int": pa.int64(), "float": pa.float64(), "str": pa.string()}
+
+
+class CollectError(ValueError):
+    """The folder cannot be collected (bad input); the message is one line for the user."""
+
+
+class ResultWriteError(RuntimeError):
+    """A result file could not be written (e.g. a full disk); nothing was changed.
+
+    The message is one line for the user.
+    """
+
+
+LONG_COLUMNS = ("run_id", "scenario", "replication", "week", "metric", "value")
+"""Columns of the long ``timeseries.parquet`` this command writes."""
+
+
+def is_sweep_folder(folder: Path) -> bool:
+    """Whether ``folder`` is a sweep folder (``sweep.json`` or ``runs/`` made by carenet)."""
+    folder = Path(folder)
+    return (folder / SWEEP_FILE).is_file() or (folder / RUNS).is_dir()
+
+
+def read_sweep_strict(folder: Path) -> dict[str, Any] | None:
+    """The ``sweep.json`` of ``folder``; None if there is none.
+
+    Raises:
+        CollectError: If it exists but cannot be read or is not a sweep record.
+    """
+    p = Path(folder) / SWEEP_FILE
+    if not p.exists():
+        return None
+    try:
+        data = json.loads(p.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise CollectError(
+            f"{p}: unreadable ({_why(exc)}); it records what the sweep ran and is needed for "
+            "the scenario labels and the baseline: restore it, or run the sweep again"
+        ) from None
+    if not isinstance(data, dict) or not isinstance(data.get("runs", []), list):
+        raise CollectError(f"{p}: not a carenet sweep record; restore it or run the sweep again")
+    try:
+        for r in data.get("runs", []):
+            r["run_id"]  # noqa: B018 - every planned run has an id
+        swept_of(data)
+    except (KeyError, TypeError, AttributeError):
+        raise CollectError(
+            f"{p}: not a carenet sweep record; restore it or run the sweep again"
+        ) from None
+    return data
+
+
+def unexpected(exc: BaseException) -> str:
+    """The one-line message for an error nobody foresaw (the traceback with CARENET_DEBUG=1)."""
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return (
+        f"failed: {type(exc).__name__}: {first} (the files there before are unchanged; "
+        "set CARENET_DEBUG=1 to see the traceback)"
+    )
+
+
+def _why(exc: BaseException) -> str:
+    """A short reason for an unreadable file."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not valid JSON, truncated? {exc.msg} (line {exc.lineno})"
+    if isinstance(exc, UnicodeDecodeError):
+        return "not text"
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return first[:200]
+
+
+def read_run_json(path: Path) -> dict[str, Any]:
+    """A JSON file of a finished run.
+
+    Raises:
+        CollectError: If it is missing, truncated or not a JSON object; names the file.
+    """
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise CollectError(
+            f"{path}: unreadable ({_why(exc)}); this run's result is damaged: delete its "
+            "folder and run it again (a sweep resumed with the same command reruns it), "
+            "or move it away"
+        ) from None
+    if not isinstance(data, dict):
+        raise CollectError(f"{path}: not what carenet writes (a JSON object); move it away")
+    return data
+
+
+def is_our_table(path: Path, columns: tuple[str, ...] | None = None) -> bool:
+    """Whether ``path`` is a Parquet table with exactly ``columns`` (or runs.parquet's)."""
+    try:
+        names = pq.read_schema(path).names
+    except Exception:  # noqa: BLE001 - anything unreadable is not recognisably ours
+        return False
+    if columns is not None:
+        return tuple(names) == columns
+    return {"run_id", "scenario", "scenario_id", "status", "path"} <= set(names)
+
+
+def check_replaceable(folder: Path, targets: dict[str, Any], what: str) -> None:
+    """Refuse to write over a file that this command did not write.
+
+    Args:
+        folder: Where the files go.
+        targets: Relative path -> a function telling whether an existing file is ours.
+        what: The command, for the message.
+
+    Raises:
+        CollectError: If a target exists and is not recognisably carenet's.
+    """
+    sweep = is_sweep_folder(folder)
+    for rel, ours in targets.items():
+        p = Path(folder) / rel
+        if not (p.exists() or p.is_symlink()):
+            continue
+        if p.is_symlink() or not p.is_file():
+            raise CollectError(
+                f"{p}: is in the way of {what}'s {rel} and is not a file it wrote; "
+                "move it, or collect into another folder"
+            )
+        if sweep or ours(p):
+            continue
+        raise CollectError(
+            f"{p}: exists and was not written by carenet {what}; it is not replaced: move it "
+            "away or give a folder made by a carenet sweep"
+        )
 
 
 @dataclass
@@ -119,19 +258,45 @@ def _cell(value: Any, t: pa.DataType) -> Any:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    return json.loads(Path(path).read_text())
+    return read_run_json(path)
+
+
+def _has_manifest(folder: Path) -> bool:
+    return (Path(folder) / "manifest.json").exists()
+
+
+def _finished_or_refuse(folder: Path) -> bool:
+    """Whether a folder holds a finished run; an unreadable manifest stops the command."""
+    if not _has_manifest(folder):
+        return False
+    if is_finished(folder):
+        return True
+    read_run_json(folder / "manifest.json")  # raises, naming the file, when unreadable
+    return False  # a readable manifest of a run that did not finish
 
 
 def find_runs(folder: Path) -> list[_Entry]:
-    """Finished runs (and recorded failures) under ``folder``, in plan order if known."""
+    """Finished runs (and recorded failures) under ``folder``, in plan order if known.
+
+    Raises:
+        CollectError: If ``folder`` is one run's own folder, or a run's manifest, a failure
+            record or ``sweep.json`` is unreadable.
+    """
     folder = Path(folder)
-    sweep = read_sweep(folder)
+    if _has_manifest(folder) and not (folder / RUNS).is_dir():
+        raise CollectError(
+            f"{str(folder)!r} is one run's folder (from carenet run), not a sweep: its files "
+            "are the result already (summary.json, timeseries.parquet); to compare runs, "
+            "run a sweep (carenet run -m ... or replications=N) or collect a folder that "
+            "holds several run folders"
+        )
+    sweep = read_sweep_strict(folder)
     entries: list[_Entry] = []
     if (folder / RUNS).is_dir():
         names = {
             e.name
             for e in os.scandir(folder / RUNS)
-            if e.is_dir() and not e.name.startswith(".") and is_finished(Path(e.path))
+            if e.is_dir() and not e.name.startswith(".") and _finished_or_refuse(Path(e.path))
         }
         order = [r["run_id"] for r in sweep["runs"]] if sweep else []
         ordered = [n for n in order if n in names] + sorted(names - set(order))
@@ -140,20 +305,15 @@ def find_runs(folder: Path) -> list[_Entry]:
         if fail_dir.is_dir():
             failed = sorted(p for p in fail_dir.glob("*.json") if p.stem not in names)
             for p in failed:
-                try:
-                    entries.append(_Entry(p.stem, None, _read_json(p)))
-                except (OSError, ValueError):
-                    continue
-    elif is_finished(folder):
-        entries = [_Entry(folder.name, folder)]
+                entries.append(_Entry(p.stem, None, read_run_json(p)))
     elif folder.is_dir():
-        subs = sorted(p for p in folder.iterdir() if p.is_dir() and is_finished(p))
+        subs = sorted(p for p in folder.iterdir() if p.is_dir() and _finished_or_refuse(p))
         entries = [_Entry(p.name, p) for p in subs]
     return entries
 
 
 def _plan_lookup(folder: Path) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
-    sweep = read_sweep(folder) or {}
+    sweep = read_sweep_strict(folder) or {}
     return {r["run_id"]: r for r in sweep.get("runs", [])}, swept_of(sweep)
 
 
@@ -226,16 +386,27 @@ def collect(folder: Path | str) -> Collected:
         What was written.
 
     Raises:
-        FileNotFoundError: If there is no such folder.
-        ValueError: If it holds no finished or failed run.
+        CollectError: If there is no such folder, it holds no finished or failed run, it is
+            one run's own folder, an input file is unreadable, or a file of the same name
+            that carenet did not write is in the way.
+        ResultWriteError: If the tables cannot be written (nothing is changed then).
     """
     t0 = time.perf_counter()
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise CollectError(f"{str(folder)!r} is a file, not a folder; give a sweep folder")
     if not folder.is_dir():
-        raise FileNotFoundError(f"{str(folder)!r} is not a folder")
+        raise CollectError(f"{str(folder)!r}: no such folder; give a sweep folder")
     entries = find_runs(folder)
     if not entries:
-        raise ValueError(f"{str(folder)!r} holds no carenet run")
+        raise CollectError(
+            f"{str(folder)!r} holds no carenet run; give a sweep folder (carenet run -m ...)"
+        )
+    check_replaceable(
+        folder,
+        {RUNS_FILE: is_our_table, TIMESERIES_FILE: lambda p: is_our_table(p, LONG_COLUMNS)},
+        "collect",
+    )
     plan, swept = _plan_lookup(folder)
     pcols = param_columns()
     leaf_names = {k for k, _ in pcols}
@@ -244,7 +415,7 @@ def collect(folder: Path | str) -> Collected:
     metrics: dict[str, None] = {}
     for e in entries:
         if e.folder is not None:
-            for m in _read_json(e.folder / "summary.json").get("metrics", {}):
+            for m in _metrics_of(e.folder):
                 metrics.setdefault(m, None)
     fields = [
         pa.field("run_id", pa.string()),
@@ -307,8 +478,13 @@ def collect(folder: Path | str) -> Collected:
             if ts_parts:
                 tw.write_table(pa.concat_tables(ts_parts))
                 n_ts += ts_rows
-        os.replace(tmp_runs, runs_path)
         os.replace(tmp_ts, ts_path)
+        os.replace(tmp_runs, runs_path)
+    except OSError as exc:
+        raise ResultWriteError(
+            f"could not write {runs_path} and {ts_path.name}: {_why(exc)} "
+            "(the files there before are unchanged; free space or choose a writable folder)"
+        ) from None
     finally:
         tmp_runs.unlink(missing_ok=True)
         tmp_ts.unlink(missing_ok=True)
@@ -344,7 +520,7 @@ def _read_run(
         row[k] = _cell(flat.get(k), t)
     ts_table = None
     if e.folder is not None:
-        summary = _read_json(e.folder / "summary.json").get("metrics", {})
+        summary = _metrics_of(e.folder)
         for m in metrics:
             if m not in leaf_names:
                 row[m] = _cell(summary.get(m), pa.float64())
@@ -352,18 +528,34 @@ def _read_run(
     return row, ts_table
 
 
+def _metrics_of(run: Path) -> dict[str, Any]:
+    """The ``metrics`` of a run's ``summary.json``; refuses, naming it, when unreadable."""
+    path = run / "summary.json"
+    metrics = read_run_json(path).get("metrics")
+    if not isinstance(metrics, dict):
+        raise CollectError(f"{path}: holds no metrics (not what carenet writes); move it away")
+    return metrics
+
+
 def _long_timeseries(path: Path, d: dict[str, Any]) -> pa.Table:
     """One run's weekly table in long form: (run_id, scenario, replication, week, metric, value)."""
     import numpy as np
 
-    t = pq.read_table(path)
-    weeks = t.column("week").to_numpy().astype("int64")
-    names = [c for c in t.column_names if c != "week"]
-    n, k = len(weeks), len(names)
-    values = np.empty(n * k, dtype="float64")
-    for j, c in enumerate(names):
-        col = t.column(c).cast(pa.float64()).to_numpy(zero_copy_only=False)
-        values[j * n : (j + 1) * n] = col
+    try:
+        t = pq.read_table(path)
+        weeks = t.column("week").to_numpy().astype("int64")
+        names = [c for c in t.column_names if c != "week"]
+        n, k = len(weeks), len(names)
+        values = np.empty(n * k, dtype="float64")
+        for j, c in enumerate(names):
+            col = t.column(c).cast(pa.float64()).to_numpy(zero_copy_only=False)
+            values[j * n : (j + 1) * n] = col
+    except (OSError, KeyError, ValueError, pa.ArrowException) as exc:
+        raise CollectError(
+            f"{path}: unreadable ({_why(exc)}); this run's result is damaged: delete its "
+            "folder and run it again (a sweep resumed with the same command reruns it), "
+            "or move it away"
+        ) from None
     return pa.table(
         {
             "run_id": pa.array([d["run_id"]] * (n * k), pa.string()),
@@ -389,8 +581,14 @@ def cmd_collect(args: Any) -> int:
 
     try:
         res = collect(Path(args.dir))
-    except (FileNotFoundError, ValueError) as exc:
+    except CollectError as exc:
         return fail(f"collect: {exc}")
+    except ResultWriteError as exc:
+        return fail(f"collect: {exc}", 1)
+    except Exception as exc:
+        if os.environ.get("CARENET_DEBUG"):
+            raise
+        return fail(f"collect: {unexpected(exc)}", 1)
     print(
         f"carenet collect: {res.n_runs} runs ({res.n_failed} failed) in {res.seconds:.1f} s\n"
         f"  {res.runs_path}  (one row per run)\n"

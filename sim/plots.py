@@ -18,6 +18,11 @@ COST_COLOURS = {
 }
 
 
+def _legend_outside(ax: plt.Axes) -> None:
+    """A legend right of the axes, where it cannot cover a line."""
+    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+
+
 def _smooth(s: pd.Series, weeks: int = 4) -> pd.Series:
     return s.rolling(weeks, min_periods=1).mean()
 
@@ -26,7 +31,8 @@ def overview_figure(ts: pd.DataFrame, labels: dict[str, str], path: Path) -> Non
     """Value and cost over time: four panels, 4-week rolling means.
 
     Panels: QALYs gained and lost per week; cost per week by category (stacked);
-    episodes started, completed and failed per week; queue length and mean wait.
+    episodes started, completed and failed per week; queue length and mean wait. Legends
+    sit right of their panels, so they never cover data.
     """
     fig, axes = plt.subplots(2, 2, figsize=(12, 8), constrained_layout=True)
     w = ts["week"]
@@ -35,7 +41,7 @@ def overview_figure(ts: pd.DataFrame, labels: dict[str, str], path: Path) -> Non
     ax.plot(w, _smooth(ts["qalys_lost"]), label="QALYs lost", color="#c44e52")
     ax.set_title("Patient value per week")
     ax.set_ylabel("QALYs / week")
-    ax.legend(frameon=False)
+    _legend_outside(ax)
     ax = axes[0, 1]
     stack = [_smooth(ts[c]) / 1e6 for c in COST_COLOURS]
     ax.stackplot(
@@ -47,7 +53,7 @@ def overview_figure(ts: pd.DataFrame, labels: dict[str, str], path: Path) -> Non
     )
     ax.set_title("Cost per week by category")
     ax.set_ylabel("GBP million / week")
-    ax.legend(frameon=False, loc="upper left", fontsize=8)
+    _legend_outside(ax)
     ax = axes[1, 0]
     for col, colour in (
         ("episodes_started", "#4c72b0"),
@@ -58,7 +64,7 @@ def overview_figure(ts: pd.DataFrame, labels: dict[str, str], path: Path) -> Non
     ax.set_title("Care episodes per week")
     ax.set_ylabel("episodes / week")
     ax.set_xlabel("week")
-    ax.legend(frameon=False)
+    _legend_outside(ax)
     ax = axes[1, 1]
     ax.plot(w, ts["queue_length"], color="#8172b3", label="queue length")
     ax.set_ylabel("episodes queued", color="#8172b3")

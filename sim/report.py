@@ -3,7 +3,9 @@
 Writes ``DIR/report.md`` and the figures it embeds into ``DIR/figures/``:
 
 1. what was run: the command, the swept values, scenarios, replications and every seed;
-2. how intervals are computed (STRESS-ABS style: Student t, ``n − 1`` degrees of freedom);
+2. how intervals are computed (STRESS-ABS style: Student t, ``n − 1`` degrees of freedom;
+   on the logit scale for shares and the log scale for non-negative quantities, so an
+   interval never leaves the metric's range);
 3. means with 95% confidence intervals over replications, for each scenario;
 4. paired differences against a baseline scenario (the first, or ``--baseline``), pairs
    matched by replication index, which under one root seed means the same run seed
@@ -14,7 +16,14 @@ Writes ``DIR/report.md`` and the figures it embeds into ``DIR/figures/``:
 
 It reads ``runs.parquet`` and ``timeseries.parquet`` (running ``carenet collect`` first if
 they are missing or older than the runs), and only the few time-series metrics it plots.
-The tables are also written as CSV (``DIR/summary.csv``, ``DIR/differences.csv``).
+The tables are also written as CSV (``DIR/summary.csv``, ``DIR/differences.csv``; shares
+there as 0–1, in the report as %).
+
+Every file is first written into a hidden folder inside ``DIR`` and renamed into place only
+when all are complete (``report.md`` last), so a failure (a full disk, say) changes nothing
+and leaves no temporary file. A file of the same name that carenet did not write is never
+replaced (the command refuses, naming it); one run's own folder is refused, as by
+``carenet collect``.
 """
 
 from __future__ import annotations
@@ -22,6 +31,9 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +44,36 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .analysis import LEVEL, band, mean_ci, paired_differences, t_quantile  # noqa: E402
-from .collect import RUNS_FILE, TIMESERIES_FILE, collect  # noqa: E402
-from .sweep import FAILURES, RUNS, SWEEP_FILE, read_sweep, swept_of  # noqa: E402
+from .analysis import (  # noqa: E402
+    LEVEL,
+    POSITIVE,
+    SHARE,
+    band,
+    mean_ci,
+    metric_scale,
+    paired_differences,
+    t_quantile,
+)
+from .collect import (  # noqa: E402
+    LONG_COLUMNS,
+    RUNS_FILE,
+    TIMESERIES_FILE,
+    CollectError,
+    ResultWriteError,
+    check_replaceable,
+    collect,
+    is_our_table,
+    read_sweep_strict,
+    unexpected,
+)
+from .sweep import FAILURES, RUNS, SWEEP_FILE, swept_of  # noqa: E402
 
 REPORT_FILE = "report.md"
+SUMMARY_CSV = "summary.csv"
+DIFFERENCES_CSV = "differences.csv"
+FIGURES = ("timeseries.png", "value_cost.png", "network.png", "heatmap.png")
+PNG_SOFTWARE = "carenet report"
+"""The PNG ``Software`` text of the report's figures: how the report knows its own files."""
 
 TABLE_METRICS: tuple[tuple[str, str], ...] = (
     ("qalys_net", "Net QALYs"),
@@ -51,16 +88,26 @@ TABLE_METRICS: tuple[tuple[str, str], ...] = (
     ("episodes_completed", "Episodes completed"),
     ("episodes_failed", "Episodes failed"),
     ("mean_wait_weeks", "Mean wait (weeks)"),
-    ("on_time_share", "On-time share"),
+    ("on_time_share", "On-time share (%)"),
     ("emergency_admissions_per_1000", "Emergency admissions /1,000/yr"),
-    ("handoff_failure_rate", "Handoff failure rate"),
+    ("handoff_failure_rate", "Handoff failure rate (%)"),
     ("continuity_index", "Continuity index"),
     ("experience_score", "Experience score"),
     ("final_n_ties", "Ties at the end"),
-    ("final_top_hub_share", "Top-hub share at the end"),
+    ("final_top_hub_share", "Top-hub share at the end (%)"),
     ("final_degree_gini", "Degree Gini at the end"),
 )
 """Metrics in the report's tables, with their labels."""
+
+PERCENT_METRICS = frozenset({"on_time_share", "handoff_failure_rate", "final_top_hub_share"})
+"""Shares shown as % in report.md (differences in percentage points); 0–1 in the CSV files."""
+
+LOWER_IS_BETTER = frozenset(
+    {"cost_total", "cost_direct", "cost_transaction", "cost_failure", "cost_connection"}
+    | {"episodes_failed", "mean_wait_weeks", "handoff_failure_rate", "qalys_lost"}
+    | {"emergency_admissions_per_1000"}
+)
+"""Metrics for which less is better (heat-map colours are reversed for them)."""
 
 KEY_METRICS: tuple[str, ...] = (
     "qalys_net",
@@ -153,8 +200,8 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
 def _needs_collect(folder: Path) -> bool:
     runs = folder / RUNS_FILE
     ts = folder / TIMESERIES_FILE
-    if not runs.is_file() or not ts.is_file():
-        return True
+    if not is_our_table(runs) or not is_our_table(ts, LONG_COLUMNS):
+        return True  # missing or damaged: collect again (collect refuses a foreign file)
     t = min(runs.stat().st_mtime_ns, ts.stat().st_mtime_ns)
     for p in (folder / SWEEP_FILE, folder / RUNS, folder / FAILURES):
         if p.exists() and p.stat().st_mtime_ns > t:
@@ -163,10 +210,24 @@ def _needs_collect(folder: Path) -> bool:
 
 
 def load_runs(folder: Path) -> pd.DataFrame:
-    """``runs.parquet`` of a folder, collecting it first if missing or stale."""
-    if _needs_collect(folder):
-        collect(folder)
-    return pd.read_parquet(folder / RUNS_FILE)
+    """``runs.parquet`` of a folder, collecting it first if missing, stale or unreadable.
+
+    Raises:
+        CollectError: As :func:`carenet.sim.collect.collect`.
+        ResultWriteError: If collecting could not write its tables.
+    """
+    if not _needs_collect(folder):
+        try:
+            return pd.read_parquet(folder / RUNS_FILE)
+        except Exception:  # noqa: BLE001 - damaged: collect again (it refuses a foreign file)
+            pass
+    collect(folder)
+    try:
+        return pd.read_parquet(folder / RUNS_FILE)
+    except Exception as exc:  # noqa: BLE001 - e.g. removed while we read it
+        raise CollectError(
+            f"{folder / RUNS_FILE}: unreadable just after collecting: {exc}"
+        ) from None
 
 
 def scenario_order(runs: pd.DataFrame) -> list[str]:
@@ -243,6 +304,12 @@ def timeseries_figure(
             if cumulative:
                 v = np.nancumsum(v, axis=1)
             mean, lo, hi = band(v * scale)
+            # Weekly values near zero over few replications make a log-scale band explode;
+            # the plain band is clipped at the range instead (stated in the title).
+            if metric_scale(metric) == POSITIVE:
+                lo = np.maximum(lo, 0.0)
+            elif metric_scale(metric) == SHARE:
+                lo, hi = np.clip(lo, 0.0, 1.0), np.clip(hi, 0.0, 1.0)
             w = wide.columns.to_numpy()
             ax.plot(w, mean, color=colours[s], label=f"{s} (n={v.shape[0]})", lw=1.6)
             ax.fill_between(w, lo, hi, color=colours[s], alpha=0.2, lw=0)
@@ -252,10 +319,18 @@ def timeseries_figure(
     handles, labels = axes.flat[0].get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="outside lower center", ncol=min(2, len(handles)))
-    fig.suptitle(f"Mean over replications with {LEVEL:.0%} t-interval bands")
-    fig.savefig(path, dpi=110)
+    fig.suptitle(
+        f"Mean over replications with {LEVEL:.0%} t-interval bands "
+        "(clipped at zero for non-negative series)"
+    )
+    _savefig(fig, path)
     plt.close(fig)
     return True
+
+
+def _savefig(fig: Any, path: Path) -> None:
+    """Save a report figure, marked as carenet's (see :data:`PNG_SOFTWARE`)."""
+    fig.savefig(path, dpi=110, metadata={"Software": PNG_SOFTWARE})
 
 
 def value_cost_figure(
@@ -274,9 +349,10 @@ def value_cost_figure(
         x = sub["qalys_net"].to_numpy(float)
         y = sub["cost_total"].to_numpy(float) / 1e6
         ax.scatter(x, y, s=22, color=colours[s], alpha=0.6, label=s)
-        cx, cy = mean_ci(x), mean_ci(y)
-        xerr = None if math.isnan(cx.half_width) else cx.half_width
-        yerr = None if math.isnan(cy.half_width) else cy.half_width
+        cx = mean_ci(x, scale=metric_scale("qalys_net"))
+        cy = mean_ci(y, scale=metric_scale("cost_total"))
+        xerr = None if math.isnan(cx.lo) else [[cx.mean - cx.lo], [cx.hi - cx.mean]]
+        yerr = None if math.isnan(cy.lo) else [[cy.mean - cy.lo], [cy.hi - cy.mean]]
         ax.errorbar(
             cx.mean,
             cy.mean,
@@ -310,8 +386,9 @@ def value_cost_figure(
     ax.set_ylabel("Total cost per run (GBP m)")
     ax.set_title("Value–cost plane (dots: runs; diamonds: means with 95% CIs)")
     ax.grid(alpha=0.3)
-    ax.legend(frameon=False, fontsize=8, loc="upper left")
-    fig.savefig(path, dpi=110)
+    # Outside the axes, on the right: a legend inside would cover runs.
+    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    _savefig(fig, path)
     plt.close(fig)
     return True
 
@@ -325,7 +402,9 @@ def hubs_of(nodes: list[dict[str, Any]], share: float = 0.05) -> list[int]:
     return [n["id"] for n in ranked[:k]]
 
 
-def network_figure(panels: list[tuple[str, Path]], path: Path) -> bool:
+def network_figure(
+    panels: list[tuple[str, Path]], path: Path, skipped: list[str] | None = None
+) -> bool:
     """The tie network at the end of one run per scenario; hubs outlined and named.
 
     The layout uses ties and reporting lines (drawn faint and dotted), so a hierarchy with
@@ -337,7 +416,14 @@ def network_figure(panels: list[tuple[str, Path]], path: Path) -> bool:
     for title, run_dir in panels:
         p = run_dir / "network.json"
         if p.is_file():
-            snaps.append((title, json.loads(p.read_text())["final"]))
+            try:
+                snap = json.loads(p.read_text())["final"]
+                snap["nodes"], snap["ties"]  # noqa: B018 - what the panel draws
+            except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+                if skipped is not None:
+                    skipped.append(str(p))
+                continue
+            snaps.append((title, snap))
     if not snaps:
         return False
     n = len(snaps)
@@ -425,7 +511,7 @@ def network_figure(panels: list[tuple[str, Path]], path: Path) -> bool:
         y=0.995,
     )
     fig.tight_layout(rect=(0, 0.05, 1, 0.97))
-    fig.savefig(path, dpi=110)
+    _savefig(fig, path)
     plt.close(fig)
     return True
 
@@ -473,7 +559,9 @@ def heatmap_figure(
                 if cell.notna().any():
                     grid[i, j] = cell.mean()
         scale, unit = (1e-6, " (GBP m)") if m != "qalys_net" else (1.0, "")
-        im = ax.imshow(grid * scale, cmap="viridis", aspect="auto", origin="lower")
+        lower_better = m in LOWER_IS_BETTER
+        cmap = "viridis_r" if lower_better else "viridis"
+        im = ax.imshow(grid * scale, cmap=cmap, aspect="auto", origin="lower")
         ax.set_xticks(range(len(xs)), xs, rotation=30, ha="right")
         ax.set_yticks(range(len(ys)), ys)
         ax.set_xlabel(kx)
@@ -487,8 +575,9 @@ def heatmap_figure(
                     colour = "white" if dark else "black"
                     text = fmt_num(grid[i, j] * scale)
                     ax.text(j, i, text, ha="center", va="center", color=colour, fontsize=8)
-        fig.colorbar(im, ax=ax, shrink=0.8)
-    fig.savefig(path, dpi=110)
+        better = "lower" if lower_better else "higher"
+        fig.colorbar(im, ax=ax, shrink=0.8, label=f"{m}{unit}: yellow = better ({better})")
+    _savefig(fig, path)
     plt.close(fig)
     return True, [kx, ky], [k for k in swept if k not in (kx, ky)]
 
@@ -507,25 +596,102 @@ def build_report(folder: Path | str, baseline: str | None = None) -> Path:
         The path of ``report.md``.
 
     Raises:
-        ReportError: If there is nothing to report or the baseline is unknown.
+        ReportError: If there is nothing to report, the baseline is unknown, an input file
+            is unreadable, or a file carenet did not write is in the way (nothing written).
+        ResultWriteError: If the files cannot be written (nothing is changed then).
     """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ReportError(f"{str(folder)!r} is a file, not a folder; give a sweep folder")
+    if not folder.is_dir():
+        raise ReportError(f"{str(folder)!r}: no such folder; give a sweep folder")
+    try:
+        sweep = read_sweep_strict(folder) or {}
+        _check_outputs(folder)
+        runs = load_runs(folder)
+    except CollectError as exc:
+        raise ReportError(str(exc)) from None
+    try:
+        stage = Path(tempfile.mkdtemp(prefix=".report.tmp-", dir=folder))
+    except OSError as exc:
+        raise ResultWriteError(_write_failed(folder, exc)) from None
+    try:
+        written = _write_report(folder, stage, runs, sweep, baseline)
+        _check_outputs(folder)  # the folder may have changed while we drew
+        (folder / "figures").mkdir(exist_ok=True)
+        for rel in sorted(written, key=lambda r: r == REPORT_FILE):  # report.md last
+            os.replace(stage / rel, folder / rel)
+    except CollectError as exc:
+        raise ReportError(str(exc)) from None
+    except OSError as exc:
+        raise ResultWriteError(_write_failed(folder, exc)) from None
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return folder / REPORT_FILE
+
+
+def _write_failed(folder: Path, exc: OSError) -> str:
+    why = exc.strerror or str(exc) or type(exc).__name__
+    return (
+        f"could not write the report in {folder}: {why} (nothing was changed: the files "
+        "there before are as they were; free space or choose a writable folder)"
+    )
+
+
+def _is_our_png(path: Path) -> bool:
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            return PNG_SOFTWARE in str(getattr(im, "text", {}).get("Software", ""))
+    except Exception:  # noqa: BLE001 - unreadable is not recognisably ours
+        return False
+
+
+def _starts_with(prefix: str) -> Any:
+    def check(path: Path) -> bool:
+        try:
+            with open(path, encoding="utf-8") as f:
+                return f.read(len(prefix)) == prefix
+        except (OSError, UnicodeDecodeError):
+            return False
+
+    return check
+
+
+def _check_outputs(folder: Path) -> None:
+    """Refuse to write where a file of the same name is not one the report wrote."""
+    targets: dict[str, Any] = {
+        REPORT_FILE: _starts_with("# carenet report:"),
+        SUMMARY_CSV: _starts_with("scenario,metric,label,n,mean"),
+        DIFFERENCES_CSV: lambda p: (
+            _starts_with("scenario,baseline,metric")(p) or _starts_with("\n")(p)
+        ),
+    }
+    fig = folder / "figures"
+    if fig.is_symlink() or (fig.exists() and not fig.is_dir()):
+        raise CollectError(
+            f"{fig}: is in the way of the report's figures folder and is not one it made; "
+            "move it, or report on another folder"
+        )
+    targets |= {f"figures/{name}": _is_our_png for name in FIGURES}
+    check_replaceable(folder, targets, "report")
+
+
+def _write_report(
+    folder: Path, stage: Path, runs: pd.DataFrame, sweep: dict[str, Any], baseline: str | None
+) -> list[str]:
+    """Write every file of the report into ``stage``; return their paths relative to it."""
     from carenet import __version__
 
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ReportError(f"{str(folder)!r} is not a folder")
-    try:
-        runs = load_runs(folder)
-    except ValueError as exc:
-        raise ReportError(str(exc)) from None
-    sweep = read_sweep(folder) or {}
     ok = runs[runs["status"] == "complete"].copy()
     failed = runs[runs["status"] != "complete"]
     scenarios = scenario_order(ok)
     base = resolve_baseline(baseline, scenarios, sweep)
     colours = _colours(scenarios)
-    figdir = folder / "figures"
-    figdir.mkdir(exist_ok=True)
+    figdir = stage / "figures"
+    figdir.mkdir()
+    written = [REPORT_FILE, SUMMARY_CSV, DIFFERENCES_CSV]
     metrics = [(m, lab) for m, lab in TABLE_METRICS if m in ok.columns]
 
     out: list[str] = [f"# carenet report: {folder.resolve().name}", ""]
@@ -544,15 +710,15 @@ def build_report(folder: Path | str, baseline: str | None = None) -> Path:
     for s in scenarios:
         sub = ok[ok["scenario"] == s]
         for m, lab in metrics:
-            ci = mean_ci(sub[m].tolist())
+            ci = mean_ci(sub[m].tolist(), scale=metric_scale(m))
             summary_rows.append(
                 {"scenario": s, "metric": m, "label": lab, "n": ci.n, "mean": ci.mean}
                 | {"lo": ci.lo, "hi": ci.hi, "sd": ci.sd, "half_width": ci.half_width}
             )
     summary = pd.DataFrame(summary_rows)
-    summary.to_csv(folder / "summary.csv", index=False)
+    summary.to_csv(stage / SUMMARY_CSV, index=False)
     out += ["", f"## Results by scenario: mean [{LEVEL:.0%} CI] over replications", ""]
-    out.append(_wide_table(summary, scenarios, metrics, lambda r: fmt_ci(r.mean, r.lo, r.hi)))
+    out.append(_wide_table(summary, scenarios, metrics, _ci_cell))
 
     # Paired differences.
     out += ["", f"## Differences against the baseline: {base}", ""]
@@ -574,7 +740,7 @@ def build_report(folder: Path | str, baseline: str | None = None) -> Path:
                 | {"half_width": ci.half_width, "same_seeds": same_seed}
             )
     diffs = pd.DataFrame(diff_rows)
-    diffs.to_csv(folder / "differences.csv", index=False)
+    diffs.to_csv(stage / DIFFERENCES_CSV, index=False)
     if diffs.empty:
         out.append("Only one scenario: nothing to compare.")
     else:
@@ -582,7 +748,7 @@ def build_report(folder: Path | str, baseline: str | None = None) -> Path:
         out.append(
             f"Each cell: mean of the paired differences *scenario − baseline* over the "
             f"replications both finished, with its {LEVEL:.0%} t-interval; ✱ marks an interval "
-            "that excludes 0."
+            "that excludes 0. Differences of the metrics shown in % are in percentage points."
         )
         out.append("")
         out.append(_wide_table(diffs, others, metrics, _diff_cell))
@@ -599,15 +765,19 @@ def build_report(folder: Path | str, baseline: str | None = None) -> Path:
     # Figures.
     out += ["", "## Value and cost over time", ""]
     if timeseries_figure(folder, scenarios, colours, figdir / "timeseries.png"):
+        written.append("figures/timeseries.png")
         out.append(
-            f"Lines: mean over replications; bands: {LEVEL:.0%} t-interval at each week. "
-            "QALYs and cost are cumulative from week 1."
+            f"Lines: mean over replications; bands: {LEVEL:.0%} t-interval at each week, "
+            "clipped at zero for the non-negative cost, wait and ties (a week's values near "
+            "zero over few replications would make a log-scale band meaningless, so here the "
+            "plain band is cut at the bound instead). QALYs and cost are cumulative from week 1."
         )
         out += ["", "![Time series with bands](figures/timeseries.png)"]
     else:
         out.append("No time series found.")
     out += ["", "## The value–cost plane", ""]
     if value_cost_figure(ok, scenarios, colours, base, figdir / "value_cost.png"):
+        written.append("figures/value_cost.png")
         out.append(
             "One dot per run (net QALYs against total cost), one colour per scenario; "
             "diamonds are scenario means with 95% intervals. The dashed line holds the "
@@ -621,7 +791,9 @@ def build_report(folder: Path | str, baseline: str | None = None) -> Path:
         panels.append(
             (f"{s} (replication {int(first['replication'])})", folder / str(first["path"]))
         )
-    if network_figure(panels, figdir / "network.png"):
+    skipped: list[str] = []
+    if network_figure(panels, figdir / "network.png", skipped):
+        written.append("figures/network.png")
         more = (
             f" (first {MAX_NETWORK_PANELS} scenarios)"
             if len(scenarios) > MAX_NETWORK_PANELS
@@ -633,11 +805,18 @@ def build_report(folder: Path | str, baseline: str | None = None) -> Path:
             "top 5% by degree, are outlined in black and named. Edge width grows with trust."
         )
         out += ["", "![Network with hubs](figures/network.png)"]
+    if skipped:
+        out += ["", "Left out, unreadable: " + ", ".join(f"`{x}`" for x in skipped) + "."]
     hm, keys, averaged = heatmap_figure(ok, sweep, figdir / "heatmap.png")
     if hm:
+        written.append("figures/heatmap.png")
         out += ["", f"## Sweep heat-map: {keys[0]} × {keys[1]}", ""]
         note = f", averaged over {', '.join(averaged)}" if averaged else ""
-        out.append(f"Mean over replications{note} in each cell.")
+        out.append(
+            f"Mean over replications{note} in each cell. Colours (viridis): yellow is the "
+            "better end of each metric, so the scale is reversed for costs (lower is better) "
+            "and each colour bar says which way is better."
+        )
         out += ["", "![Sweep heat-map](figures/heatmap.png)"]
     if len(failed):
         out += ["", "## Failed runs", ""]
@@ -655,18 +834,25 @@ def build_report(folder: Path | str, baseline: str | None = None) -> Path:
     out.append(
         "`runs.parquet` (one row per run: parameters, seed, every summary metric), "
         "`timeseries.parquet` (long form: run, week, metric, value), `summary.csv` and "
-        "`differences.csv` (the tables above, unrounded), `sweep.json` (what was asked), "
-        f"`{RUNS}/<run_id>/` (each run's own files and manifest)."
+        "`differences.csv` (the tables above, unrounded; shares there as 0–1), `sweep.json` "
+        f"(what was asked), `{RUNS}/<run_id>/` (each run's own files and manifest)."
     )
-    path = folder / REPORT_FILE
-    tmp = folder / f".{REPORT_FILE}.tmp"
-    tmp.write_text("\n".join(out) + "\n")
-    tmp.replace(path)
-    return path
+    (stage / REPORT_FILE).write_text("\n".join(out) + "\n")
+    return written
+
+
+def _pct(r: Any) -> float:
+    return 100.0 if r.metric in PERCENT_METRICS else 1.0
+
+
+def _ci_cell(r: Any) -> str:
+    k = _pct(r)
+    return fmt_ci(r.mean * k, r.lo * k, r.hi * k)
 
 
 def _diff_cell(r: Any) -> str:
-    text = fmt_ci(r.mean, r.lo, r.hi)
+    k = _pct(r)
+    text = fmt_ci(r.mean * k, r.lo * k, r.hi * k)
     if math.isfinite(r.lo) and math.isfinite(r.hi) and (r.lo > 0 or r.hi < 0):
         text += " ✱"
     return text
@@ -754,6 +940,14 @@ def _methods_section(ok: pd.DataFrame, scenarios: list[str]) -> list[str]:
         "freedom, as STRESS-ABS asks simulation studies to report"
         + (f" (here {tq})." if tq else "."),
         "",
+        "A metric with a bounded range gets an interval that stays inside it: for a share "
+        "in [0, 1] (shown in %, and the rates and indices such as the continuity index) the "
+        "same interval is built on the logit scale, for a non-negative quantity (costs, "
+        "counts, waits, QALYs gained or lost) on the log scale, and mapped back (the delta "
+        "method: g⁻¹(g(x̄) ± t · g′(x̄) · s / √n), with g = logit or log). It holds the mean, "
+        "never leaves the range, and is close to the plain interval when that is narrow. "
+        "Net QALYs and net monetary benefit can be negative and keep the plain interval.",
+        "",
         "Differences against the baseline are paired: replication *i* of a scenario and "
         "replication *i* of the baseline used the same run seed, so they share the random "
         "numbers of every process they share (common random numbers). The interval is the "
@@ -777,5 +971,11 @@ def cmd_report(args: Any) -> int:
         path = build_report(Path(args.dir), getattr(args, "baseline", None))
     except ReportError as exc:
         return fail(f"report: {exc}")
+    except ResultWriteError as exc:
+        return fail(f"report: {exc}", 1)
+    except Exception as exc:
+        if os.environ.get("CARENET_DEBUG"):
+            raise
+        return fail(f"report: {unexpected(exc)}", 1)
     print(f"carenet report: {path}  (figures in {path.parent / 'figures'}/)")
     return 0

@@ -4,7 +4,9 @@
 configuration and the seed), runs the model again without writing anything, and compares
 the new time series and summary metrics with the saved ones value by value. It exits 0
 when every number matches exactly, 1 when any differs (listing the first differences and
-the package versions then and now), and 2 when the folder holds no finished run.
+the package versions then and now), and 2 when the folder holds no finished run or one of
+its files (``manifest.json``, ``summary.json``, ``timeseries.parquet``) is unreadable: the
+message names the file. Nothing is written, so nothing the user has can be changed.
 """
 
 from __future__ import annotations
@@ -12,14 +14,61 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from .cli import fail
+from .collect import CollectError, _why, read_run_json, unexpected
 from .config import ConfigError, validate
-from .runner import is_finished, simulate, versions
+from .runner import simulate, versions
+
+
+class ReproduceError(ValueError):
+    """The saved run cannot be checked; the message is one line for the user."""
+
+
+def _damaged(path: Path, exc: BaseException) -> ReproduceError:
+    return ReproduceError(
+        f"{path}: unreadable ({_why(exc)}); the saved run is damaged, so it cannot be "
+        "checked: restore the file from a copy, or run the scenario again"
+    )
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any]:
+    """The manifest of a finished run.
+
+    Raises:
+        ReproduceError: If there is none, it is unreadable, or the run did not finish.
+    """
+    path = run_dir / "manifest.json"
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ReproduceError(f"{str(run_dir)!r} is a file; give a run folder (manifest.json)")
+    if not path.is_file():
+        raise ReproduceError(
+            f"{str(run_dir)!r} holds no finished carenet run (manifest.json); give a folder "
+            "written by carenet run, or one of a sweep's runs/<run_id>/"
+        )
+    try:
+        manifest = read_run_json(path)
+    except CollectError:
+        try:
+            json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise _damaged(path, exc) from None
+        raise ReproduceError(f"{path}: not a carenet manifest (a JSON object)") from None
+    if manifest.get("status") != "complete":
+        raise ReproduceError(
+            f"{str(run_dir)!r} holds no finished carenet run ({path.name} is not marked complete)"
+        )
+    if not isinstance(manifest.get("config"), dict) or not isinstance(manifest.get("seed"), int):
+        raise ReproduceError(
+            f"{path}: unreadable (it has no saved configuration and seed); restore it from "
+            "a copy, or run the scenario again"
+        )
+    return manifest
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -36,16 +85,29 @@ def compare(run_dir: Path) -> tuple[list[str], dict[str, Any]]:
     Returns:
         (differences, manifest): human-readable lines, empty when identical.
     """
-    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest = read_manifest(run_dir)
     cfg = validate(manifest["config"])
+    # Read the saved files before the (long) rerun: a damaged one stops it at once.
+    summary_path = run_dir / "summary.json"
+    try:
+        saved = json.loads(summary_path.read_text())["metrics"]
+        if not isinstance(saved, dict):
+            raise ValueError("no metrics")
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise _damaged(summary_path, exc) from None
+    ts_path = run_dir / "timeseries.parquet"
+    try:
+        old = pd.read_parquet(ts_path)
+        if "week" not in old.columns:
+            raise ValueError("no week column")
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several kinds for a bad file
+        raise _damaged(ts_path, exc) from None
     result = simulate(cfg, seed=int(manifest["seed"]))
     diffs: list[str] = []
-    saved = json.loads((run_dir / "summary.json").read_text())["metrics"]
     for key in sorted(set(saved) | set(result.summary)):
         a, b = saved.get(key, "<missing>"), result.summary.get(key, "<missing>")
         if not _same(a, b):
             diffs.append(f"summary {key}: saved {a!r}, now {b!r}")
-    old = pd.read_parquet(run_dir / "timeseries.parquet")
     new = result.timeseries
     if list(old.columns) != list(new.columns) or len(old) != len(new):
         diffs.append(f"timeseries shape/columns differ: saved {old.shape}, now {new.shape}")
@@ -62,12 +124,16 @@ def compare(run_dir: Path) -> tuple[list[str], dict[str, Any]]:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     """CLI: rerun a saved run and check that every number matches."""
     run_dir: Path = args.dir
-    if not is_finished(run_dir):
-        return fail(f"reproduce: {str(run_dir)!r} holds no finished carenet run (manifest.json)")
     try:
         diffs, manifest = compare(run_dir)
+    except ReproduceError as exc:
+        return fail(f"reproduce: {exc}")
     except ConfigError as exc:
         return fail(f"reproduce: the saved configuration is not valid here: {exc}")
+    except Exception as exc:  # e.g. a user-written rule that raises during the rerun
+        if os.environ.get("CARENET_DEBUG"):
+            raise
+        return fail(f"reproduce: {unexpected(exc)}", 1)
     if not diffs:
         print(f"reproduced exactly: {run_dir} (seed {manifest['seed']})")
         return 0

@@ -751,8 +751,9 @@ def write_result(folder: Path, cfg: CarenetConfig, result: RunResult) -> None:
 
 
 HEADLINE: tuple[tuple[str, str, str], ...] = (
-    ("qalys_gained", "QALYs gained", "{:,.1f}"),
-    ("qalys_lost", "QALYs lost", "{:,.1f}"),
+    ("qalys_net", "Net QALYs (gained - lost)", "{:,.1f}"),
+    ("qalys_gained", "  QALYs gained", "{:,.1f}"),
+    ("qalys_lost", "  QALYs lost", "{:,.1f}"),
     ("cost_total", "Total cost (GBP)", "{:,.0f}"),
     ("cost_direct", "  direct care", "{:,.0f}"),
     ("cost_transaction", "  transaction", "{:,.0f}"),
@@ -760,20 +761,36 @@ HEADLINE: tuple[tuple[str, str, str], ...] = (
     ("cost_connection", "  connection", "{:,.0f}"),
     ("net_monetary_benefit", "Net monetary benefit (GBP)", "{:,.0f}"),
     ("episodes_started", "Episodes started", "{:,.0f}"),
-    ("episodes_completed", "Episodes completed", "{:,.0f}"),
-    ("episodes_failed", "Episodes failed", "{:,.0f}"),
+    ("episodes_completed", "  completed", "{:,.0f}"),
+    ("episodes_failed", "  failed", "{:,.0f}"),
+    ("episodes_in_progress", "  still in progress at the end", "{:,.0f}"),
     ("emergency_admissions_per_1000", "Emergency admissions /1,000/yr", "{:,.1f}"),
     ("mean_wait_weeks", "Mean wait (weeks)", "{:,.2f}"),
     ("handoff_failure_rate", "Handoff failure rate", "{:.1%}"),
-    ("continuity_index", "Continuity index", "{:.2f}"),
+    ("continuity_index", "Continuity index (0-1)", "{:.2f}"),
 )
+"""Rows of the headline table: summary metric, label, format (shares as %)."""
 
 
-def headline_table(summary: dict[str, float]) -> str:
-    """Format the headline metrics as a small two-column table."""
-    rows = []
+def headline_table(summary: dict[str, float], cfg: CarenetConfig) -> str:
+    """The headline metrics of a run as a small two-column table, under its arrangement.
+
+    Args:
+        summary: The run's summary metrics.
+        cfg: Its configuration: the arrangement (structure, power rule, response,
+            scenario) heads the table, and the net monetary benefit row names the
+            threshold (GBP per QALY) it was valued at.
+
+    Returns:
+        The table as text, one row per line.
+    """
+    labels = scenario_label(cfg)
+    rows = ["  " + " | ".join(f"{k}: {v}" for k, v in labels.items())]
+    threshold = cfg.costs.threshold_gbp_per_qaly
     for key, label, fmt in HEADLINE:
+        if key == "net_monetary_benefit":
+            label = f"{label} at {threshold:,.0f}/QALY"
         v = summary.get(key, float("nan"))
         text = "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v)
-        rows.append(f"  {label:<32} {text:>16}")
+        rows.append(f"  {label:<40} {text:>16}")
     return "\n".join(rows)

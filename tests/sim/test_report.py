@@ -48,8 +48,13 @@ def test_report_numbers_are_t_intervals_and_paired_differences(reported):
     base = "structure=hierarchy, power_rule=domination"
     other = "structure=network, power_rule=empowerment"
     row = summary[(summary["scenario"] == other) & (summary["metric"] == "cost_total")].iloc[0]
-    ci = mean_ci(runs.loc[runs["scenario"] == other, "cost_total"])
+    # A cost is non-negative: its interval is the t-interval on the log scale (never < 0).
+    ci = mean_ci(runs.loc[runs["scenario"] == other, "cost_total"], scale="positive")
     assert row["mean"] == pytest.approx(ci.mean) and row["lo"] == pytest.approx(ci.lo)
+    assert (
+        row["lo"] >= 0
+        and (summary.loc[summary["metric"] == "handoff_failure_rate", "hi"] <= 1).all()
+    )
     b = runs[runs["scenario"] == base].set_index("replication")["qalys_net"]
     s = runs[runs["scenario"] == other].set_index("replication")["qalys_net"]
     ref, n = paired_differences(s, b)
