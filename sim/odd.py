@@ -25,7 +25,6 @@ the documentation. Output is deterministic (no dates, paths or revisions): ``car
 
 from __future__ import annotations
 
-import ast
 import importlib
 import inspect
 import re
@@ -40,6 +39,16 @@ from typing import Any
 
 import carenet
 from carenet.sim import schema
+from carenet.sim.modelcode import (
+    STAGE,
+    code_names,
+    models,
+    stage_streams,
+    step_doc,
+    step_stages,
+    stream_calls,
+    uses_mesa_rng,
+)
 from carenet.sim.paramdocs import (
     SECTIONS,
     DocsError,
@@ -56,7 +65,7 @@ from carenet.sim.paramdocs import (
     summary,
 )
 
-__all__ = ["DocsError", "all_param_keys", "doc_parts", "render_parameters"]
+__all__ = ["DocsError", "all_param_keys", "doc_parts", "render_parameters", "step_stages"]
 
 TEMPLATES = "carenet.odd_templates"
 """The package holding the ODD templates (the repository's ``docs/odd/`` folder)."""
@@ -252,104 +261,6 @@ def render_odd(folder: Traversable | Path | None = None) -> str:
 
 
 # ==========================================================================================
-# Reading the models
-# ==========================================================================================
-def _models() -> dict[str, Any]:
-    names = ("model", "power", "structure", "population", "organisation", "metrics", "streams")
-    return {n: importlib.import_module(f"carenet.models.{n}") for n in names}
-
-
-_STAGE = re.compile(r"^(\d+)\.\s+\*\*([A-Za-z_]+)\*\*:", re.M)
-
-
-def _step_doc() -> str:
-    from carenet.models.model import CareSystemModel
-
-    return inspect.getdoc(CareSystemModel.step) or ""
-
-
-def step_stages() -> list[str]:
-    """The stage names of one week, in order, from the ``CareSystemModel.step`` docstring."""
-    return [m.group(2) for m in _STAGE.finditer(_step_doc())]
-
-
-def _models_folder() -> Path:
-    return Path(inspect.getfile(importlib.import_module("carenet.models.model"))).parent
-
-
-def _stream_calls() -> dict[str, dict[str, set[str]]]:
-    """Named streams drawn in models/*.py: stream name -> {module: enclosing functions}.
-
-    Found by parsing the code: every call ``<x>.streams.get("name")`` or
-    ``streams.get("name")`` (and ``seed_for("name")``), with the function it sits in.
-    """
-    found: dict[str, dict[str, set[str]]] = {}
-    for path in sorted(_models_folder().glob("*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for fn in ast.walk(tree):
-            if not isinstance(fn, ast.FunctionDef):
-                continue
-            for node in ast.walk(fn):
-                if (
-                    isinstance(node, ast.Call)
-                    and isinstance(node.func, ast.Attribute)
-                    and node.func.attr in ("get", "seed_for")
-                    and node.args
-                    and isinstance(node.args[0], ast.Constant)
-                    and isinstance(node.args[0].value, str)
-                ):
-                    owner = node.func.value
-                    name = getattr(owner, "attr", getattr(owner, "id", ""))
-                    if name == "streams":
-                        where = found.setdefault(node.args[0].value, {})
-                        where.setdefault(path.stem, set()).add(fn.name)
-    return found
-
-
-def _uses_mesa_rng() -> bool:
-    """Whether models/*.py draws from Mesa's generator (``self.random``/``.rng``)."""
-    pat = re.compile(r"(?:self|model)\.(?:random|rng)\b")
-    return any(pat.search(p.read_text(encoding="utf-8")) for p in _models_folder().glob("*.py"))
-
-
-def _code_names(cls: type) -> dict[str, set[str]]:
-    """For each function of ``cls``: the names its compiled code uses (nested code too)."""
-    out: dict[str, set[str]] = {}
-    for name, obj in vars(cls).items():
-        fn = obj.fget if isinstance(obj, property) else obj
-        if not inspect.isfunction(fn):
-            continue
-        todo, names = [fn.__code__], set()
-        while todo:
-            code = todo.pop()
-            names |= set(code.co_names)
-            todo += [c for c in code.co_consts if inspect.iscode(c)]
-        out[name] = names
-    return out
-
-
-def _stage_streams() -> dict[str, list[str]]:
-    """Stage name -> streams drawn in its method or the methods it calls (transitively)."""
-    from carenet.models.model import CareSystemModel
-
-    calls = _code_names(CareSystemModel)
-    uses: dict[str, set[str]] = {}
-    for name, where in _stream_calls().items():
-        for fn in where.get("model", set()):
-            uses.setdefault(fn, set()).add(name)
-    out: dict[str, list[str]] = {}
-    for stage in step_stages():
-        seen, todo = set(), [f"_stage_{stage}"]
-        while todo:
-            m = todo.pop()
-            if m not in seen and m in calls:
-                seen.add(m)
-                todo.extend(calls[m])
-        out[stage] = sorted(set().union(*(uses.get(m, set()) for m in seen)))
-    return out
-
-
-# ==========================================================================================
 # Placeholders: each takes (arg, body, where) and returns Markdown
 # ==========================================================================================
 def _table(head: list[str], rows: list[list[str]], align: str = "") -> str:
@@ -384,13 +295,13 @@ def _organisation_kinds(arg: str, body: str, where: str) -> str:
 
 
 def _organisation_state(arg: str, body: str, where: str) -> str:
-    cls = _models()["organisation"].Organisation
+    cls = models()["organisation"].Organisation
     props = [(n, inspect.getdoc(o) or "") for n, o in vars(cls).items() if isinstance(o, property)]
     return _rows(props)
 
 
 def _episode_fields(arg: str, body: str, where: str) -> str:
-    declared = _models()["model"]._EP_FIELDS
+    declared = models()["model"]._EP_FIELDS
     described = _entries(body, where, "episode field")
     _stale(described, declared, where, "episode fields")
     rows = [
@@ -402,34 +313,34 @@ def _episode_fields(arg: str, body: str, where: str) -> str:
 
 def _system_state(arg: str, body: str, where: str) -> str:
     described = _entries(body, where, "model state")
-    used = set().union(*_code_names(_models()["model"].CareSystemModel).values())
+    used = set().union(*code_names(models()["model"].CareSystemModel).values())
     _stale(described, used, where, "model state")
     return _table(["variable", "meaning"], [[f"`{k}`", v] for k, v in described.items()])
 
 
 def _streams(arg: str, body: str, where: str) -> str:
-    calls, roles = _stream_calls(), _entries(body, where, "stream")
+    calls, roles = stream_calls(), _entries(body, where, "stream")
     _stale(roles, calls, where, "streams")
     rows = []
     for name in sorted(calls):
         fns = [f"`{m}.{fn}`" for m in sorted(calls[name]) for fn in sorted(calls[name][m])]
         role = roles.get(name, "(not yet described)")
-        if name == "mesa" and not _uses_mesa_rng():
+        if name == "mesa" and not uses_mesa_rng():
             role += "; no carenet process draws from it"
         rows.append([f"`{name}`", ", ".join(fns), role])
     return _table(["stream", "drawn in", "used for"], rows)
 
 
 def _stages(arg: str, body: str, where: str) -> str:
-    doc = _step_doc()
-    first = _STAGE.search(doc)
+    doc = step_doc()
+    first = STAGE.search(doc)
     return md(doc[first.start() :] if first else doc)
 
 
 def _stage_table(arg: str, body: str, where: str) -> str:
     from carenet.models.model import CareSystemModel
 
-    streams, rows = _stage_streams(), []
+    streams, rows = stage_streams(), []
     for i, s in enumerate(step_stages(), 1):
         meth = f"_stage_{s}"
         at = f"`CareSystemModel.{meth}`" if hasattr(CareSystemModel, meth) else "—"
@@ -439,12 +350,12 @@ def _stage_table(arg: str, body: str, where: str) -> str:
 
 
 def _counters(arg: str, body: str, where: str) -> str:
-    keys = _models()["model"]._REC_KEYS
+    keys = models()["model"]._REC_KEYS
     return ", ".join(f"`{k}`" for k in keys if not k.startswith("_"))
 
 
 def _rules(arg: str, body: str, where: str) -> str:
-    power = _models()["power"]
+    power = models()["power"]
     extra = _entries(body, where, "rule")
     _stale(extra, power.RULES, where, "rules")
     base = power.PowerRule

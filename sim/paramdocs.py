@@ -378,53 +378,56 @@ def render_parameters() -> str:
         opts = ", ".join(f"`{o}`" for o in group_options(s))
         lines.append(f"| [{s}](#{s}) | `{defaults.get(s, '—')}` | {opts} | {len(by_section[s])} |")
     for s in SECTIONS:
-        cls = _section_schema(s)
-        lines += ["", f"## {s}", ""]
-        intro = md(doc_parts(cls)[0])
-        if s == TOP_LEVEL:
-            intro = "Run-level settings (`configs/config.yaml`), not in any group."
-        lines += [f"Schema: `{cls.__name__}` (`sim/schema.py`).", "", intro, ""]
-        if s != TOP_LEVEL:
-            lines += [*_options_table(s), ""]
-        lines += _TABLE_HEAD + [_param_row(k, f) for k, f in by_section[s]]
-        if s == "costs":
-            lines += ["", "### Unit costs", ""]
-            lines += [
-                "The default `costs.items` (`DEFAULT_COST_ITEMS`). Each item has these fields, "
-                "all required:",
-                "",
-                *_TABLE_HEAD,
-                *[_param_row(f"costs.items.<item>.{f.name}", f) for f in fields(schema.CostItem)],
-                "",
-                *_cost_table(),
-                "",
-                'Figures marked "as quoted" are taken as quoted in the project\'s design brief; '
-                "check the original edition before citing them.",
-            ]
-        if s == "scenario":
-            lines += [
-                "",
-                "### Shocks",
-                "",
-                f"Each entry of `scenario.shocks` is a `{schema.ShockConfig.__name__}`: "
-                f"{md(doc_parts(schema.ShockConfig)[0])}",
-                "",
-                *_TABLE_HEAD,
-                *[
-                    _param_row(f"scenario.shocks[i].{f.name}", f)
-                    for f in fields(schema.ShockConfig)
-                ],
-            ]
-        if s == "pathways":
-            lines += [
-                "",
-                "### Default pathway library",
-                "",
-                one_line(inspect.cleandoc(_module_attr_doc(schema, "DEFAULT_PATHWAYS"))),
-                "",
-                *_pathway_tables(),
-            ]
+        lines += _section(s, by_section[s])
     return finish(lines)
+
+
+def _section(s: str, params: list[tuple[str, Any]]) -> list[str]:
+    """One section of parameters.md: a group's (or the run level's) options and keys."""
+    cls = _section_schema(s)
+    lines = ["", f"## {s}", ""]
+    intro = md(doc_parts(cls)[0])
+    if s == TOP_LEVEL:
+        intro = "Run-level settings (`configs/config.yaml`), not in any group."
+    lines += [f"Schema: `{cls.__name__}` (`sim/schema.py`).", "", intro, ""]
+    if s != TOP_LEVEL:
+        lines += [*_options_table(s), ""]
+    lines += _TABLE_HEAD + [_param_row(k, f) for k, f in params]
+    if s == "costs":
+        lines += ["", "### Unit costs", ""]
+        lines += [
+            "The default `costs.items` (`DEFAULT_COST_ITEMS`). Each item has these fields, "
+            "all required:",
+            "",
+            *_TABLE_HEAD,
+            *[_param_row(f"costs.items.<item>.{f.name}", f) for f in fields(schema.CostItem)],
+            "",
+            *_cost_table(),
+            "",
+            'Figures marked "as quoted" are taken as quoted in the project\'s design brief; '
+            "check the original edition before citing them.",
+        ]
+    if s == "scenario":
+        lines += [
+            "",
+            "### Shocks",
+            "",
+            f"Each entry of `scenario.shocks` is a `{schema.ShockConfig.__name__}`: "
+            f"{md(doc_parts(schema.ShockConfig)[0])}",
+            "",
+            *_TABLE_HEAD,
+            *[_param_row(f"scenario.shocks[i].{f.name}", f) for f in fields(schema.ShockConfig)],
+        ]
+    if s == "pathways":
+        lines += [
+            "",
+            "### Default pathway library",
+            "",
+            one_line(inspect.cleandoc(_module_attr_doc(schema, "DEFAULT_PATHWAYS"))),
+            "",
+            *_pathway_tables(),
+        ]
+    return lines
 
 
 def finish(lines: list[str]) -> str:

@@ -76,7 +76,7 @@ def test_every_registered_rule_is_described(model_md: str) -> None:
 
 
 def test_every_named_stream_is_documented(model_md: str) -> None:
-    streams = odd._stream_calls()
+    streams = odd.stream_calls()
     assert {"demand", "handoff", "health"} <= set(streams)
     for name in streams:
         assert f"| `{name}` |" in model_md
