@@ -7,8 +7,9 @@ scaled to the run's ``steps``, so that a preset's shocks fall at the same point 
 
 :func:`scenario_problem` finds shocks and response settings that cannot happen as
 configured (a shock at or after the run's last week, more organisations failing than can
-fail, more hubs funded than there are organisations); configuration validation turns its
-message into a one-line error, so such a run stops before anything runs.
+fail, more hubs funded than there are organisations, a population with no demand);
+configuration validation turns its message into a one-line error, so such a run stops
+before anything runs.
 :func:`scenario_notes` lists what is applied other than as written (a shock cut short by
 the end of the run), for the command to print as warnings.
 """
@@ -83,6 +84,13 @@ def scenario_problem(cfg: CarenetConfig) -> str | None:
                     f"weeks 0 to {steps - 1}): the {kind} would never happen; use an earlier "
                     "week, more steps, or relative: true to scale its weeks with steps"
                 )
+    pop = cfg.population
+    if sum(a * b for a, b in zip(pop.stratum_shares, pop.episode_rate_per_year, strict=True)) <= 0:
+        return (
+            f"population.episode_rate_per_year: {pop.episode_rate_per_year} gives no care "
+            f"episodes with population.stratum_shares {pop.stratum_shares}: nothing could "
+            "happen in the run; give a stratum with a share above 0 a rate above 0"
+        )
     problem = _org_failure_problem(cfg)
     if problem:
         return problem
