@@ -532,7 +532,9 @@ def ask_array(
     if bad.any():
         at = tuple(int(x) for x in np.argwhere(bad)[0])
         where = f"[{', '.join(map(str, at))}]"
-        raise RuleError(rule, name, f"returned {arr[at]!r} at {where}; expected {want}", org, week)
+        raise RuleError(
+            rule, name, f"returned {float(arr[at])!r} at {where}; expected {want}", org, week
+        )
     if kind == "weights" and not np.isfinite(arr.sum(axis=-1)).all():
         raise RuleError(
             rule, name, f"returned weights too large to add up; expected {want}", org, week
