@@ -17,10 +17,23 @@ import numpy as np
 
 from carenet.sim.schema import LINES, SERVICE_KINDS, STRATA, CarenetConfig
 
+from .errors import ResultError, RuleError
 from .metrics import NETWORK_METRICS, network_metrics
 from .organisation import Organisation
 from .population import build_population
-from .power import RULES, Domination, Empowerment, PowerRule, RuleView, load_target
+from .power import (
+    RULES,
+    Domination,
+    Empowerment,
+    PowerRule,
+    RuleView,
+    ask_array,
+    ask_flag,
+    ask_values,
+    load_target,
+    rule_failure,
+)
+from .shocks import shock_window
 from .streams import Streams
 from .structure import (
     branches,
@@ -227,7 +240,10 @@ class CareSystemModel(mesa.Model):
         u = rng.random(self.n)  # drawn whatever the rule, so the stream stays aligned
         if pr._target_:
             cls = load_target(pr._target_)
-            user = cls(**pr.params)
+            try:
+                user = cls(**pr.params)
+            except Exception as exc:
+                raise RuleError(cls, "__init__", f"raised {rule_failure(exc)}") from exc
             rules: list[PowerRule] = [user] * self.n
         elif pr.name in ("mixed", "adaptive"):
             if pr.assign_by == "kind":
@@ -378,7 +394,10 @@ class CareSystemModel(mesa.Model):
             "continuity": 0.0,
             "handoffs": 0,
         }
-        self._shocks = [dict(s) for s in cfg.scenario.shocks]
+        self._shocks = []
+        for s in cfg.scenario.shocks:
+            start, dur = shock_window(s, cfg.steps)
+            self._shocks.append(dict(s, at_week=start, duration_weeks=dur))
 
     # ======================================================================================
     # The week
@@ -568,14 +587,29 @@ class CareSystemModel(mesa.Model):
         view = self.view()
         old = self.budget[ids].copy()
         total = old.sum()
+        t = self.week
         pooled = np.array(
             [
-                self.cfg.response.pooled_budget and self.orgs[i].rule.pools_budget(int(i), view)
+                self.cfg.response.pooled_budget
+                and ask_flag(self.orgs[i].rule, "pools_budget", int(i), view, t)
                 for i in ids
             ],
             dtype=bool,
         )
-        bids = np.array([self.orgs[i].rule.budget_bid(int(i), view) for i in ids], dtype=float)
+        bids = np.zeros(ids.size)
+        for rule, group in self._rule_groups():
+            at = np.flatnonzero(np.isin(ids, group))
+            if at.size:
+                bids[at] = ask_values(
+                    rule,
+                    "budget_bid",
+                    ids[at],
+                    view,
+                    t,
+                    0.0,
+                    math.inf,
+                    "a finite number >= 0 (GBP)",
+                )
         need = view.need[ids]
         target = np.zeros(ids.size)
         savings = 0.0
@@ -1019,7 +1053,16 @@ class CareSystemModel(mesa.Model):
             force = np.zeros((n, n), dtype=bool)
             for rule, ids in self._rule_groups():
                 for i in ids:
-                    force[i] = rule.demands_escalation(int(i), view)
+                    force[i] = ask_array(
+                        rule,
+                        "demands_escalation",
+                        int(i),
+                        view,
+                        self.week,
+                        (n,),
+                        kind="flags",
+                        org=int(i),
+                    )
             if force.any():
                 for k in (DIRECT, BROKER, COLD):
                     EC[k][force] = inf
@@ -1063,7 +1106,8 @@ class CareSystemModel(mesa.Model):
         view = self.view()
         R = np.zeros((self.n, self.n))
         for rule, ids in self._rule_groups():
-            R[ids] = np.maximum(np.asarray(rule.referral_matrix(ids, view), dtype=float), 0.0)
+            shape = (ids.size, self.n)
+            R[ids] = ask_array(rule, "referral_matrix", ids, view, self.week, shape, kind="weights")
         R[:, ~self.active] = 0.0
         return R
 
@@ -1236,7 +1280,9 @@ class CareSystemModel(mesa.Model):
         boost = self.cfg.response.sharing_boost if self.shared_live else 0.0
         lv = np.zeros(self.n)
         for rule, ids in self._rule_groups():
-            lv[ids] = [rule.data_sharing(int(i), view) for i in ids]
+            lv[ids] = ask_values(
+                rule, "data_sharing", ids, view, self.week, 0.0, 1.0, "a number from 0 to 1"
+            )
         self.sharing = np.clip(lv + boost, 0.0, 1.0)
         self.sharing[~self.active] = 0.0
         maxd = max(int(self.depth.max()), 1)
@@ -1424,6 +1470,50 @@ class CareSystemModel(mesa.Model):
             for x, y in zip(a, b, strict=True)
         ]
         return {"week": self.week, "nodes": nodes, "ties": ties}
+
+
+HEADLINE_METRICS: tuple[str, ...] = (
+    "qalys_gained",
+    "qalys_lost",
+    "qalys_net",
+    "cost_total",
+    "cost_direct",
+    "cost_transaction",
+    "cost_failure",
+    "cost_connection",
+    "net_monetary_benefit",
+    "episodes_started",
+    "episodes_completed",
+    "episodes_failed",
+    "emergency_admissions_per_1000",
+    "mean_wait_weeks",
+    "handoff_failure_rate",
+    "continuity_index",
+)
+"""Summary metrics every finished run must have as finite numbers (see :func:`check_summary`)."""
+
+
+def check_summary(summary: dict[str, Any]) -> None:
+    """Refuse a summary whose headline metrics are not all finite numbers.
+
+    Args:
+        summary: A run's summary (:meth:`CareSystemModel.summary`).
+
+    Raises:
+        ResultError: Naming the first headline metric that is missing, NaN or infinite,
+            and why where that is known (nothing to average over).
+    """
+    for key in HEADLINE_METRICS:
+        v = summary.get(key)
+        if isinstance(v, int | float | np.integer | np.floating) and math.isfinite(float(v)):
+            continue
+        ended = (summary.get("episodes_completed") or 0) + (summary.get("episodes_failed") or 0)
+        why = "a value in the run was not a finite number"
+        if key == "mean_wait_weeks" and ended == 0:
+            why = "no care episode ended in the run: run more steps or a larger population"
+        elif key in ("handoff_failure_rate", "continuity_index") and not summary.get("handoffs"):
+            why = "no handoff happened in the run: run more steps or a larger population"
+        raise ResultError(f"summary metric {key} is {v!r}, not a finite number ({why})")
 
 
 def _bounded_rescale(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, total: float) -> np.ndarray:

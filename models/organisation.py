@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from .power import PowerRule
+from .power import PowerRule, ask_array
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import CareSystemModel
@@ -97,7 +97,7 @@ class Organisation(mesa.Agent):
         """
         m = self.model
         i = self.idx
-        scores = np.asarray(self.rule.tie_scores(i, view), dtype=float)
+        scores = ask_array(self.rule, "tie_scores", i, view, m.week, (m.n,), kind="scores", org=i)
         eligible = m.service & m.active
         eligible[i] = False
         current = np.flatnonzero(m.trust[i] > 0)

@@ -23,12 +23,15 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+
+from .errors import RuleError
 
 
 @dataclass
@@ -362,8 +365,178 @@ def load_target(target: str) -> type[PowerRule]:
         except Exception as exc:
             raise ValueError(f"power_rule._target_: cannot import {mod_s!r}: {exc}") from None
     cls = getattr(module, cls_name, None)
+    if cls is None:
+        where = repr(str(path)) if ":" in target else repr(mod_s)
+        raise ValueError(f"power_rule._target_: {where} has no class {cls_name!r}")
     if not (isinstance(cls, type) and issubclass(cls, PowerRule)):
         raise ValueError(
             f"power_rule._target_: {target!r} is not a subclass of carenet.models.power.PowerRule"
         )
     return cls
+
+
+# --- asking a rule: the one place where rule calls are made and their answers checked ---
+
+
+def rule_failure(exc: BaseException) -> str:
+    """An exception a rule raised, as ``Type: first line of its message``."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
+def _show(value: Any) -> str:
+    """A short text of an offending value (type and repr, at most about 60 characters)."""
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape} ({value.dtype}): {text}"
+    return text
+
+
+def _method_name(rule: PowerRule, method: str) -> str:
+    """``referral_weights`` when the rule's matrix form is the default one calling it."""
+    if method == "referral_matrix" and type(rule).referral_matrix is PowerRule.referral_matrix:
+        return "referral_weights"
+    return method
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(
+        v, bool | np.bool_
+    )
+
+
+def ask_values(
+    rule: PowerRule,
+    method: str,
+    ids: np.ndarray,
+    view: RuleView,
+    week: int,
+    lo: float,
+    hi: float,
+    expected: str,
+) -> np.ndarray:
+    """Ask a rule's per-organisation number (``data_sharing``, ``budget_bid``) for each id.
+
+    Args:
+        rule: The rule.
+        method: The method's name.
+        ids: Organisations to ask about.
+        view: What the rule sees.
+        week: Week of the run (for messages).
+        lo: Smallest value allowed.
+        hi: Largest value allowed.
+        expected: What is allowed, in words (for messages).
+
+    Returns:
+        The answers as floats, one per id.
+
+    Raises:
+        RuleError: If the rule raises, or an answer is not a finite number in [lo, hi].
+    """
+    fn = getattr(rule, method)
+    vals: list[Any] = []
+    org = -1
+    try:
+        for org in ids:
+            vals.append(fn(int(org), view))
+    except Exception as exc:
+        raise RuleError(rule, method, f"raised {rule_failure(exc)}", int(org), week) from exc
+    arr = np.array(vals) if vals else np.zeros(0)
+    if (
+        arr.dtype.kind in "iuf"
+        and arr.shape == (len(vals),)
+        and np.isfinite(arr).all()
+        and ((arr >= lo) & (arr <= hi)).all()
+    ):
+        return arr.astype(float)
+    for org, v in zip(ids, vals, strict=True):
+        if not (_is_number(v) and math.isfinite(float(v)) and lo <= float(v) <= hi):
+            raise RuleError(
+                rule, method, f"returned {_show(v)}; expected {expected}", int(org), week
+            )
+    return arr.astype(float)  # pragma: no cover (a mixture numpy could not type)
+
+
+def ask_flag(rule: PowerRule, method: str, org: int, view: RuleView, week: int) -> bool:
+    """Ask a rule's yes/no decision (``pools_budget``) about one organisation.
+
+    Raises:
+        RuleError: If the rule raises or answers other than true or false.
+    """
+    try:
+        v = getattr(rule, method)(org, view)
+    except Exception as exc:
+        raise RuleError(rule, method, f"raised {rule_failure(exc)}", org, week) from exc
+    if not isinstance(v, bool | np.bool_):
+        raise RuleError(rule, method, f"returned {_show(v)}; expected True or False", org, week)
+    return bool(v)
+
+
+def ask_array(
+    rule: PowerRule,
+    method: str,
+    first: Any,
+    view: RuleView,
+    week: int,
+    shape: tuple[int, ...],
+    *,
+    kind: str,
+    org: int | None = None,
+) -> np.ndarray:
+    """Ask a rule for an array (referral weights, escalation flags, tie scores) and check it.
+
+    Args:
+        rule: The rule.
+        method: ``referral_matrix``, ``demands_escalation`` or ``tie_scores``.
+        first: The first argument (an organisation id, or an array of them).
+        view: What the rule sees.
+        week: Week of the run (for messages).
+        shape: The shape the answer must have.
+        kind: ``"weights"`` (finite, >= 0, with a finite sum per row), ``"flags"`` (true or
+            false, or 0/1) or ``"scores"`` (finite numbers).
+        org: The organisation asked about, for messages.
+
+    Returns:
+        The answer as a float array (``weights``, ``scores``) or a boolean array.
+
+    Raises:
+        RuleError: If the rule raises, or the answer has the wrong type, shape or values.
+    """
+    name = _method_name(rule, method)
+    try:
+        value = getattr(rule, method)(first, view)
+    except Exception as exc:
+        raise RuleError(rule, name, f"raised {rule_failure(exc)}", org, week) from exc
+    expected = {
+        "weights": "finite weights >= 0",
+        "flags": "True/False values",
+        "scores": "finite numbers",
+    }[kind]
+    want = f"an array of shape {shape} of {expected}"
+    try:
+        arr = np.asarray(value)
+    except Exception:
+        arr = None
+    if arr is None or arr.dtype.kind not in "biuf" or arr.shape != shape:
+        raise RuleError(rule, name, f"returned {_show(value)}; expected {want}", org, week)
+    if kind == "flags":
+        if arr.dtype.kind != "b" and not np.isin(arr, (0, 1)).all():
+            raise RuleError(rule, name, f"returned {_show(value)}; expected {want}", org, week)
+        return arr.astype(bool)
+    arr = arr.astype(float)
+    bad = ~np.isfinite(arr)
+    if kind == "weights":
+        bad |= arr < 0
+    if bad.any():
+        at = tuple(int(x) for x in np.argwhere(bad)[0])
+        where = f"[{', '.join(map(str, at))}]"
+        raise RuleError(
+            rule, name, f"returned {float(arr[at])!r} at {where}; expected {want}", org, week
+        )
+    if kind == "weights" and not np.isfinite(arr.sum(axis=-1)).all():
+        raise RuleError(
+            rule, name, f"returned weights too large to add up; expected {want}", org, week
+        )
+    return arr

@@ -31,10 +31,17 @@ def fail(msg: str, code: int = EXIT_USAGE) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Run one scenario (or, with -m, a sweep) and say where the files are."""
+    """Run one scenario (or, with -m, a sweep) and say where the files are.
+
+    Bad input (a value not allowed, a user rule that cannot be loaded, an output folder
+    that cannot be used) ends with exit code 2 before anything runs; a run that fails
+    (a user rule that raises or answers nonsense, a headline metric that is not a number)
+    ends with exit code 1 and writes nothing. Each is one line on stderr;
+    ``CARENET_DEBUG=1`` shows the traceback of a failed run instead.
+    """
     if args.multirun:
         return _delegate("carenet.sim.sweep", "cmd_sweep", args)
-    from .config import ConfigError, load_config
+    from .config import load_config
     from .runner import RESULT_FILES, OutputError, check_out, headline_table, run_scenario
 
     try:
@@ -43,15 +50,20 @@ def cmd_run(args: argparse.Namespace) -> int:
             return _delegate("carenet.sim.sweep", "cmd_sweep", args)
         if cfg.out:
             check_out(Path(cfg.out).expanduser(), cfg.overwrite)
-        result = run_scenario(cfg, overrides=args.overrides)
-    except (ConfigError, OutputError) as exc:
-        return fail(str(exc))
-    except ValueError as exc:  # e.g. a user rule that cannot be loaded
+    except ValueError as exc:  # ConfigError, OutputError: bad input, nothing ran
         return fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-    except Exception as exc:  # e.g. a user-written rule that raises during the run
+    from carenet.models.shocks import scenario_notes
+
+    for note in scenario_notes(cfg):
+        print(f"carenet: warning: {note}", file=sys.stderr)
+    try:
+        result = run_scenario(cfg, overrides=args.overrides)
+    except OutputError as exc:  # the folder changed while the run ran
+        return fail(str(exc))
+    except Exception as exc:  # a user rule that raises, a metric that is not a number...
         if os.environ.get("CARENET_DEBUG"):
             raise
-        first = str(exc).splitlines()[0] if str(exc) else ""
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         return fail(
             f"the run failed: {type(exc).__name__}: {first} "
             "(nothing was written; set CARENET_DEBUG=1 to see the traceback)",

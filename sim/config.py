@@ -602,6 +602,11 @@ def _cross_checks(cfg: CarenetConfig) -> None:
             raise _bad(f"scenario.shocks[{i}].magnitude", shock.magnitude, "a cut below 1")
         shocks.append(asdict(shock))
     cfg.scenario.shocks = shocks
+    from carenet.models.shocks import scenario_problem
+
+    problem = scenario_problem(cfg)  # shocks and hubs that cannot happen in this run
+    if problem:
+        raise ConfigError(problem)
 
 
 def _check_user_rule(target: str, params: dict[str, Any]) -> None:

@@ -336,7 +336,7 @@ def simulate(cfg: CarenetConfig, seed: int | None = None, progress: bool = False
     """
     from tqdm import tqdm
 
-    from carenet.models.model import CareSystemModel
+    from carenet.models.model import CareSystemModel, check_summary
 
     t0 = time.perf_counter()
     # One BLAS thread: the model's matrices are organisation-sized (n ~ 150-400), too
@@ -372,8 +372,10 @@ def simulate(cfg: CarenetConfig, seed: int | None = None, progress: bool = False
                 model.run(cfg.steps, callback=lambda _m: bar.update(1))
     ts = pd.DataFrame(model.records)
     ts.insert(0, "week", ts.pop("week").astype("int64"))
+    summary = model.summary()
+    check_summary(summary)  # a NaN headline metric makes the run a failed run
     return RunResult(
-        summary=model.summary(),
+        summary=summary,
         timeseries=ts,
         networks={"initial": model.initial_snapshot, "final": model.network_snapshot()},
         seed=model.seed_value,

@@ -690,7 +690,13 @@ class ResponseConfig:
         0.5, doc="Share of a year's failure-cost savings returned to the pool.", **PROB
     )
     hub_funding: bool = P(False, doc="Fund the most influential hubs' brokerage.")
-    hub_count: int = P(5, lo=0, hi=1000, unit="orgs", doc="Number of hubs funded.")
+    hub_count: int = P(
+        5,
+        lo=0,
+        hi=1000,
+        unit="orgs",
+        doc="Number of hubs funded (at most the number of service organisations).",
+    )
     hub_extra_brokerage: float = P(
         60.0, lo=0.0, hi=1e6, unit="handoffs/week", doc="Brokerage capacity added per hub."
     )
@@ -713,9 +719,28 @@ class ShockConfig:
         choices=("winter_surge", "budget_cut", "org_failure", "data_outage"),
         doc="What happens.",
     )
-    at_week: int = P(26, lo=0, hi=100000, unit="week", doc="Week at which the shock starts.")
+    at_week: int = P(
+        26,
+        lo=0,
+        hi=100000,
+        unit="week",
+        doc="Week at which the shock starts: a week of the run (0 to steps - 1; a later week "
+        "is an error), or of a 260-week run when relative is true.",
+    )
     duration_weeks: int = P(
-        12, lo=0, hi=100000, unit="weeks", doc="How long it lasts (0 = permanent)."
+        12,
+        lo=0,
+        hi=100000,
+        unit="weeks",
+        doc="How long it lasts (0 = permanent; org failures are always permanent and ignore it). A "
+        "shock that would last past the run's end applies until the end (with a warning).",
+    )
+    relative: bool = P(
+        False,
+        doc="Whether at_week and duration_weeks are weeks of a 260-week (five-year) run, "
+        "scaled to the run's steps (start rounded down; a non-zero duration lasts at least "
+        "a week), so the shock falls at the same point of any run. The scenario presets "
+        "set it; a 260-week run applies the weeks as written.",
     )
     magnitude: float = P(
         0.2,
@@ -728,7 +753,14 @@ class ShockConfig:
         choices=("random", "size", "authority", "degree", "betweenness"),
         doc="Org failure: how the failing organisations are chosen.",
     )
-    count: int = P(1, lo=0, hi=1000, unit="orgs", doc="Org failure: how many fail.")
+    count: int = P(
+        1,
+        lo=0,
+        hi=1000,
+        unit="orgs",
+        doc="Org failure: how many fail; each kind keeps at least one organisation (more than "
+        "can fail is an error).",
+    )
     kinds: list = P([], doc="Org failure: restrict to these kinds (empty = any service kind).")
 
 
