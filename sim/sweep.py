@@ -194,6 +194,17 @@ def needs_running(spec: RunSpec) -> bool:
     return bool(cfg.overwrite) or not is_finished(_locate(cfg, rep, sweep_dir)[3])
 
 
+def ignore_sigint() -> None:
+    """Worker initialiser: leave SIGINT (Ctrl-C) to the sweep's own process.
+
+    Ctrl-C reaches the whole process group; the sweep's process answers it by stopping
+    its workers, and a worker that took it between two runs would print a traceback.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def execute_run(spec: RunSpec) -> dict[str, Any]:
     """Run one (scenario, replication) of a sweep into ``<out>/runs/<run_id>``.
 

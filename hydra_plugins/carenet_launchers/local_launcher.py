@@ -95,9 +95,9 @@ class LocalLauncher(KeepsContext, Launcher):
             One completed JobReturn per job, in job order, holding what
             :func:`carenet.sim.sweep.execute_run` returned.
         """
-        from joblib import Parallel, delayed
+        from joblib import Parallel, delayed, parallel_config
 
-        from carenet.sim.sweep import execute_run
+        from carenet.sim.sweep import execute_run, ignore_sigint
 
         assert self.config is not None
         setup_globals()
@@ -108,8 +108,13 @@ class LocalLauncher(KeepsContext, Launcher):
         if serial:
             values = [execute_run(spec) for spec in specs]
         else:
-            parallel = Parallel(n_jobs=self.n_jobs, backend=self.backend)
-            values = list(parallel(delayed(execute_run)(spec) for spec in specs))
+            # Workers ignore SIGINT: Ctrl-C reaches the whole process group, and only the
+            # sweep's own process should answer it (it stops the workers); a worker that
+            # took it between two runs would print a multiprocessing traceback.
+            extra = {"initializer": ignore_sigint} if self.backend == "loky" else {}
+            with parallel_config(backend=self.backend, **extra):
+                parallel = Parallel(n_jobs=self.n_jobs)
+                values = list(parallel(delayed(execute_run)(spec) for spec in specs))
         returns = []
         for overrides, value in zip(job_overrides, values, strict=True):
             ret = JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED, task_name="task")
