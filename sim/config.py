@@ -223,9 +223,7 @@ def _compose_error(exc: Exception) -> ConfigError:
     return ConfigError(f"could not compose configuration: {first}")
 
 
-_UNQUOTED = set(
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-/\\+.$%*@?|: "
-)
+_UNQUOTED = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-/\\+.$%*@?|: ")
 """Characters Hydra's override grammar reads in a value without quotes (besides brackets,
 braces, commas and quotes, which shape lists, mappings and sweeps)."""
 
@@ -282,7 +280,11 @@ def shell_quoted(key: str, value: str) -> str:
     q = "'" if "'" not in value or '"' in value else '"'
     # Inside quotes Hydra reads \<quote> as the quote; backslashes before a quote (or the
     # closing one) are doubled.
-    body = re.sub(r"(\\*)(" + q + r"|$)", lambda m: m.group(1) * 2 + ("\\" + q if m.group(2) else ""), value)
+    body = re.sub(
+        r"(\\*)(" + q + r"|$)",
+        lambda m: m.group(1) * 2 + ("\\" + q if m.group(2) else ""),
+        value,
+    )
     hydra = q + body + q
     if not any(c in hydra for c in "$`\\!"):
         return f'{key}="{hydra.replace(chr(34), chr(92) + chr(34))}"'
@@ -387,9 +389,19 @@ def unreadable_override(override: str, multirun: bool = False) -> ConfigError:
     return ConfigError(f"{what} ({why}); {fix}")
 
 
-def _check_readable(parser: Any, overrides: list[str], multirun: bool) -> list[Any]:
-    """Parse overrides with Hydra's grammar; an unreadable one, or a sweep without ``-m``,
-    raises :func:`unreadable_override`'s one line.
+def parse_readable(parser: Any, overrides: list[str], multirun: bool) -> list[Any]:
+    """Parse overrides with Hydra's grammar, or say in one line which one it cannot read.
+
+    Args:
+        parser: Hydra's ``OverridesParser``.
+        overrides: The overrides as typed.
+        multirun: Whether ``-m`` was given; without it a sweep (``seed=1,2``) is refused.
+
+    Returns:
+        The parsed overrides.
+
+    Raises:
+        ConfigError: From :func:`unreadable_override`, or for a sweep without ``-m``.
     """
     try:
         parsed = parser.parse_overrides(overrides)
@@ -565,7 +577,7 @@ def compose_many(combos: list[list[str]]) -> list[dict[str, Any]]:
             repo = loader.repository
             parser = OverridesParser.create()
             for overrides in combos:
-                parsed = _check_readable(parser, list(overrides), multirun=False)
+                parsed = parse_readable(parser, list(overrides), multirun=False)
                 split = split_overrides(parsed, repo.group_exists)
                 if split is None:
                     cfg = hydra_compose(config_name="config", overrides=list(overrides))
@@ -880,8 +892,9 @@ _TARGET_FORMS = (
 
 
 def _target_error(target: str, exc: Exception) -> ConfigError:
-    """One line for a ``power_rule._target_`` that cannot be loaded, saying why and what
-    is allowed (the rules the file or module does hold, where it could be imported).
+    """One line for a ``power_rule._target_`` that cannot be loaded, and what is allowed.
+
+    Names the rules the file or module does hold, where it could be imported.
     """
     import importlib
     import inspect

@@ -466,7 +466,14 @@ def plan_sweep(overrides: list[str], multirun: bool = True) -> Plan:
     """
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from .config import ConfigError, check_hydra_overrides, compose_many, to_dict, validate
+    from .config import (
+        ConfigError,
+        check_hydra_overrides,
+        compose_many,
+        parse_readable,
+        to_dict,
+        validate,
+    )
     from .runner import default_out, scenario_label
 
     for ov in overrides:
@@ -480,7 +487,9 @@ def plan_sweep(overrides: list[str], multirun: bool = True) -> Plan:
         # Per-run figures cost about a second a run; carenet report draws a sweep's figures.
         job_ovs.append("figures=false")
     try:
-        parsed = OverridesParser.create().parse_overrides(job_ovs)
+        parsed = parse_readable(OverridesParser.create(), job_ovs, multirun=True)
+    except ConfigError:
+        raise
     except Exception as exc:  # Hydra's grammar errors are long; keep the first line
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SweepError(f"cannot parse overrides: {first}") from None
