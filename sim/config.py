@@ -375,8 +375,8 @@ def unreadable_override(override: str, multirun: bool = False) -> ConfigError:
         sweep = f"carenet run -m {key}={value}"
         if is_text:
             return ConfigError(
-                f"{what} (a comma separates values to sweep); to use it as one value, "
-                f"{fix}; to sweep the values, add -m ({sweep})"
+                f"{what} (a comma separates values to sweep: add -m to sweep them, as in "
+                f"{sweep}); to use it as one value, {fix}"
             )
         return ConfigError(
             f"{what} (a comma separates values to sweep); to sweep them, add -m ({sweep})"
