@@ -469,6 +469,7 @@ def plan_sweep(overrides: list[str], multirun: bool = True) -> Plan:
     from .config import (
         ConfigError,
         check_hydra_overrides,
+        check_out_path,
         compose_many,
         parse_readable,
         to_dict,
@@ -551,6 +552,7 @@ def plan_sweep(overrides: list[str], multirun: bool = True) -> Plan:
             runs.append(PlannedRun(rid, sid, label, i, s, cfg.seed, values))
     assert first_cfg is not None
     out = Path(out_value or first_cfg.out or default_out()).expanduser()
+    check_out_path(str(out))  # a file in the way of out is bad input, before anything runs
     launcher = DEFAULT_LAUNCHER
     for ov in hydra_ovs:
         if _key(ov) == "hydra/launcher":

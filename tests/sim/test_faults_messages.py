@@ -294,3 +294,16 @@ def test_every_argument_of_every_command_has_a_help_description(tmp_path):
     for opt in ("--quick", "--sizes", "--steps", "--no-floor", "--seed", "--json"):
         assert re.search(rf"^\s+{opt}\b.*\S", r.stdout, re.M), opt
     _nothing_written(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "sweep", [pytest.param(["-m", "seed=1,2"], id="m"), pytest.param(["replications=2"], id="reps")]
+)
+def test_sweep_out_inside_a_file_is_bad_input_and_the_file_is_kept(tmp_path, sweep):
+    f = tmp_path / "notes.txt"
+    f.write_text("keep me")
+    r = carenet("run", *sweep, *SMALL, f"out={f}/res", cwd=tmp_path)
+    err = _one_line_error(r)
+    assert err.startswith(f"carenet: error: out: '{f}/res' is inside '{f}', which is a file")
+    assert f.read_text() == "keep me"
+    _nothing_written(tmp_path, keep={"notes.txt"})
