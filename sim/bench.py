@@ -617,8 +617,10 @@ def format_report(res: BenchResult) -> str:
 # Command line
 # ==========================================================================================
 def build_parser() -> argparse.ArgumentParser:
-    """Options of ``carenet bench``."""
-    p = argparse.ArgumentParser(
+    """Options of ``carenet bench`` (a usage error is one line, see :class:`OneLineParser`)."""
+    from .cli import OneLineParser
+
+    p = OneLineParser(
         prog="carenet bench",
         description="Benchmark carenet's speed and memory against the patients-as-agents "
         "floor. Each measurement runs in a fresh process.",

@@ -20,6 +20,7 @@ import importlib
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 EXIT_USAGE = 2
 
@@ -87,43 +88,201 @@ def _delegate(module: str, func: str, args: argparse.Namespace) -> int:
     return getattr(mod, func)(args)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr (exit code 2).
+
+    argparse prints the usage and then the error; this prints only
+    ``carenet: error: <prog>: <message>; see <prog> --help``.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        """Print one line naming the problem and where help is, and exit with 2."""
+        message = " ".join(message.split())
+        self.exit(EXIT_USAGE, f"carenet: error: {self.prog}: {message}; see {self.prog} --help\n")
+
+
+class _CommandsFormatter(argparse.HelpFormatter):
+    """Help layout of ``carenet --help`` with room for the longest command name."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=24)
+        self._action_max_length = 15  # "    reproduce" + 2: each command on one line
+
+
+RUN_KEYS: tuple[str, ...] = (
+    "out",
+    "overwrite",
+    "seed",
+    "steps",
+    "replications",
+    "progress",
+    "figures",
+)
+"""Run-level keys listed by ``carenet run --help`` (documented in the schema)."""
+
+
+def run_help_epilog() -> str:
+    """The end of ``carenet run --help``: config groups and their options, run keys, docs.
+
+    Groups and options are read from the installed ``configs/`` folder and the keys'
+    meanings from the schema, so the help cannot drift from what the command accepts.
+    """
+    import textwrap
+    from dataclasses import fields
+
+    from .config import GROUPS, group_options
+    from .schema import CarenetConfig
+
+    defaults = _group_defaults()
+    lines = [
+        "config groups (pick one option of each: GROUP=OPTION, e.g. structure=network; "
+        "* marks the default):"
+    ]
+    width = max(len(g) for g in GROUPS) + 2
+    for group in GROUPS:
+        opts = [o + ("*" if o == defaults.get(group) else "") for o in group_options(group)]
+        lines.append(f"  {group:<{width}}{', '.join(opts)}")
+    lines.append("")
+    lines.append("run keys (KEY=VALUE):")
+    by_name = {f.name: f for f in fields(CarenetConfig)}
+    for key in RUN_KEYS:
+        f = by_name[key]
+        meta = dict(f.metadata)
+        doc = meta.get("doc", "")
+        extra = []
+        if meta.get("lo") is not None and meta.get("hi") is not None:
+            unit = f" {meta['unit']}" if meta.get("unit") else ""
+            extra.append(f"{meta['lo']} to {meta['hi']}{unit}")
+        default = f.default
+        if isinstance(default, bool):
+            extra.append(f"default {str(default).lower()}")
+        elif default != "":
+            extra.append(f"default {default}")
+        text = f"{doc} ({'; '.join(extra)})" if extra else doc
+        wrapped = textwrap.wrap(text, 100 - 18)
+        lines.append(f"  {key:<16}{wrapped[0]}")
+        lines.extend(" " * 18 + w for w in wrapped[1:])
+    lines += [
+        "",
+        "every parameter: GROUP.KEY=VALUE, e.g. population.size=50000 handoff.cold_fail=0.3;",
+        "  each parameter's type, range, unit, default and meaning is in docs/parameters.md",
+        "  (write or refresh it, and the ODD model description, with `carenet docs`).",
+        "",
+        "quoting: a value holding a comma, '=', a quote or a non-ASCII letter must be quoted for",
+        "  Hydra and the shell, e.g. out=\"'results/a,b'\"; a list is [a,b], e.g.",
+        "  'population.stratum_shares=[0.25,0.25,0.25,0.25]'.",
+        "sweeps: -m with comma-separated values or range(...), e.g. carenet run -m seed=1,2,3",
+        "  structure=hierarchy,network; then carenet collect DIR and carenet report DIR.",
+    ]
+    return "\n".join(lines)
+
+
+def _group_defaults() -> dict[str, str]:
+    """The default option of each config group (the defaults list of config.yaml)."""
+    from importlib import resources
+
+    import yaml
+
+    try:
+        text = resources.files("carenet.configs").joinpath("config.yaml").read_text("utf-8")
+        items = yaml.safe_load(text).get("defaults", [])
+    except (OSError, yaml.YAMLError, AttributeError):
+        return {}
+    return {k: str(v) for item in items if isinstance(item, dict) for k, v in item.items()}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``carenet`` command."""
+    import textwrap
+
     from carenet import __version__
 
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="carenet",
         description="Agent-based simulation of integrated care: hierarchies vs networks.",
+        formatter_class=_CommandsFormatter,
+        epilog="Run `carenet COMMAND --help` for a command's options; every parameter is "
+        "listed in docs/parameters.md (written by `carenet docs`).",
     )
     p.add_argument("--version", action="version", version=f"carenet {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     r = sub.add_parser(
         "run",
         help="run one scenario, or a sweep with -m",
-        description="Run one scenario. Overrides are Hydra KEY=VALUE pairs, e.g. "
-        "structure=network power_rule=empowerment population.size=50000 out=results/a. "
-        "With -m, comma-separated values and range(...) sweep (Hydra multirun).",
+        description=textwrap.fill(
+            "Run one scenario. Overrides are Hydra KEY=VALUE pairs, e.g. "
+            "structure=network power_rule=empowerment population.size=50000 out=results/a. "
+            "With -m, comma-separated values and range(...) sweep (Hydra multirun).",
+            80,
+        ),
+        epilog=run_help_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    r.add_argument("-m", "--multirun", action="store_true", help="sweep (Hydra multirun)")
-    r.add_argument("overrides", nargs="*", help="Hydra overrides KEY=VALUE")
+    r.add_argument(
+        "-m",
+        "--multirun",
+        action="store_true",
+        help="sweep (Hydra multirun): run every combination of the comma-separated values",
+    )
+    r.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="Hydra overrides: GROUP=OPTION, a run key or GROUP.KEY=VALUE (see below)",
+    )
     r.set_defaults(func=cmd_run)
-    c = sub.add_parser("collect", help="collect a sweep folder into one table")
-    c.add_argument("dir", type=Path)
+    c = sub.add_parser(
+        "collect",
+        help="collect a sweep folder into one table",
+        description="Collect the runs of a sweep folder into one tidy table (runs.parquet "
+        "and runs.csv in DIR).",
+    )
+    c.add_argument("dir", type=Path, metavar="DIR", help="a sweep folder (from carenet run -m)")
     c.set_defaults(func=lambda a: _delegate("carenet.sim.collect", "cmd_collect", a))
-    rp = sub.add_parser("report", help="write report.md with intervals and figures")
-    rp.add_argument("dir", type=Path)
-    rp.add_argument("--baseline", default=None, help="scenario to compare against")
+    rp = sub.add_parser(
+        "report",
+        help="write report.md with intervals and figures",
+        description="Write DIR/report.md (means with 95% confidence intervals, paired "
+        "differences) and DIR/figures/ for a sweep or run folder.",
+    )
+    rp.add_argument("dir", type=Path, metavar="DIR", help="a sweep folder (from carenet run -m)")
+    rp.add_argument(
+        "--baseline",
+        default=None,
+        metavar="NAME",
+        help="scenario to compare the others against (default: the first scenario)",
+    )
     rp.set_defaults(func=lambda a: _delegate("carenet.sim.report", "cmd_report", a))
-    rr = sub.add_parser("reproduce", help="rerun a saved run and check the numbers match")
-    rr.add_argument("dir", type=Path, help="a run folder (holding manifest.json)")
+    rr = sub.add_parser(
+        "reproduce",
+        help="rerun a saved run and check the numbers match",
+        description="Rerun a finished run from its saved configuration and seed, and check "
+        "that every number matches exactly.",
+    )
+    rr.add_argument(
+        "dir", type=Path, metavar="RUN_DIR", help="a run folder (holding manifest.json)"
+    )
     rr.set_defaults(func=lambda a: _delegate("carenet.sim.reproduce", "cmd_reproduce", a))
-    d = sub.add_parser("docs", help="write the ODD model description and parameter list")
-    d.add_argument("--out", type=Path, default=Path("docs"), help="folder to write into")
+    d = sub.add_parser(
+        "docs",
+        help="write the ODD model description and parameter list",
+        description="Write model.md (ODD description) and parameters.md (every parameter "
+        "with type, range, unit, default and meaning), generated from the code.",
+    )
+    d.add_argument(
+        "--out", type=Path, default=Path("docs"), metavar="DIR", help="folder to write into"
+    )
     d.add_argument("--check", action="store_true", help="fail if the files are out of date")
     d.set_defaults(func=lambda a: _delegate("carenet.sim.odd", "cmd_docs", a))
-    b = sub.add_parser("bench", help="benchmark speed and memory")
-    b.add_argument("rest", nargs="*", help="benchmark options")
+    b = sub.add_parser(
+        "bench",
+        help="benchmark speed and memory",
+        description="Benchmark speed and memory; see carenet bench --help for its options.",
+        add_help=False,
+    )
+    b.add_argument("rest", nargs="*", help="benchmark options (see carenet bench --help)")
     b.set_defaults(func=lambda a: _delegate("carenet.sim.bench", "cmd_bench", a))
+    p.commands = sub.choices  # type: ignore[attr-defined]  # for one-line usage errors
     return p
 
 
@@ -139,7 +298,16 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             return fail("interrupted", 130)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if getattr(args, "command", None) == "run":
+            opt = extra[0].lstrip("-")
+            return fail(
+                f"carenet run: {extra[0]!r} is not an option; run keys are KEY=VALUE overrides "
+                f"(e.g. {opt.split('=', 1)[0] or 'seed'}=VALUE, not --KEY); see carenet run --help"
+            )
+        sub = getattr(parser, "commands", {}).get(getattr(args, "command", None), parser)
+        sub.error(f"unrecognized arguments: {' '.join(extra)}")
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()

@@ -62,10 +62,21 @@ def group_options(group: str) -> list[str]:
 
 def _check_group_choices(overrides: list[str]) -> None:
     for ov in overrides:
+        if ov.startswith("~") and not ov[1:].startswith("hydra"):
+            raise ConfigError(
+                f"{ov.split('=', 1)[0]}: removing a key is not supported; every key has a "
+                f"value: set it instead ({ov.split('=', 1)[0][1:]}=VALUE) or leave it out "
+                "to keep its default (see docs/parameters.md)"
+            )
         if "=" not in ov:
             raise ConfigError(f"override {ov!r}: expected KEY=VALUE (e.g. population.size=50000)")
         key, value = ov.split("=", 1)
-        key = key.lstrip("+~")
+        if not key.lstrip("+"):
+            raise ConfigError(
+                f"override {ov!r}: the key before '=' is missing; expected KEY=VALUE "
+                "(e.g. population.size=50000)"
+            )
+        key = key.lstrip("+")
         if key.startswith("hydra"):
             continue
         _check_key(key, value)
@@ -74,8 +85,17 @@ def _check_group_choices(overrides: list[str]) -> None:
             if value not in options:
                 hint = " (to sweep several, add -m)" if "," in value else ""
                 raise ConfigError(
-                    f"{key}: {value!r} is not a known option; allowed: {', '.join(options)}" + hint
+                    f"{key}: {value!r} is not a known option;{_did_you_mean(value, options)} "
+                    f"allowed: {', '.join(options)}" + hint
                 )
+
+
+def _did_you_mean(word: str, choices: list[str] | set[str], prefix: str = "") -> str:
+    """`` did you mean X?`` for the closest of ``choices`` to ``word``, or an empty string."""
+    import difflib
+
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return f" did you mean {prefix}{close[0]}?" if close else ""
 
 
 def _check_key(key: str, value: str) -> None:
@@ -89,8 +109,10 @@ def _check_key(key: str, value: str) -> None:
             return  # a group choice: checked against the group's options
         if part not in known:
             here = f" in {where}" if where else ""
+            prefix = f"{where}." if where else ""
             raise ConfigError(
-                f"{key}: unknown key (given {key}={value}); valid keys{here}: "
+                f"{key}: unknown key (given {key}={value});"
+                f"{_did_you_mean(part, set(known), prefix)} valid keys{here}: "
                 + ", ".join(sorted(known))
             )
         f = known[part]
@@ -178,12 +200,229 @@ class Composition:
 def _compose_error(exc: Exception) -> ConfigError:
     """Hydra's composition errors (several types, long messages) as one line."""
     first = _first_line(exc)
+    text = str(exc)
     m = re.match(r"Could not override '([^']+)'", first)
     if m:
         return ConfigError(
             f"{m.group(1)}: not in the configuration; add a new entry with +{m.group(1)}=VALUE"
         )
+    m = re.match(r"Could not append to config\. An item is already at '([^']+)'", first)
+    if m:
+        return ConfigError(
+            f"+{m.group(1)}: {m.group(1)} is already in the configuration; drop the '+' "
+            f"to change it ({m.group(1)}=VALUE)"
+        )
+    m = re.match(r"Interpolation key '([^']+)' not found", first)
+    if m:
+        where = re.search(r"full_key: (\S+)", text)
+        key = where.group(1) if where else "an override"
+        return ConfigError(
+            f"{key}: the interpolation ${{{m.group(1)}}} names no key of the configuration; "
+            "give a plain value, or ${KEY} with a KEY that exists (see docs/parameters.md)"
+        )
     return ConfigError(f"could not compose configuration: {first}")
+
+
+_UNQUOTED = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-/\\+.$%*@?|: ")
+"""Characters Hydra's override grammar reads in a value without quotes (besides brackets,
+braces, commas and quotes, which shape lists, mappings and sweeps)."""
+
+
+def _field_type(key: str) -> str:
+    """The schema type of a dotted key (``"str"``, ``"int"``, ``"list"`` ...), or ``""``."""
+    cls: type | None = CarenetConfig
+    t = ""
+    for part in key.lstrip("+~").split("."):
+        known = {f.name: f for f in fields(cls)} if cls is not None else {}
+        if part not in known:
+            return ""
+        f = known[part]
+        t = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+        cls = SCHEMAS.get(t) if t.endswith("Config") else None
+    return t
+
+
+def _allowed_at(key: str) -> str:
+    """What a key's schema allows, in words (``"an integer from 1 to 5200 (weeks)"``)."""
+    cls: type = CarenetConfig
+    f = None
+    for part in key.lstrip("+~").split("."):
+        known = {g.name: g for g in fields(cls)}
+        f = known.get(part)
+        if f is None:
+            return ""
+        t = f.type if isinstance(f.type, str) else ""
+        if t.endswith("Config"):
+            cls = SCHEMAS[t]
+    if f is None:
+        return ""
+    t = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+    meta = dict(f.metadata)
+    if t == "int":
+        return _allowed(meta, "an integer")
+    if t == "float":
+        return _allowed(meta, "a number")
+    if t == "bool":
+        return "true or false"
+    if t == "list":
+        return "a list, e.g. [0.1,0.2]"
+    return ""
+
+
+def shell_quoted(key: str, value: str) -> str:
+    """``KEY=VALUE`` as typed in a shell so that Hydra reads VALUE as one quoted string.
+
+    Hydra's override grammar reads anything inside quotes literally (``out='a,b'``); the
+    shell needs the quotes kept, so the whole override is quoted again for the shell.
+    """
+    import shlex
+
+    q = "'" if "'" not in value or '"' in value else '"'
+    # Inside quotes Hydra reads \<quote> as the quote; backslashes before a quote (or the
+    # closing one) are doubled.
+    body = re.sub(
+        r"(\\*)(" + q + r"|$)",
+        lambda m: m.group(1) * 2 + ("\\" + q if m.group(2) else ""),
+        value,
+    )
+    hydra = q + body + q
+    if not any(c in hydra for c in "$`\\!"):
+        return f'{key}="{hydra.replace(chr(34), chr(92) + chr(34))}"'
+    return shlex.quote(f"{key}={hydra}")
+
+
+def _top_level_comma(value: str) -> bool:
+    depth, quote = 0, ""
+    for c in value:
+        if quote:
+            quote = "" if c == quote else quote
+        elif c in "'\"":
+            quote = c
+        elif c in "[{(":
+            depth += 1
+        elif c in "]})":
+            depth -= 1
+        elif c == "," and depth == 0:
+            return True
+    return False
+
+
+def _balance(value: str) -> tuple[str, str]:
+    """The value with its unmatched brackets closed (or opened), and what was wrong."""
+    pairs = {"[": "]", "{": "}", "(": ")"}
+    stack: list[str] = []
+    out: list[str] = []
+    why = ""
+    for c in value:
+        if c in pairs:
+            stack.append(c)
+        elif c in pairs.values():
+            while stack and pairs[stack[-1]] != c:
+                why = why or f"a {stack[-1]!r} has no matching {pairs[stack[-1]]!r}"
+                out.append(pairs[stack.pop()])
+            if stack:
+                stack.pop()
+            else:
+                opener = next(o for o, cl in pairs.items() if cl == c)
+                why = why or f"a {c!r} has no matching {opener!r}"
+                out.insert(0, opener)
+        out.append(c)
+    while stack:
+        why = why or f"a {stack[-1]!r} has no matching {pairs[stack[-1]]!r}"
+        out.append(pairs[stack.pop()])
+    return "".join(out), why
+
+
+def unreadable_override(override: str, multirun: bool = False) -> ConfigError:
+    """One line for an override Hydra cannot read, naming the key and how to fix it.
+
+    Args:
+        override: The override as typed (``out=a,b``, ``out=résultats``, ``x=[1,2``).
+        multirun: Whether ``-m`` was given (then a comma is a sweep, not an error).
+
+    Returns:
+        The error to raise: what could not be read, why, and the override to type instead.
+    """
+    key, _, value = override.partition("=")
+    bare = key.lstrip("+~")
+    t = _field_type(bare)
+    what = f"{bare}: could not read the value {value!r}"
+    is_text = t in ("str", "")
+    fix = f"quote it: {shell_quoted(key, value)}"
+    unmatched = {o: value.count(o) - value.count(c) for o, c in ("[]", "{}", "()")}
+    quotes = [q for q in "'\"" if value.count(q) % 2]
+    bad = [c for c in value if c not in _UNQUOTED and c not in "[]{}(),'\"="]
+    if quotes and (value.startswith(("'", '"')) or value.endswith(("'", '"'))):
+        inner = value.strip("'\"")
+        return ConfigError(
+            f"{what} (a {quotes[0]} quote is not closed); "
+            f"close it, or quote the whole value: {shell_quoted(key, inner)}"
+        )
+    if t in ("list", "dict") and any(unmatched.values()):
+        import shlex
+
+        fixed, why = _balance(value)
+        return ConfigError(f"{what} ({why}); close it: {shlex.quote(f'{key}={fixed}')}")
+    bad += quotes
+    if bad:
+        why = f"{bad[0]!r} cannot be read without quotes"
+    elif "=" in value:
+        why = "'=' cannot be read without quotes"
+    elif any(unmatched.values()):
+        o = next(b for b, n in unmatched.items() if n)
+        why = f"{o!r} is not balanced" if unmatched[o] > 0 else "a bracket is not balanced"
+    elif _top_level_comma(value) and not multirun:
+        sweep = f"carenet run -m {key}={value}"
+        if is_text:
+            return ConfigError(
+                f"{what} (a comma separates values to sweep: add -m to sweep them, as in "
+                f"{sweep}); to use it as one value, {fix}"
+            )
+        return ConfigError(
+            f"{what} (a comma separates values to sweep); to sweep them, add -m ({sweep})"
+        )
+    else:
+        why = "Hydra's override grammar does not allow it"
+    if not is_text:
+        allowed = _allowed_at(bare)
+        return ConfigError(f"{what} ({why}); expected {allowed or 'a value of type ' + t}")
+    return ConfigError(f"{what} ({why}); {fix}")
+
+
+def parse_readable(parser: Any, overrides: list[str], multirun: bool) -> list[Any]:
+    """Parse overrides with Hydra's grammar, or say in one line which one it cannot read.
+
+    Args:
+        parser: Hydra's ``OverridesParser``.
+        overrides: The overrides as typed.
+        multirun: Whether ``-m`` was given; without it a sweep (``seed=1,2``) is refused.
+
+    Returns:
+        The parsed overrides.
+
+    Raises:
+        ConfigError: From :func:`unreadable_override`, or for a sweep without ``-m``.
+    """
+    try:
+        parsed = parser.parse_overrides(overrides)
+    except Exception:
+        for ov in overrides:
+            try:
+                parser.parse_overrides([ov])
+            except Exception:
+                raise unreadable_override(ov, multirun) from None
+        raise
+    if not multirun:
+        for ov in parsed:
+            if ov.is_sweep_override():
+                if "," in ov.input_line:
+                    raise unreadable_override(ov.input_line)
+                key = ov.key_or_group
+                raise ConfigError(
+                    f"{key}: {ov.input_line.split('=', 1)[1]!r} is a sweep; add -m "
+                    f"(carenet run -m {ov.input_line})"
+                )
+    return parsed
 
 
 def split_overrides(
@@ -338,7 +577,8 @@ def compose_many(combos: list[list[str]]) -> list[dict[str, Any]]:
             repo = loader.repository
             parser = OverridesParser.create()
             for overrides in combos:
-                split = split_overrides(parser.parse_overrides(list(overrides)), repo.group_exists)
+                parsed = parse_readable(parser, list(overrides), multirun=False)
+                split = split_overrides(parsed, repo.group_exists)
                 if split is None:
                     cfg = hydra_compose(config_name="config", overrides=list(overrides))
                     results.append(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
@@ -432,7 +672,28 @@ def load_config(overrides: list[str] | None = None) -> CarenetConfig:
     Raises:
         ConfigError: At the first value that is not allowed.
     """
-    return validate(compose(overrides))
+    cfg = validate(compose(overrides))
+    check_out_path(cfg.out)
+    return cfg
+
+
+def check_out_path(out: str) -> None:
+    """Refuse an ``out`` folder that cannot be made because a part of its path is a file.
+
+    Raises:
+        ConfigError: Naming ``out``, its value and the file in the way.
+    """
+    if not out:
+        return
+    path = Path(out).expanduser()
+    for parent in path.parents:
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                raise ConfigError(
+                    f"out: {out!r} is inside {str(parent)!r}, which is a file, not a folder; "
+                    "give a folder path"
+                )
+            return
 
 
 # --- validation -----------------------------------------------------------------------
@@ -458,6 +719,7 @@ def _bad(key: str, value: Any, allowed: str) -> ConfigError:
 
 def _number(key: str, value: Any, meta: dict[str, Any], integer: bool) -> float | int:
     kind = "an integer" if integer else "a number"
+    given = value
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _bad(key, value, _allowed(meta, kind))
     if isinstance(value, float) and not math.isfinite(value):
@@ -471,7 +733,7 @@ def _number(key: str, value: Any, meta: dict[str, Any], integer: bool) -> float 
         value = float(value)
     lo, hi = meta.get("lo"), meta.get("hi")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise _bad(key, value, _allowed(meta, kind))
+        raise _bad(key, given, _allowed(meta, kind))
     return value
 
 
@@ -618,7 +880,7 @@ def _check_user_rule(target: str, params: dict[str, Any]) -> None:
     try:
         cls = load_target(target)
     except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+        raise _target_error(target, exc) from None
     try:
         inspect.signature(cls).bind(**params)
     except TypeError as exc:
@@ -626,6 +888,76 @@ def _check_user_rule(target: str, params: dict[str, Any]) -> None:
             f"power_rule.params: {params!r} do not fit "
             f"{cls.__name__}{inspect.signature(cls)}: {exc}"
         ) from None
+
+
+_TARGET_FORMS = (
+    "expected 'path/to/file.py:ClassName' or 'package.module.ClassName' naming a subclass "
+    "of carenet.models.power.PowerRule, or power_rule=NAME for a built-in rule"
+)
+
+
+def _target_error(target: str, exc: Exception) -> ConfigError:
+    """One line for a ``power_rule._target_`` that cannot be loaded, and what is allowed.
+
+    Names the rules the file or module does hold, where it could be imported.
+    """
+    import importlib
+    import inspect
+    import sys
+
+    from carenet.models.power import PowerRule
+
+    key = "power_rule._target_"
+    why = _first_line(exc).removeprefix(f"{key}: ")
+    module = None
+    if ":" in target:
+        path_s, name = target.rsplit(":", 1)
+        path = Path(path_s).expanduser()
+        if not path.is_file():
+            what = "is a folder, not a file" if path.is_dir() else "does not exist"
+            return ConfigError(f"{key}: {target!r}: the file {str(path)!r} {what}; {_TARGET_FORMS}")
+        if not name:
+            return ConfigError(f"{key}: {target!r}: no class named after ':'; {_TARGET_FORMS}")
+        resolved = path.resolve()
+        for mod in list(sys.modules.values()):
+            f = getattr(mod, "__file__", None)
+            if f and str(getattr(mod, "__name__", "")).startswith("carenet_user_rule_"):
+                if Path(f).resolve() == resolved:
+                    module = mod
+        where = f"the file {str(path)!r}"
+    else:
+        if "." not in target:
+            return ConfigError(f"{key}: {target!r} is not a file or module path; {_TARGET_FORMS}")
+        mod_s, name = target.rsplit(".", 1)
+        module = sys.modules.get(mod_s)
+        if module is None:
+            try:
+                module = importlib.import_module(mod_s)
+            except Exception as err:
+                return ConfigError(
+                    f"{key}: {target!r}: cannot import the module {mod_s!r} "
+                    f"({_first_line(err)}); {_TARGET_FORMS}"
+                )
+        where = f"the module {mod_s!r}"
+    if module is None:  # the file could not be imported
+        return ConfigError(f"{key}: {target!r}: {why}; fix the file so that it imports")
+    rules = sorted(
+        n
+        for n, v in vars(module).items()
+        if isinstance(v, type) and issubclass(v, PowerRule) and v is not PowerRule
+    )
+    there = f"rules in it: {', '.join(rules)}" if rules else "it holds no PowerRule subclass"
+    obj = getattr(module, name, None)
+    if obj is None:
+        return ConfigError(
+            f"{key}: {target!r}: {where} has no {name!r};{_did_you_mean(name, rules)} {there}"
+        )
+    kind = "class" if inspect.isclass(obj) else type(obj).__name__
+    article = "an" if kind[:1] in "aeiou" else "a"
+    return ConfigError(
+        f"{key}: {target!r}: {name} is {article} {kind}, not a subclass of "
+        f"carenet.models.power.PowerRule; {there}"
+    )
 
 
 def _check_pathways(cfg: CarenetConfig, items: dict[str, Any]) -> None:

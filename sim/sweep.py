@@ -504,7 +504,15 @@ def plan_sweep(overrides: list[str], multirun: bool = True) -> Plan:
     """
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from .config import ConfigError, check_hydra_overrides, compose_many, to_dict, validate
+    from .config import (
+        ConfigError,
+        check_hydra_overrides,
+        check_out_path,
+        compose_many,
+        parse_readable,
+        to_dict,
+        validate,
+    )
     from .runner import default_out, scenario_label
 
     for ov in overrides:
@@ -518,7 +526,9 @@ def plan_sweep(overrides: list[str], multirun: bool = True) -> Plan:
         # Per-run figures cost about a second a run; carenet report draws a sweep's figures.
         job_ovs.append("figures=false")
     try:
-        parsed = OverridesParser.create().parse_overrides(job_ovs)
+        parsed = parse_readable(OverridesParser.create(), job_ovs, multirun=True)
+    except ConfigError:
+        raise
     except Exception as exc:  # Hydra's grammar errors are long; keep the first line
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SweepError(f"cannot parse overrides: {first}") from None
@@ -580,6 +590,7 @@ def plan_sweep(overrides: list[str], multirun: bool = True) -> Plan:
             runs.append(PlannedRun(rid, sid, label, i, s, cfg.seed, values))
     assert first_cfg is not None
     out = Path(out_value or first_cfg.out or default_out()).expanduser()
+    check_out_path(str(out))  # a file in the way of out is bad input, before anything runs
     launcher = DEFAULT_LAUNCHER
     for ov in hydra_ovs:
         if _key(ov) == "hydra/launcher":
