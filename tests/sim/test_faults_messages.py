@@ -99,7 +99,7 @@ def test_comma_without_m_also_says_how_to_sweep(tmp_path):
             id="list-unopened",
         ),
         pytest.param(
-            "scenario.shocks=[{kind:winter_surge,at_week:1]", "scenario.shocks", id="nested"
+            "scenario.shocks=[{kind:winter_surge,at_week:0]", "scenario.shocks", id="nested"
         ),
     ],
 )

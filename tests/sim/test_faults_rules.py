@@ -185,9 +185,9 @@ def subprocess_with_debug(
     ("target", "expected"),
     [
         ("{dir}/no_such_rules.py:Cautious", "does not exist"),
-        ("{rules}:Missing", "has no class 'Missing'"),
-        ("{rules}:NotARule", "is not a subclass of carenet.models.power.PowerRule"),
-        ("no_such_package.rules.Cautious", "cannot import 'no_such_package.rules'"),
+        ("{rules}:Missing", "has no 'Missing'"),
+        ("{rules}:NotARule", "not a subclass of carenet.models.power.PowerRule"),
+        ("no_such_package.rules.Cautious", "cannot import the module 'no_such_package.rules'"),
     ],
     ids=["file_missing", "class_missing", "not_a_rule", "module_missing"],
 )

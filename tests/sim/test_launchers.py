@@ -316,7 +316,11 @@ def test_same_seed_same_results_across_launchers(
     records = failed_records(out)
     assert records.keys() == failed_records(reference).keys()
     for rec in records.values():
-        assert rec["error"] == "RuntimeError: injected failure: no hierarchy lines"
+        # The model names the rule and the method that raised, then the exception.
+        assert rec["error"] == (
+            "RuleError: power rule FailsInNetworks.data_sharing (organisation 0, week 0) "
+            "raised RuntimeError: injected failure: no hierarchy lines"
+        )
         assert "Traceback" in rec["traceback"] and rec["seed"] is not None
     assert records[failed]["time"] > old_failure["time"]
     assert r.stderr.count("injected failure") >= 4  # as they happened, and listed at the end
