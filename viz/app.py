@@ -227,7 +227,7 @@ def Charts(model: CarenetView, tick: int = 0) -> None:
     with solara.Column():
         solara.FigureMatplotlib(draw.charts_figure(series), format="png", dpi=80)
         if model.pair is not None:
-            diff = {m: model.pair.difference(m) for m, _ in draw.DIFF}
+            diff = {m: model.pair.difference(m) for m, _, _ in draw.DIFF}
             solara.FigureMatplotlib(
                 draw.difference_figure(diff, f"{model.label_b} minus {model.label_a}"),
                 format="png",

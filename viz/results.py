@@ -108,7 +108,8 @@ class Results:
 
 def _summary_row(run_id: str, scenario: str, path: Path) -> dict[str, Any]:
     row: dict[str, Any] = {"run_id": run_id, "scenario": scenario, "path": str(path)}
-    row.update(json.loads((path / "summary.json").read_text()))
+    data = json.loads((path / "summary.json").read_text())
+    row.update(data.get("metrics", data))
     return row
 
 
