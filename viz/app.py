@@ -43,10 +43,11 @@ class CarenetView(mesa.Model):
         structure: Structure preset.
         power_rule: Power rule preset.
         response: Response preset.
-        scenario: Scenario preset.
+        scenario_name: Scenario preset (shocks).
         compare: Run a second arrangement beside the first, under the same seed.
         structure_b: Structure of the second arrangement.
         power_rule_b: Power rule of the second arrangement.
+        scenario: What Mesa's Reset passes for its own scenarios; not used.
         **numbers: The main numeric parameters (see ``_ARGS``), as numbers or text.
     """
 
@@ -56,11 +57,12 @@ class CarenetView(mesa.Model):
         structure: str = "hybrid",
         power_rule: str = "mixed",
         response: str = "none",
-        scenario: str = "baseline",
+        scenario_name: str = "baseline",
         compare: bool = False,
         structure_b: str = "network",
         power_rule_b: str = "empowerment",
         rng: Any = None,
+        scenario: Any = None,
         **numbers: Any,
     ) -> None:
         super().__init__()
@@ -68,7 +70,7 @@ class CarenetView(mesa.Model):
         self.live: LiveRun | None = None
         self.pair: Pair | None = None
         groups = {"structure": structure, "power_rule": power_rule}
-        groups |= {"response": response, "scenario": scenario}
+        groups |= {"response": response, "scenario": scenario_name}
         a = list(overrides) + [f"{k}={v}" for k, v in groups.items()]
         for arg, value in numbers.items():
             if arg not in _ARGS:
@@ -134,7 +136,7 @@ def model_params(overrides: list[str]) -> dict[str, Any]:
     cfg = check(overrides)
     params: dict[str, Any] = {"overrides": tuple(overrides)}
     for group in CHOICES:
-        params[group] = {
+        params[group if group != "scenario" else "scenario_name"] = {
             "type": "Select",
             "value": getattr(cfg, group).name,
             "values": options(group),
