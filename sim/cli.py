@@ -9,6 +9,7 @@ Subcommands::
     carenet reproduce RUN_DIR            rerun a saved run, check it matches exactly
     carenet docs                         ODD description and parameters, see carenet.sim.odd
     carenet bench                        performance benchmark, see carenet.sim.bench
+    carenet view [KEY=VALUE ... | DIR]   browser view of a run or results, see carenet.viz
 
 Bad input ends with a one-line message on stderr and exit code 2; no traceback.
 """
@@ -282,6 +283,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("rest", nargs="*", help="benchmark options (see carenet bench --help)")
     b.set_defaults(func=lambda a: _delegate("carenet.sim.bench", "cmd_bench", a))
+    # `carenet view`: the browser view (carenet.viz owns its options).
+    try:
+        from carenet.viz import add_parser as _add_view
+    except ImportError:  # installed without the view
+        pass
+    else:
+        _add_view(sub).set_defaults(func=lambda a: _delegate("carenet.viz", "cmd_view", a))
     p.commands = sub.choices  # type: ignore[attr-defined]  # for one-line usage errors
     return p
 
