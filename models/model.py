@@ -15,7 +15,7 @@ from typing import Any
 import mesa
 import numpy as np
 
-from carenet.sim.schema import LINES, SERVICE_KINDS, STRATA, CarenetConfig
+from carenet.models.schema import LINES, SERVICE_KINDS, STRATA, CarenetConfig
 
 from .errors import ResultError, RuleError
 from .metrics import NETWORK_METRICS, network_metrics

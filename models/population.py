@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from carenet.sim.schema import PopulationConfig
+from carenet.models.schema import PopulationConfig
 
 
 @dataclass

@@ -19,7 +19,7 @@ from __future__ import annotations
 from itertools import combinations
 from typing import Any
 
-from carenet.sim.schema import SERVICE_KINDS, CarenetConfig
+from carenet.models.schema import SERVICE_KINDS, CarenetConfig
 
 REFERENCE_STEPS = 260
 """Length (weeks) of the reference run that ``relative`` shock weeks are stated for."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
-from carenet.sim.schema import BUREAUCRATIC_KINDS, SERVICE_KINDS, OrganisationsConfig
+from carenet.models.schema import BUREAUCRATIC_KINDS, SERVICE_KINDS, OrganisationsConfig
 
 
 @dataclass

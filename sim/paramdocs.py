@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 import carenet
+from carenet.models import schema as model_schema
 from carenet.sim import schema
 from carenet.sim.config import GROUPS, group_options
 
@@ -423,7 +424,7 @@ def _section(s: str, params: list[tuple[str, Any]]) -> list[str]:
             "",
             "### Default pathway library",
             "",
-            one_line(inspect.cleandoc(_module_attr_doc(schema, "DEFAULT_PATHWAYS"))),
+            one_line(inspect.cleandoc(_module_attr_doc(model_schema, "DEFAULT_PATHWAYS"))),
             "",
             *_pathway_tables(),
         ]

@@ -1,0 +1,861 @@
+"""carenet's model parameters: every parameter with its type, range, unit and meaning.
+
+The dataclasses here are the single declaration of the care-system model's parameters
+(declared with :func:`carenet.params.param`). Hydra composes
+YAML from ``configs/`` on top of these defaults; :mod:`carenet.sim.config` then checks every
+value against the metadata declared here (type, range, allowed names) before anything runs,
+and the ODD documentation is generated from the same metadata.
+
+Units: money in pounds sterling (GBP) at the price year stated with each cost; time in weeks
+(one model step is one week); probabilities in [0, 1]; health in QALYs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from carenet.params import PROB, P
+
+STRATA: tuple[str, ...] = ("well", "ltc", "multimorbid", "frail")
+"""Risk strata, in order of need: well, one long-term condition, multimorbidity, frail."""
+
+SERVICE_KINDS: tuple[str, ...] = (
+    "gp",
+    "acute",
+    "community",
+    "mental_health",
+    "social_care",
+    "vcse",
+)
+"""Organisation kinds that serve patients."""
+
+BUREAUCRATIC_KINDS: tuple[str, ...] = ("national_body", "commissioner", "regulator", "hwb")
+"""Organisation kinds that govern but do not serve patients (HWB = Health & Wellbeing board)."""
+
+ORG_KINDS: tuple[str, ...] = SERVICE_KINDS + BUREAUCRATIC_KINDS
+
+LINES: dict[str, str] = {
+    "gp_consult": "gp",
+    "ae": "acute",
+    "inpatient": "acute",
+    "community_rehab": "community",
+    "district_nursing": "community",
+    "mh_treatment": "mental_health",
+    "social_care": "social_care",
+    "vcse_support": "vcse",
+}
+"""Service lines and the organisation kind that provides each."""
+
+
+@dataclass
+class CostItem:
+    """A unit cost with its source and price year."""
+
+    gbp: float = P(0.0, lo=0.0, hi=1e9, unit="GBP", doc="Cost of one unit.")
+    unit: str = P("", doc="What one unit is.")
+    source: str = P("", doc="Published source of the figure, or 'assumption' with a reason.")
+    price_year: str = P("", doc="Price year of the figure (e.g. 2023/24).")
+
+
+def _cost(gbp: float, unit: str, source: str, price_year: str) -> dict[str, Any]:
+    return {"gbp": gbp, "unit": unit, "source": source, "price_year": price_year}
+
+
+DEFAULT_COST_ITEMS: dict[str, dict[str, Any]] = {
+    "gp_consultation": _cost(
+        48.0,
+        "10-minute GP consultation, with direct-care staff, incl. qualification costs",
+        "PSSRU/CHE Unit Costs of Health and Social Care 2025 (as quoted in DESIGN.md)",
+        "2024/25",
+    ),
+    "ae_attendance": _cost(
+        280.0, "A&E attendance", "NHS National Cost Collection (as quoted)", "2024/25"
+    ),
+    "nonelective_long_stay": _cost(
+        5132.0,
+        "non-elective admission, long stay (episode)",
+        "NHS National Cost Collection (as quoted)",
+        "2023/24",
+    ),
+    "nonelective_short_stay": _cost(
+        791.0,
+        "non-elective admission, short stay (episode)",
+        "NHS National Cost Collection (as quoted)",
+        "2023/24",
+    ),
+    "district_nurse_contact": _cost(
+        58.11,
+        "district nurse face-to-face contact",
+        "NHS National Cost Collection (as quoted)",
+        "2023/24",
+    ),
+    "crisis_response_contact": _cost(
+        123.81,
+        "intermediate-care crisis response contact",
+        "NHS National Cost Collection (as quoted)",
+        "2023/24",
+    ),
+    "mh_contact": _cost(
+        302.0,
+        "mental-health care contact",
+        "NHS National Cost Collection (as quoted)",
+        "2023/24",
+    ),
+    "social_worker_hour": _cost(
+        54.0,
+        "hour of adult-services social worker time, excl. qualifications",
+        "PSSRU/CHE Unit Costs of Health and Social Care 2025 (as quoted)",
+        "2024/25",
+    ),
+    "vcse_session": _cost(
+        30.0,
+        "VCSE support session (link worker or group)",
+        "assumption: no national unit cost; set near a social-worker half-hour; vary it",
+        "2024/25",
+    ),
+    "delayed_discharge_night": _cost(
+        395.0,
+        "night of delayed discharge in an acute bed",
+        "The King's Fund 2023 (2022/23 uplift, as quoted)",
+        "2022/23",
+    ),
+    "professional_hour": _cost(
+        57.0,
+        "hour of professional time (Band 5 nurse, incl. qualifications) for admin and ties",
+        "PSSRU/CHE Unit Costs of Health and Social Care 2025 (as quoted)",
+        "2024/25",
+    ),
+}
+
+
+@dataclass
+class CostsConfig:
+    """Unit costs (each with source and price year) and the value-for-money threshold.
+
+    Price years are mixed (2022/23 to 2024/25) and not inflated to one year; state this
+    when quoting absolute costs. Comparisons between arrangements are unaffected.
+    """
+
+    name: str = P("uk", doc="Name of this cost set.")
+    items: dict = P(DEFAULT_COST_ITEMS, doc="Unit costs by name: gbp, unit, source, price_year.")
+    threshold_gbp_per_qaly: float = P(
+        20000.0,
+        lo=0.0,
+        hi=1e6,
+        unit="GBP/QALY",
+        doc="Willingness to pay per QALY for net monetary benefit (NICE range 20,000-30,000).",
+        source="NICE",
+    )
+
+
+@dataclass
+class PopulationConfig:
+    """The patient population: size, localities, risk strata and how often needs arise."""
+
+    name: str = P("default", doc="Name of this population.")
+    size: int = P(500_000, lo=1, hi=20_000_000, unit="persons", doc="Number of patients.")
+    localities: int = P(5, lo=1, hi=100, unit="places", doc="Number of localities (places).")
+    stratum_shares: list = P(
+        [0.70, 0.18, 0.09, 0.03],
+        lo=0.0,
+        hi=1.0,
+        length=4,
+        unit="share",
+        doc="Share of patients in each stratum (well, ltc, multimorbid, frail); sums to 1.",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+    )
+    episode_rate_per_year: list = P(
+        [0.3, 1.2, 2.5, 4.0],
+        lo=0.0,
+        hi=52.0,
+        length=4,
+        unit="episodes/person/year",
+        doc="Rate at which care episodes arise, by stratum.",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+    )
+    progression_per_year: list = P(
+        [0.01, 0.025, 0.015, 0.0],
+        length=4,
+        unit="probability/year",
+        doc="Natural progression (ageing, onset) up one stratum; the defaults roughly balance "
+        "recovery_on_completion so the stratum mix holds steady when no handoff fails.",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+        **PROB,
+    )
+    progression_on_failure: list = P(
+        [0.05, 0.05, 0.05, 0.0],
+        length=4,
+        unit="probability",
+        doc="Chance that a failed handoff moves the patient up one stratum.",
+        **PROB,
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+    )
+    recovery_on_completion: list = P(
+        [0.0, 0.03, 0.02, 0.01],
+        length=4,
+        unit="probability",
+        doc="Chance that a completed episode moves the patient down one stratum.",
+        **PROB,
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+    )
+
+
+@dataclass
+class OrganisationsConfig:
+    """How many organisations of each kind, their sizes, capacities and relationship time."""
+
+    n_gp: int = P(100, lo=1, hi=5000, unit="orgs", doc="GP practices.")
+    n_acute: int = P(2, lo=1, hi=100, unit="orgs", doc="Acute trusts (A&E, admissions).")
+    n_community: int = P(2, lo=1, hi=100, unit="orgs", doc="Community services providers.")
+    n_mental_health: int = P(1, lo=1, hi=100, unit="orgs", doc="Mental health trusts.")
+    n_social_care: int = P(2, lo=1, hi=100, unit="orgs", doc="Local-authority social care.")
+    n_vcse: int = P(40, lo=1, hi=5000, unit="orgs", doc="Voluntary/community organisations.")
+    size_sigma: float = P(
+        0.5, lo=0.0, hi=3.0, doc="Log-normal dispersion of organisation sizes within a kind."
+    )
+    capacity_headroom: float = P(
+        1.1,
+        lo=0.1,
+        hi=10.0,
+        unit="ratio",
+        doc="Capacity of each service line relative to its expected baseline demand.",
+    )
+    relationship_hours: float = P(
+        8.0,
+        lo=0.0,
+        hi=1000.0,
+        unit="hours/week",
+        doc="Staff time each organisation can spend on working relationships.",
+    )
+    tie_upkeep_hours: float = P(
+        1.0,
+        lo=0.01,
+        hi=100.0,
+        unit="hours/week",
+        doc="Staff time one tie costs each of its two ends.",
+    )
+    local_referral_bias: float = P(
+        4.0,
+        lo=1.0,
+        hi=1000.0,
+        unit="ratio",
+        doc="Referral weight on organisations covering the referrer's own locality.",
+    )
+    budget_max_change: float = P(
+        0.05,
+        lo=0.0,
+        hi=1.0,
+        unit="share/year",
+        doc="Largest change in an organisation's budget at one annual allocation.",
+    )
+    brokerage_capacity: float = P(
+        20.0,
+        lo=0.0,
+        hi=1e6,
+        unit="handoffs/week",
+        doc="Handoffs an organisation can broker for others each week.",
+    )
+
+
+@dataclass
+class StructureConfig:
+    """What exists at the start (hierarchy lines, peer ties) and whether ties change."""
+
+    name: str = P(
+        "hybrid",
+        choices=("hierarchy", "network", "hybrid"),
+        doc="Structure preset; hierarchy/initial_ties below say what it means.",
+    )
+    hierarchy: bool = P(True, doc="Whether reporting/approval lines exist (escalation route).")
+    initial_ties: str = P(
+        "locality",
+        choices=("none", "random", "small_world", "scale_free", "locality"),
+        doc="How peer ties between service organisations are laid at the start.",
+    )
+    mean_degree: float = P(
+        4.0, lo=0.0, hi=100.0, unit="ties/org", doc="Mean number of initial ties per org."
+    )
+    rewire_prob: float = P(0.1, doc="Small-world rewiring probability.", **PROB)
+    locality_ratio: float = P(
+        8.0,
+        lo=1.0,
+        hi=1000.0,
+        unit="ratio",
+        doc="How much likelier a tie within a locality is than across (locality ties).",
+    )
+    initial_trust: float = P(0.5, doc="Mean trust on an initial tie.", **PROB)
+    initial_trust_spread: float = P(0.1, lo=0.0, hi=0.5, doc="Half-width of initial trust.")
+    dynamic_ties: bool = P(True, doc="Whether ties form and dissolve during the run.")
+    tie_update_weeks: int = P(
+        4, lo=1, hi=520, unit="weeks", doc="Interval between tie-formation rounds."
+    )
+    max_new_ties: int = P(
+        1, lo=0, hi=100, unit="ties", doc="New ties an org may seek in one round."
+    )
+    dissolve_below_trust: float = P(
+        0.15, doc="A tie whose trust falls below this dissolves.", **PROB
+    )
+    new_tie_trust: float = P(0.4, doc="Trust on a newly formed tie.", **PROB)
+
+
+@dataclass
+class HandoffConfig:
+    """How a handoff's route sets its delay, admin time and chance of failure."""
+
+    cold_fail: float = P(
+        0.25,
+        doc="Failure chance of a handoff with no tie, broker or hierarchy.",
+        **PROB,
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+    )
+    best_fail: float = P(
+        0.02,
+        doc="Failure chance over a fully trusted direct tie.",
+        **PROB,
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+    )
+    cold_delay_weeks: float = P(
+        1.0,
+        lo=0.0,
+        hi=52.0,
+        unit="weeks",
+        doc="Delay of a cold handoff.",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+    )
+    best_delay_weeks: float = P(
+        0.1,
+        lo=0.0,
+        hi=52.0,
+        unit="weeks",
+        doc="Delay over a fully trusted tie.",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+    )
+    direct_admin_hours: float = P(
+        0.25, lo=0.0, hi=100.0, unit="hours", doc="Admin time of a direct handoff."
+    )
+    cold_admin_hours: float = P(
+        1.0, lo=0.0, hi=100.0, unit="hours", doc="Admin time of a cold handoff."
+    )
+    broker_admin_hours: float = P(
+        0.75, lo=0.0, hi=100.0, unit="hours", doc="Admin time of a brokered handoff."
+    )
+    broker_delay_weeks: float = P(
+        0.25, lo=0.0, hi=52.0, unit="weeks", doc="Extra delay added by a broker."
+    )
+    escalation_fail: float = P(
+        0.04,
+        doc="Failure chance of a handoff enforced through the hierarchy.",
+        **PROB,
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+    )
+    escalation_delay_per_level: float = P(
+        0.25,
+        lo=0.0,
+        hi=52.0,
+        unit="weeks/level",
+        doc="Approval delay per hierarchy level.",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+    )
+    escalation_admin_hours_per_level: float = P(
+        0.5, lo=0.0, hi=100.0, unit="hours/level", doc="Admin time per hierarchy level."
+    )
+    shared_records_fail_multiplier: float = P(
+        0.6,
+        lo=0.0,
+        hi=1.0,
+        unit="ratio",
+        doc="Failure chance is multiplied by this when records are shared on the route.",
+    )
+    share_threshold: float = P(
+        0.5, doc="Both ends' data-sharing levels must reach this to share records.", **PROB
+    )
+    repeat_assessment_prob: float = P(
+        0.7,
+        doc="Chance of a repeated assessment when records are not shared.",
+        **PROB,
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+    )
+    overload_fail_slope: float = P(
+        0.1,
+        lo=0.0,
+        hi=1.0,
+        unit="per queue/capacity",
+        doc="Extra failure chance per unit of the receiver's queue relative to its capacity.",
+    )
+    trust_gain: float = P(0.05, doc="Trust gained per unit success share (slow).", **PROB)
+    trust_loss: float = P(0.25, doc="Trust lost per unit failure share (fast).", **PROB)
+
+
+@dataclass
+class HealthConfig:
+    """Health consequences of care, waiting, failure and emergency admission."""
+
+    qaly_loss_wait_per_week: list = P(
+        [0.0005, 0.001, 0.002, 0.004],
+        lo=0.0,
+        hi=1.0,
+        length=4,
+        unit="QALY/week",
+        doc="Health lost per week an episode waits (queue or handoff delay), by stratum.",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+    )
+    qaly_loss_failure: list = P(
+        [0.01, 0.02, 0.04, 0.08],
+        lo=0.0,
+        hi=1.0,
+        length=4,
+        unit="QALY",
+        doc="Health lost when a handoff fails, by stratum.",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+    )
+    emergency_prob_failure: list = P(
+        [0.02, 0.05, 0.12, 0.25],
+        length=4,
+        unit="probability",
+        doc="Chance a failed handoff ends in an emergency admission, by stratum.",
+        **PROB,
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+    )
+    emergency_hazard_wait: list = P(
+        [0.0005, 0.001, 0.003, 0.008],
+        length=4,
+        unit="probability/week",
+        doc="Weekly chance of emergency admission while an episode waits, by stratum.",
+        **PROB,
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+    )
+    qaly_loss_emergency: float = P(
+        0.02,
+        lo=0.0,
+        hi=1.0,
+        unit="QALY",
+        doc="Health lost in an emergency admission.",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+    )
+    emergency_long_stay_from: int = P(
+        2,
+        lo=0,
+        hi=4,
+        unit="stratum index",
+        doc="Strata from this index up are admitted as long stays (others short).",
+    )
+    delay_gain_decay: float = P(
+        0.05,
+        lo=0.0,
+        hi=10.0,
+        unit="per week",
+        doc="An episode's health gain is divided by (1 + decay x weeks of delay).",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+    )
+    on_time_weeks: int = P(
+        4, lo=0, hi=520, unit="weeks", doc="An episode is on time if it waited at most this."
+    )
+    experience_wait_penalty: float = P(
+        0.03,
+        lo=0.0,
+        hi=1.0,
+        doc="Experience score lost per week waiting.",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+    )
+    experience_repeat_penalty: float = P(
+        0.1,
+        lo=0.0,
+        hi=1.0,
+        doc="Experience score lost per repeated assessment.",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+    )
+    repeat_assessment_share: float = P(
+        0.5,
+        lo=0.0,
+        hi=5.0,
+        unit="service-weeks",
+        doc="Cost of a repeated assessment as a share of one week of the receiving service.",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+    )
+
+
+@dataclass
+class PowerRuleConfig:
+    """The power rule organisations follow (see models/power.py for each rule)."""
+
+    name: str = P(
+        "mixed",
+        doc="Registered rule name: domination, empowerment, mixed or adaptive (or _target_).",
+    )
+    _target_: str = P(
+        "",
+        doc="Import path 'pkg.module.Class' or 'path/to/file.py:Class' of a user-written rule.",
+    )
+    params: dict = P({}, doc="Keyword arguments passed to a user-written rule.")
+    domination_sharing: float = P(0.2, doc="Data-sharing level under domination.", **PROB)
+    empowerment_sharing: float = P(0.8, doc="Data-sharing level under empowerment.", **PROB)
+    branch_bias: float = P(
+        4.0,
+        lo=1.0,
+        hi=1000.0,
+        unit="ratio",
+        doc="Domination: weight on referrals and ties inside the org's own branch.",
+    )
+    capture_strength: float = P(
+        0.5, lo=0.0, hi=20.0, doc="Domination: how strongly authority captures budget."
+    )
+    escalate_out_of_branch: bool = P(
+        True, doc="Domination: demand hierarchy approval for referrals out of its branch."
+    )
+    choice_sharpness: float = P(
+        3.0,
+        lo=0.0,
+        hi=100.0,
+        doc="Empowerment: softmax sharpness of referral by expected outcome (0 = uniform).",
+    )
+    influence_preference: float = P(
+        1.0, lo=0.0, hi=100.0, doc="Empowerment: weight on a partner's influence when tying."
+    )
+    empower_share: float = P(
+        0.5, doc="Mixed/adaptive: share of organisations starting under empowerment.", **PROB
+    )
+    assign_by: str = P(
+        "random", choices=("random", "kind"), doc="Mixed: assign rules at random or by kind."
+    )
+    empowering_kinds: list = P(
+        ["vcse", "community", "gp"], doc="Mixed by kind: kinds that follow empowerment."
+    )
+    imitation_rate: float = P(
+        0.1, doc="Adaptive: chance per round that an org compares itself to a partner.", **PROB
+    )
+    imitation_noise: float = P(
+        0.05,
+        lo=1e-6,
+        hi=10.0,
+        doc="Adaptive: noise of the Fermi imitation rule (small = imitate only the better).",
+    )
+    imitation_weeks: int = P(
+        13, lo=1, hi=520, unit="weeks", doc="Adaptive: interval between imitation rounds."
+    )
+
+
+@dataclass
+class ResponseConfig:
+    """The system's response to an integration mandate: bureaucratic, network or none."""
+
+    name: str = P("none", choices=("none", "bureaucratic", "network"), doc="Response preset.")
+    contracts_required: bool = P(False, doc="Cross-organisation work needs a contract first.")
+    contract_setup_gbp: float = P(
+        5000.0,
+        lo=0.0,
+        hi=1e8,
+        unit="GBP",
+        doc="Cost to set up one contract (assumption: legal and procurement time).",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+    )
+    contract_lead_time_weeks: int = P(
+        8, lo=0, hi=520, unit="weeks", doc="Weeks before a new contract is in force."
+    )
+    contract_duration_weeks: int = P(
+        52, lo=1, hi=1040, unit="weeks", doc="Weeks until a contract must be renewed."
+    )
+    contract_renewal_gbp: float = P(
+        2000.0,
+        lo=0.0,
+        hi=1e8,
+        unit="GBP",
+        doc="Cost to renew a contract (assumption).",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+    )
+    monitoring_share: float = P(
+        0.05,
+        lo=0.0,
+        hi=1.0,
+        unit="share",
+        doc="Contract monitoring cost as a share of the care value flowing under it.",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+    )
+    contract_fail_multiplier: float = P(
+        0.8,
+        lo=0.0,
+        hi=2.0,
+        unit="ratio",
+        doc="Failure chance under a contract is multiplied by this (agreed protocol).",
+    )
+    boards: bool = P(False, doc="Whether partnership boards meet.")
+    board_interval_weeks: int = P(4, lo=1, hi=520, unit="weeks", doc="Weeks between boards.")
+    board_attendees: int = P(12, lo=0, hi=1000, unit="people", doc="People at each board.")
+    board_hours: float = P(
+        4.0, lo=0.0, hi=100.0, unit="hours", doc="Hours each attendee spends per board."
+    )
+    board_trust_boost: float = P(
+        0.02, lo=0.0, hi=1.0, doc="Share of the gap to full trust closed on every tie per board."
+    )
+    inspections: bool = P(False, doc="Whether the regulator inspects providers.")
+    inspection_interval_weeks: int = P(
+        52, lo=1, hi=1040, unit="weeks", doc="Weeks between inspections of one provider."
+    )
+    inspection_cost_gbp: float = P(
+        15000.0,
+        lo=0.0,
+        hi=1e8,
+        unit="GBP",
+        doc="Cost of one inspection incl. preparation (assumption).",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+    )
+    inspection_effect: float = P(
+        0.2,
+        lo=0.0,
+        hi=1.0,
+        unit="ratio",
+        doc="Just after inspection, the provider's handoff failure falls by this share.",
+    )
+    inspection_half_life_weeks: float = P(
+        26.0, lo=0.1, hi=1040.0, unit="weeks", doc="Half-life of the inspection effect."
+    )
+    shared_records: bool = P(False, doc="Invest in interoperable shared records.")
+    shared_records_investment_gbp: float = P(
+        40000.0,
+        lo=0.0,
+        hi=1e9,
+        unit="GBP/org",
+        doc="One-off investment per service organisation (assumption).",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+    )
+    shared_records_running_gbp: float = P(
+        80.0,
+        lo=0.0,
+        hi=1e7,
+        unit="GBP/org/week",
+        doc="Running cost per organisation per week (assumption).",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+    )
+    shared_records_golive_weeks: int = P(
+        26, lo=0, hi=520, unit="weeks", doc="Weeks from investment until records are shared."
+    )
+    sharing_boost: float = P(
+        0.4, lo=0.0, hi=1.0, doc="Added to each org's data-sharing level at go-live."
+    )
+    extra_relationship_hours: float = P(
+        0.0, lo=0.0, hi=1000.0, unit="hours/week", doc="Extra relationship time funded per org."
+    )
+    pooled_budget: bool = P(False, doc="Pool budgets of organisations whose rule pools.")
+    shared_savings_share: float = P(
+        0.5, doc="Share of a year's failure-cost savings returned to the pool.", **PROB
+    )
+    hub_funding: bool = P(False, doc="Fund the most influential hubs' brokerage.")
+    hub_count: int = P(
+        5,
+        lo=0,
+        hi=1000,
+        unit="orgs",
+        doc="Number of hubs funded (at most the number of service organisations).",
+    )
+    hub_extra_brokerage: float = P(
+        60.0, lo=0.0, hi=1e6, unit="handoffs/week", doc="Brokerage capacity added per hub."
+    )
+    hub_funding_gbp: float = P(
+        1500.0,
+        lo=0.0,
+        hi=1e8,
+        unit="GBP/hub/week",
+        doc="Cost of funding one hub.",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+    )
+
+
+@dataclass
+class ShockConfig:
+    """One scheduled shock."""
+
+    kind: str = P(
+        "winter_surge",
+        choices=("winter_surge", "budget_cut", "org_failure", "data_outage"),
+        doc="What happens.",
+    )
+    at_week: int = P(
+        26,
+        lo=0,
+        hi=100000,
+        unit="week",
+        doc="Week at which the shock starts: a week of the run (0 to steps - 1; a later week "
+        "is an error), or of a 260-week run when relative is true.",
+    )
+    duration_weeks: int = P(
+        12,
+        lo=0,
+        hi=100000,
+        unit="weeks",
+        doc="How long it lasts (0 = permanent; org failures are always permanent and ignore it). A "
+        "shock that would last past the run's end applies until the end (with a warning).",
+    )
+    relative: bool = P(
+        False,
+        doc="Whether at_week and duration_weeks are weeks of a 260-week (five-year) run, "
+        "scaled to the run's steps (start rounded down; a non-zero duration lasts at least "
+        "a week), so the shock falls at the same point of any run. The scenario presets "
+        "set it; a 260-week run applies the weeks as written.",
+    )
+    magnitude: float = P(
+        0.2,
+        lo=0.0,
+        hi=10.0,
+        doc="Surge: extra demand share; budget cut: share of capacity removed.",
+    )
+    target: str = P(
+        "random",
+        choices=("random", "size", "authority", "degree", "betweenness"),
+        doc="Org failure: how the failing organisations are chosen.",
+    )
+    count: int = P(
+        1,
+        lo=0,
+        hi=1000,
+        unit="orgs",
+        doc="Org failure: how many fail; each kind keeps at least one organisation (more than "
+        "can fail is an error).",
+    )
+    kinds: list = P([], doc="Org failure: restrict to these kinds (empty = any service kind).")
+
+
+@dataclass
+class ScenarioConfig:
+    """A named scenario: a list of shocks scheduled in time."""
+
+    name: str = P("baseline", doc="Scenario name.")
+    shocks: list = P([], doc="Shocks (see ShockConfig).")
+
+
+DEFAULT_PATHWAYS: list[dict[str, Any]] = [
+    {
+        "name": "gp_only",
+        "weights": [0.80, 0.55, 0.45, 0.30],
+        "qaly_gain": 0.01,
+        "steps": [{"line": "gp_consult", "weeks": 1, "item": "gp_consultation", "units": 1.0}],
+    },
+    {
+        "name": "diabetes_review",
+        "weights": [0.02, 0.25, 0.20, 0.10],
+        "qaly_gain": 0.03,
+        "steps": [
+            {"line": "gp_consult", "weeks": 1, "item": "gp_consultation", "units": 1.0},
+            {
+                "line": "district_nursing",
+                "weeks": 2,
+                "item": "district_nurse_contact",
+                "units": 1.0,
+            },
+        ],
+    },
+    {
+        "name": "social_prescribing",
+        "weights": [0.10, 0.08, 0.08, 0.08],
+        "qaly_gain": 0.02,
+        "steps": [
+            {"line": "gp_consult", "weeks": 1, "item": "gp_consultation", "units": 1.0},
+            {"line": "vcse_support", "weeks": 4, "item": "vcse_session", "units": 1.0},
+        ],
+    },
+    {
+        "name": "mental_health_crisis",
+        "weights": [0.05, 0.05, 0.05, 0.03],
+        "qaly_gain": 0.12,
+        "steps": [
+            {"line": "gp_consult", "weeks": 1, "item": "gp_consultation", "units": 1.0},
+            {"line": "mh_treatment", "weeks": 3, "item": "mh_contact", "units": 1.0},
+            {"line": "vcse_support", "weeks": 4, "item": "vcse_session", "units": 1.0},
+        ],
+    },
+    {
+        "name": "ltc_exacerbation",
+        "weights": [0.002, 0.03, 0.08, 0.12],
+        "qaly_gain": 0.12,
+        "steps": [
+            {"line": "gp_consult", "weeks": 1, "item": "gp_consultation", "units": 1.0},
+            {"line": "ae", "weeks": 1, "item": "ae_attendance", "units": 1.0},
+            {"line": "inpatient", "weeks": 1, "item": "nonelective_short_stay", "units": 1.0},
+            {
+                "line": "district_nursing",
+                "weeks": 2,
+                "item": "district_nurse_contact",
+                "units": 2.0,
+            },
+        ],
+    },
+    {
+        "name": "frail_fall",
+        "weights": [0.001, 0.01, 0.04, 0.20],
+        "qaly_gain": 0.3,
+        "steps": [
+            {"line": "ae", "weeks": 1, "item": "ae_attendance", "units": 1.0},
+            {"line": "inpatient", "weeks": 2, "item": "nonelective_long_stay", "units": 0.5},
+            {
+                "line": "community_rehab",
+                "weeks": 4,
+                "item": "crisis_response_contact",
+                "units": 2.0,
+            },
+            {"line": "social_care", "weeks": 6, "item": "social_worker_hour", "units": 3.0},
+        ],
+    },
+]
+"""Default pathway library. ``weights`` give each pathway's relative chance by stratum;
+each step names a service line, its weeks of service, the cost item and units per week.
+Health gains are illustrative assumptions (QALYs per completed episode), not estimates."""
+
+
+@dataclass
+class PathwaysConfig:
+    """The library of care pathways an episode can follow."""
+
+    name: str = P("default", doc="Name of this pathway library.")
+    library: list = P(DEFAULT_PATHWAYS, doc="Pathways: name, weights, qaly_gain, steps.")
+
+
+@dataclass
+class CarenetConfig:
+    """A whole scenario: every group plus run-level settings."""
+
+    seed: int = P(12345, lo=0, hi=2**63 - 1, doc="Root seed of all random streams.")
+    steps: int = P(260, lo=1, hi=5200, unit="weeks", doc="Number of weekly steps to run.")
+    out: str = P("", doc="Output folder (default: a new dated folder under outputs/).")
+    overwrite: bool = P(False, doc="Replace a finished result already in out.")
+    progress: bool = P(True, doc="Show a progress bar.")
+    figures: bool = P(
+        True,
+        doc="Draw figures/overview.png for the run (sweeps default to false: their figures "
+        "come from carenet report).",
+    )
+    replications: int = P(
+        1,
+        lo=1,
+        hi=100000,
+        unit="runs",
+        doc="Replications: seeds spawned from the root seed with numpy SeedSequence.",
+    )
+    population: PopulationConfig = field(default_factory=PopulationConfig)
+    organisations: OrganisationsConfig = field(default_factory=OrganisationsConfig)
+    structure: StructureConfig = field(default_factory=StructureConfig)
+    handoff: HandoffConfig = field(default_factory=HandoffConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
+    power_rule: PowerRuleConfig = field(default_factory=PowerRuleConfig)
+    response: ResponseConfig = field(default_factory=ResponseConfig)
+    costs: CostsConfig = field(default_factory=CostsConfig)
+    scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
+    pathways: PathwaysConfig = field(default_factory=PathwaysConfig)
+
+
+SCHEMAS: dict[str, type] = {
+    c.__name__: c
+    for c in (
+        CostItem,
+        CostsConfig,
+        PopulationConfig,
+        OrganisationsConfig,
+        StructureConfig,
+        HandoffConfig,
+        HealthConfig,
+        PowerRuleConfig,
+        ResponseConfig,
+        ShockConfig,
+        ScenarioConfig,
+        PathwaysConfig,
+        CarenetConfig,
+    )
+}
