@@ -2,11 +2,13 @@
 
 Playwright cannot download its own browser here; it is pointed at /usr/bin/chromium
 (installed by .ci/run when missing). The server runs in its own process group and is
-stopped when the test ends. The screenshot is saved as docs/img/view.png.
+stopped when the test ends. With CARENET_UPDATE_SCREENSHOT=1 the screenshot is saved
+as docs/img/view.png (the README's).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import time
@@ -34,13 +36,17 @@ def _chart_src(page) -> str:
     return page.locator("img").first.get_attribute("src") or ""
 
 
+PAGE = {}  # the page under test, for the failure message
+
+
 def _until(cond, what: str, seconds: float = 120) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if cond():
             return
         time.sleep(0.2)  # polling a condition, with a generous deadline
-    raise AssertionError(f"{what} did not happen within {seconds} s")
+    text = PAGE["page"].inner_text("body")[-3000:] if "page" in PAGE else ""
+    raise AssertionError(f"{what} did not happen within {seconds} s; the page said:\n{text}")
 
 
 def test_step_play_pause_control_and_screenshot(served, tmp_path):
@@ -51,6 +57,7 @@ def test_step_play_pause_control_and_screenshot(served, tmp_path):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            PAGE["page"] = page
             page.goto(server.url, timeout=120_000)
             page.get_by_text(re.compile(r"^Week 0 of 5200")).wait_for(timeout=120_000)
             before = _chart_src(page)
@@ -64,7 +71,9 @@ def test_step_play_pause_control_and_screenshot(served, tmp_path):
             # The page stays usable while it plays: a view control answers.
             page.get_by_role("button", name="influence").click()
             _until(lambda: _week(page) >= 8, "the run still playing after a click")
-            page.get_by_role("button", name="❚❚").click()
+            pause = page.get_by_role("button", name="❚❚")
+            _until(pause.is_enabled, "the pause button being enabled while playing", 60)
+            pause.click()
             page.get_by_role("button", name="▶").wait_for(timeout=60_000)
             paused = _week(page)
             time.sleep(1)  # a pause must hold: nothing to poll for
@@ -100,5 +109,6 @@ def test_step_play_pause_control_and_screenshot(served, tmp_path):
     assert img.shape[0] >= 900 and img.shape[1] >= 1300
     assert img.std() > 20, "screenshot looks blank"
     assert len(np.unique(img.reshape(-1, 3), axis=0)) > 200, "screenshot has too few colours"
-    DOCS_IMG.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(shot, DOCS_IMG)
+    if os.environ.get("CARENET_UPDATE_SCREENSHOT"):  # refresh the README's screenshot
+        DOCS_IMG.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, DOCS_IMG)
