@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from carenet.models.metrics import NETWORK_METRICS
-from carenet.models.model import QUEUED, SERVICE, TRANSIT, CareSystemModel
+from carenet.models.model import CareSystemModel
 from carenet.models.power import Domination, Empowerment
+from carenet.models.state import QUEUED, SERVICE, TRANSIT
 from carenet.sim.config import load_config
 
 SMALL = ["population=small", "organisations=small", "population.size=8000"]
