@@ -71,7 +71,10 @@ class Mixed(Assignment):
 
 
 class Adaptive(Mixed):
-    """Mixed at the start; every ``imitation_weeks`` organisations may imitate a partner."""
+    """Mixed at the start; then, every few weeks, organisations may imitate a partner.
+
+    Rounds are ``imitation_weeks`` apart (``imitation_rate``, ``imitation_noise``).
+    """
 
     name = "adaptive"
     imitates = True

@@ -14,7 +14,7 @@ class Admission(Stage):
 
     name = "admission"
     summary = (
-        "Each provider's queues are served first-come first-served up to its free capacity "
+        "each provider's queues are served first-come first-served up to its free capacity "
         "per service line."
     )
 

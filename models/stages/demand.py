@@ -15,7 +15,7 @@ class Demand(Stage):
 
     name = "demand"
     summary = (
-        "A few patients progress one stratum (``progression`` stream); new care episodes "
+        "a few patients progress one stratum (``progression`` stream); new care episodes "
         "arise per patient by stratum (one uniform per patient per week from the ``demand`` "
         "stream), pick a pathway and enter the queue of their first provider."
     )

@@ -17,7 +17,7 @@ class Governance(Stage):
 
     name = "governance"
     summary = (
-        "The response's fixed activities (shared-records investment and go-live, boards, "
+        "the response's fixed activities (shared-records investment and go-live, boards, "
         "inspections, hub funding) and, every 52 weeks, the budget allocation by the "
         "organisations' rules (capture, need, pooling)."
     )

@@ -18,7 +18,7 @@ class Handoffs(Stage):
 
     name = "handoffs"
     summary = (
-        "Referral target chosen by the referrer's power rule; the cheapest open route (direct "
+        "referral target chosen by the referrer's power rule; the cheapest open route (direct "
         "tie, broker, hierarchy escalation, cold; a contract first under a bureaucratic "
         "response); failure, delay and repeated assessment drawn per episode from the "
         "``handoff`` stream; failure consequences drawn from the ``health`` stream."

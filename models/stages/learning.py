@@ -16,7 +16,7 @@ class Learning(Stage):
 
     name = "learning"
     summary = (
-        "Trust on used ties moves with handoff outcomes; weak ties dissolve; every "
+        "trust on used ties moves with handoff outcomes; weak ties dissolve; every "
         "``tie_update_weeks`` organisations seek and drop ties by their rules; under "
         "``adaptive``, organisations imitate better-performing partners; data sharing, "
         "authority and influence are updated."

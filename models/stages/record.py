@@ -14,7 +14,7 @@ class Record(Stage):
     """The record stage (see :attr:`summary`)."""
 
     name = "record"
-    summary = "The week's metrics are appended to :attr:`records`."
+    summary = "the week's metrics are appended to :attr:`records`."
 
     def run(self, t: int, rec: dict[str, float]) -> None:
         """Tie upkeep, the week's totals and means, network and power metrics."""

@@ -15,7 +15,7 @@ class Service(Stage):
 
     name = "service"
     summary = (
-        "Episodes in service incur direct cost; a finished step completes the episode (health "
+        "episodes in service incur direct cost; a finished step completes the episode (health "
         "gain, reduced by its delay) or moves it on, in-house if the provider offers the next "
         "line, else to referral."
     )

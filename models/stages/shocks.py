@@ -17,7 +17,7 @@ class Shocks(Stage):
 
     name = "shocks"
     summary = (
-        "Start or end scheduled shocks (demand surge, budget cut, organisation failure, "
+        "start or end scheduled shocks (demand surge, budget cut, organisation failure, "
         "data-sharing outage)."
     )
 

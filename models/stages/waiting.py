@@ -14,7 +14,7 @@ class Waiting(Stage):
 
     name = "waiting"
     summary = (
-        "Episodes in handoff transit count down and join their receiver's queue; every "
+        "episodes in handoff transit count down and join their receiver's queue; every "
         "episode waiting this week (in a queue or in transit) accrues a week of wait, health "
         "loss, emergency-admission hazard and, if it is leaving an acute bed, excess bed "
         "days."

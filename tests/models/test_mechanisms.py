@@ -226,7 +226,7 @@ def test_shared_records_raise_data_sharing_at_go_live_and_cost_an_investment():
             "power_rule=domination",
             "response=network",
             "response.shared_records_golive_weeks=5",
-            "response.hub_funding=false",
+            "response.components=[shared_records,relationship_time,pooled_budget]",
         ),
         10,
     )
