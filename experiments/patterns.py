@@ -68,8 +68,9 @@ def fragmentation(base: list[str], seeds: list[int], n_jobs: int) -> Verdict:
                     f"structure.mean_degree={max(degree, 1)}",
                     "structure.dynamic_ties=false",
                     f"response={records}",
-                    "response.pooled_budget=false",
-                    "response.hub_funding=false",
+                    # Shared records and relationship time only (no pool, no hubs).
+                    "response.components="
+                    + ("[shared_records,relationship_time]" if records == "network" else "[]"),
                 ]
             )
     jobs = [([*base, *a], s) for a in arms for s in seeds]

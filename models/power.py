@@ -108,8 +108,16 @@ class PowerRule:
         "demands_escalation": False,
     }
 
+    config_keys: ClassVar[dict[str, str]] = {}
+    """Constructor argument -> the ``power_rule.*`` key it is read from (registered rules)."""
+
     def __init__(self, **params: Any) -> None:
         self.params = dict(params)
+
+    @classmethod
+    def from_config(cls, pr: Any) -> PowerRule:
+        """The rule as a configuration's ``power_rule`` group sets it."""
+        return cls(**{arg: getattr(pr, key) for arg, key in cls.config_keys.items()})
 
     # --- identity -------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
@@ -164,165 +172,6 @@ class PowerRule:
     def referral_matrix(self, orgs: np.ndarray, view: RuleView) -> np.ndarray:
         """Rows of :meth:`referral_weights` for several organisations."""
         return np.array([self.referral_weights(int(o), view) for o in orgs], dtype=float)
-
-
-class Domination(PowerRule):
-    """Power as domination: seek control, keep patients in the branch, hoard information.
-
-    - ties: seeks partners of high authority, more so inside its own branch (a tie's worth
-      is the partner's authority, scaled to the tie's upkeep);
-    - referral: in proportion to capacity, weighted ``branch_bias`` times towards its own
-      branch (in-house first, always: the model keeps a step in-house when it can);
-    - data: shares little (``sharing``, default 0.2);
-    - escalation: demands hierarchy approval for referrals out of its branch
-      (``escalate_out_of_branch``), where a hierarchy exists;
-    - budget: bids its budget inflated by its authority above the mean
-      (``capture_strength``): powerful organisations capture budget; never pools.
-
-    Args:
-        sharing: Data-sharing level.
-        branch_bias: Weight on its own branch in referrals and ties.
-        capture_strength: How strongly authority inflates the budget bid.
-        escalate_out_of_branch: Demand approval for out-of-branch handoffs.
-    """
-
-    name = "domination"
-    classifier = {
-        "seeks": "authority",
-        "shares_data": False,
-        "pools_budget": False,
-        "demands_escalation": True,
-    }
-
-    def __init__(
-        self,
-        sharing: float = 0.2,
-        branch_bias: float = 4.0,
-        capture_strength: float = 0.5,
-        escalate_out_of_branch: bool = True,
-    ) -> None:
-        super().__init__(
-            sharing=sharing,
-            branch_bias=branch_bias,
-            capture_strength=capture_strength,
-            escalate_out_of_branch=escalate_out_of_branch,
-        )
-
-    def data_sharing(self, org: int, view: RuleView) -> float:
-        """Shares little: information is power."""
-        return float(self.params["sharing"])
-
-    def referral_matrix(self, orgs: np.ndarray, view: RuleView) -> np.ndarray:
-        """Capacity-weighted, local, and ``branch_bias`` times towards its own branch."""
-        same = view.branch[orgs][:, None] == view.branch[None, :]
-        local = view.local_weight[orgs]
-        return view.capacity[None, :] * local * np.where(same, self.params["branch_bias"], 1.0)
-
-    def referral_weights(self, org: int, view: RuleView) -> np.ndarray:
-        """See :meth:`referral_matrix`."""
-        return self.referral_matrix(np.array([org]), view)[0]
-
-    def demands_escalation(self, org: int, view: RuleView) -> np.ndarray:
-        """Out-of-branch handoffs need approval through the hierarchy."""
-        if not (view.hierarchy and self.params["escalate_out_of_branch"]):
-            return np.zeros(len(view.kind), dtype=bool)
-        return view.branch != view.branch[org]
-
-    def tie_scores(self, org: int, view: RuleView) -> np.ndarray:
-        """A tie is worth the partner's authority (x branch bias inside the branch)."""
-        same = view.branch == view.branch[org]
-        bias = np.where(same, self.params["branch_bias"], 1.0)
-        return view.authority * bias * view.tie_cost
-
-    def budget_bid(self, org: int, view: RuleView) -> float:
-        """Budget inflated by authority above the mean: the powerful capture budget."""
-        a = view.authority
-        mean = float(a[view.service & view.active].mean()) if view.service.any() else 0.0
-        factor = max(0.0, 1.0 + self.params["capture_strength"] * (float(a[org]) - mean))
-        return float(view.budget[org]) * factor
-
-
-class Empowerment(PowerRule):
-    """Power as empowerment: seek value, refer for outcome, share data, pool budget.
-
-    - ties: a tie is worth the handoffs that flow between the pair times the expected
-      saving of a direct tie over the best other route, less its upkeep, plus
-      ``influence_preference`` x the partner's influence x the upkeep (well-connected,
-      trusted partners are worth tying to: influence accrues to hubs by connectivity);
-    - referral: softmax over expected outcome: the route's expected cost (failure, delay,
-      admin) plus the cost of the weeks a patient would wait in the receiver's queue
-      (``choice_sharpness``);
-    - data: shares much (``sharing``, default 0.8);
-    - escalation: never demands it;
-    - budget: bids its need (recent demand at cost) and pools when a pool is offered.
-
-    Args:
-        sharing: Data-sharing level.
-        choice_sharpness: Softmax sharpness of referral by expected outcome.
-        influence_preference: Weight on a partner's influence when tying.
-    """
-
-    name = "empowerment"
-    classifier = {
-        "seeks": "value",
-        "shares_data": True,
-        "pools_budget": True,
-        "demands_escalation": False,
-    }
-
-    def __init__(
-        self, sharing: float = 0.8, choice_sharpness: float = 3.0, influence_preference: float = 1.0
-    ) -> None:
-        super().__init__(
-            sharing=sharing,
-            choice_sharpness=choice_sharpness,
-            influence_preference=influence_preference,
-        )
-
-    def data_sharing(self, org: int, view: RuleView) -> float:
-        """Shares much: records follow the patient."""
-        return float(self.params["sharing"])
-
-    def referral_matrix(self, orgs: np.ndarray, view: RuleView) -> np.ndarray:
-        """Softmax of minus (route cost + cost of the expected wait), relative to its scale."""
-        cost = view.route_cost[orgs] + view.expected_wait[None, :] * view.wait_cost
-        scale = max(float(np.median(view.route_cost[view.service][:, view.service])), 1.0)
-        z = -self.params["choice_sharpness"] * cost / scale
-        z -= z.max(axis=1, keepdims=True)
-        local = view.local_weight[orgs]
-        return np.exp(z) * view.capacity[None, :] * local
-
-    def referral_weights(self, org: int, view: RuleView) -> np.ndarray:
-        """See :meth:`referral_matrix`."""
-        return self.referral_matrix(np.array([org]), view)[0]
-
-    def tie_scores(self, org: int, view: RuleView) -> np.ndarray:
-        """Expected weekly saving from the tie, less its upkeep, plus hub attraction."""
-        has = view.tie[org] > 0
-        direct = np.where(has, view.route_cost[org], view.new_tie_cost[org])
-        saving = np.maximum(0.0, view.alt_cost[org] - direct)
-        return (
-            view.flow[org] * saving
-            - 2.0 * view.tie_cost
-            + self.params["influence_preference"] * view.influence * view.tie_cost
-        )
-
-    def budget_bid(self, org: int, view: RuleView) -> float:
-        """Bids its need, not its power."""
-        return float(view.need[org])
-
-    def pools_budget(self, org: int, view: RuleView) -> bool:
-        """Joins a pooled budget."""
-        return True
-
-
-RULES: dict[str, type[PowerRule] | None] = {
-    "domination": Domination,
-    "empowerment": Empowerment,
-    "mixed": None,
-    "adaptive": None,
-}
-"""Registered names. ``mixed`` and ``adaptive`` assign domination/empowerment per org."""
 
 
 def load_target(target: str) -> type[PowerRule]:
@@ -540,3 +389,21 @@ def ask_array(
             rule, name, f"returned weights too large to add up; expected {want}", org, week
         )
     return arr
+
+
+# The built-in rules and the registry live in carenet.models.rules; re-exported here, where
+# user code and the engine have always imported them from.
+from .rules import RULES, Domination, Empowerment  # noqa: E402
+
+__all__ = [
+    "RULES",
+    "Domination",
+    "Empowerment",
+    "PowerRule",
+    "RuleView",
+    "ask_array",
+    "ask_flag",
+    "ask_values",
+    "load_target",
+    "rule_failure",
+]

@@ -539,7 +539,12 @@ class PowerRuleConfig:
 class ResponseConfig:
     """The system's response to an integration mandate: bureaucratic, network or none."""
 
-    name: str = P("none", choices=("none", "bureaucratic", "network"), doc="Response preset.")
+    name: str = P("none", doc="Response name (a label: none, bureaucratic, network, or your own).")
+    components: list = P(
+        [],
+        doc="Components the response is made of (see models/responses/): contracts, "
+        "shared_records, boards, inspections, hub_funding, relationship_time, pooled_budget.",
+    )
     contracts_required: bool = P(False, doc="Cross-organisation work needs a contract first.")
     contract_setup_gbp: float = P(
         5000.0,

@@ -95,8 +95,13 @@ def scenario_problem(cfg: CarenetConfig) -> str | None:
     if problem:
         return problem
     r = cfg.response
+    from .responses import Response, response_problem
+
+    problem = response_problem(r)
+    if problem:
+        return problem
     n_service = sum(org_counts(cfg).values())
-    if r.hub_funding and r.hub_count > n_service:
+    if "hub_funding" in Response(r) and r.hub_count > n_service:
         return (
             f"response.hub_count: {r.hub_count} is more hubs than the {n_service} service "
             f"organisations (organisations.n_*); use at most {n_service}"

@@ -7,7 +7,7 @@ process, so that peak memory belongs to that economy alone, and reports:
 - wall time of ``simulate`` (model construction, the weekly steps, the outputs), with
   construction (organisations + population) and the outputs shown separately;
 - simulated patient-weeks per second (patients x steps / wall) and episodes per second;
-- time per step split by stage (the model's ``_stage_*`` methods, timed by wrapping them);
+- time per step split by stage (the model's declared stages, through its ``stage_timer``);
 - peak resident memory of the process, and the part above the process after imports.
 
 In the same run it measures the *floor* that a patients-as-Mesa-agents design pays: an
@@ -48,17 +48,17 @@ import mesa
 from mesa.agentset import AgentSet
 
 STAGES: tuple[str, ...] = (
-    "_stage_shocks",
-    "_stage_governance",
-    "_stage_demand",
-    "_stage_waiting",
-    "_stage_admission",
-    "_stage_service",
-    "_stage_handoffs",
-    "_stage_learning",
-    "_stage_record",
+    "shocks",
+    "governance",
+    "demand",
+    "waiting",
+    "admission",
+    "service",
+    "handoffs",
+    "learning",
+    "record",
 )
-"""The stages of a week, in the order ``CareSystemModel.step`` calls them."""
+"""The stages of a week, in the order the model declares them (``carenet.models.stages``)."""
 
 PRESETS: dict[str, list[str]] = {
     "small": ["population=small", "organisations=small"],
@@ -158,39 +158,26 @@ def _rss_mb() -> float:
 
 
 def _instrument_model() -> tuple[dict[str, float], list[float]]:
-    """Time every ``_stage_*`` method and the constructor of CareSystemModel.
+    """Time every stage and the build of CareSystemModel through its timing hook.
 
-    Only ever called in a benchmark worker process: the class is patched for that
-    process's lifetime. Stages are discovered by name so that a stage added to the model
-    is timed too (after the known ones, in name order).
+    Only ever called in a benchmark worker process: the model's process-wide hook
+    (``CareSystemModel.stage_timer``) is set for that process's lifetime. A stage the
+    model declares beyond the known ones is timed too (after them, in its order).
     """
     from carenet.models.model import CareSystemModel
+    from carenet.models.stages import STAGES as MODEL_STAGES
 
-    names = [s for s in STAGES if hasattr(CareSystemModel, s)]
-    names += sorted(k for k in vars(CareSystemModel) if k.startswith("_stage_") and k not in names)
+    names = [*STAGES, *(s.name for s in MODEL_STAGES if s.name not in STAGES)]
     acc = dict.fromkeys(names, 0.0)
     build = [0.0]
 
-    def wrap(name: str) -> None:
-        f = getattr(CareSystemModel, name)
+    def timer(name: str, seconds: float) -> None:
+        if name == "build":
+            build[0] += seconds
+        else:
+            acc[name] = acc.get(name, 0.0) + seconds
 
-        def timed(self: Any, t: int, rec: dict[str, float]) -> None:
-            s = time.perf_counter()
-            f(self, t, rec)
-            acc[name] += time.perf_counter() - s
-
-        setattr(CareSystemModel, name, timed)
-
-    for n in names:
-        wrap(n)
-    init = CareSystemModel.__init__
-
-    def timed_init(self: Any, *a: Any, **k: Any) -> None:
-        s = time.perf_counter()
-        init(self, *a, **k)
-        build[0] += time.perf_counter() - s
-
-    CareSystemModel.__init__ = timed_init  # type: ignore[method-assign]
+    CareSystemModel.stage_timer = staticmethod(timer)  # type: ignore[assignment]
     return acc, build
 
 
@@ -579,7 +566,7 @@ def format_report(res: BenchResult) -> str:
         for e in res.economies:
             tot = sum(e.stages.values()) or 1.0
             cells.append(f"{1000 * e.stages[n] / e.steps:.1f} ({100 * e.stages[n] / tot:.0f}%)")
-        lines.append(f"| {n.removeprefix('_stage_')} | " + " | ".join(cells) + " |")
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
     lines.append(
         "| **all stages (ms/step)** | "
         + " | ".join(f"{1000 * sum(e.stages.values()) / e.steps:.1f}" for e in res.economies)

@@ -42,8 +42,9 @@ import carenet
 from carenet.sim import schema
 from carenet.sim.modelcode import (
     STAGE,
-    code_names,
+    model_names,
     models,
+    stage_classes,
     stage_streams,
     step_doc,
     step_stages,
@@ -88,6 +89,14 @@ _SLOT = re.compile(r"\x00(\d+)\x00")
 _ITEM = re.compile(r"^\s*(- |\d+\. )")
 
 
+def _is_module(name: str) -> bool:
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        return False
+    return True
+
+
 def lookup(path: str, where: str = "a template") -> tuple[Any, str]:
     """Find ``module.Attr.attr`` under carenet.models (or carenet.sim).
 
@@ -103,6 +112,9 @@ def lookup(path: str, where: str = "a template") -> tuple[Any, str]:
             obj: Any = importlib.import_module(f"{pkg}.{parts[0]}")
         except ImportError:
             continue
+        while len(parts) > 1 and _is_module(f"{pkg}.{parts[0]}.{parts[1]}"):
+            parts = [f"{parts[0]}/{parts[1]}", *parts[2:]]
+            obj = importlib.import_module(f"{pkg}.{parts[0].replace('/', '.')}")
         for p in parts[1:]:
             if not hasattr(obj, p):
                 raise DocsError(
@@ -143,7 +155,8 @@ def fill(template: str, where: str = "a template") -> str:
         if not ref.startswith("@"):
             return _param_ref(ref, params, where)
         _, label = lookup(ref[1:], where)
-        rest = ref[1:].partition(".")[2]
+        module = label.partition("/")[2].removesuffix(".py").replace("/", ".")
+        rest = ref[1:].removeprefix(module).lstrip(".")
         return f"`{label}` `{rest}`" if rest else f"`{label}`"
 
     return _unwrap(_REF.sub(sub, textwrap.dedent(template).strip()))
@@ -302,7 +315,7 @@ def _organisation_state(arg: str, body: str, where: str) -> str:
 
 
 def _episode_fields(arg: str, body: str, where: str) -> str:
-    declared = models()["model"]._EP_FIELDS
+    declared = models()["state"]._EP_FIELDS
     described = _entries(body, where, "episode field")
     _stale(described, declared, where, "episode fields")
     rows = [
@@ -314,7 +327,7 @@ def _episode_fields(arg: str, body: str, where: str) -> str:
 
 def _system_state(arg: str, body: str, where: str) -> str:
     described = _entries(body, where, "model state")
-    used = set().union(*code_names(models()["model"].CareSystemModel).values())
+    used = model_names()
     _stale(described, used, where, "model state")
     return _table(["variable", "meaning"], [[f"`{k}`", v] for k, v in described.items()])
 
@@ -339,20 +352,19 @@ def _stages(arg: str, body: str, where: str) -> str:
 
 
 def _stage_table(arg: str, body: str, where: str) -> str:
-    from carenet.models.model import CareSystemModel
-
     streams, rows = stage_streams(), []
-    for i, s in enumerate(step_stages(), 1):
-        meth = f"_stage_{s}"
-        at = f"`CareSystemModel.{meth}`" if hasattr(CareSystemModel, meth) else "—"
+    for i, cls in enumerate(stage_classes(), 1):
+        s = cls.name
+        path = cls.__module__.removeprefix("carenet.").replace(".", "/")
+        at = f"`{path}.py` `{cls.__name__}`"
         rows.append([str(i), s, at, ", ".join(f"`{x}`" for x in streams.get(s, [])) or "—"])
     head = ["#", "stage", "implemented in", "random streams drawn"]
     return _table(head, rows, "|---:|---|---|---|")
 
 
 def _counters(arg: str, body: str, where: str) -> str:
-    keys = models()["model"]._REC_KEYS
-    return ", ".join(f"`{k}`" for k in keys if not k.startswith("_"))
+    keys = [m.name for m in models()["registry"].COUNTED]
+    return ", ".join(f"`{k}`" for k in keys)
 
 
 def _rules(arg: str, body: str, where: str) -> str:
@@ -364,8 +376,8 @@ def _rules(arg: str, body: str, where: str) -> str:
     out += [md(doc_parts(base)[0]), "", _decision_table(power), ""]
     for name, cls in power.RULES.items():
         out += ["", f"#### `{name}`", ""]
-        if cls is None:
-            out.append(_classless_rule(power, name, extra, where))
+        if not issubclass(cls, base):
+            out.append(_assignment_rule(cls, name, extra, where))
             continue
         text, secs = doc_parts(cls)
         out += [md(text), ""]
@@ -375,18 +387,18 @@ def _rules(arg: str, body: str, where: str) -> str:
     return "\n".join(out)
 
 
-def _classless_rule(power: Any, name: str, extra: dict[str, str], where: str) -> str:
-    """A rule registered without a class: the power module's word on it, and the template's."""
+def _assignment_rule(cls: type, name: str, extra: dict[str, str], where: str) -> str:
+    """A registered assignment (it mixes rules): its class's word on it, and the template's."""
     if name not in extra:
-        raise DocsError(f"{where}: rule {name!r} has no class; describe it in {{{{ rules }}}}")
-    paras = [p for p in doc_parts(power)[0].split("\n\n") if f"``{name}``" in p]
-    text = one_line(" ".join(paras))
-    return f"`{name}` is registered in `RULES` without a class: {text} {extra[name]}"
+        raise DocsError(f"{where}: assignment {name!r}: describe it in {{{{ rules }}}}")
+    text = one_line(doc_parts(cls)[0])
+    return f"`{name}` is an assignment (`{cls.__name__}`): {text} {extra[name]}"
 
 
 def _decision_table(power: Any) -> str:
     base = power.PowerRule
-    classes = [base, *[c for c in dict.fromkeys(power.RULES.values()) if c is not None]]
+    rules = [c for c in dict.fromkeys(power.RULES.values()) if issubclass(c, base)]
+    classes = [base, *rules]
     skip = ("describe", "rebuild", "referral_weights")
     decisions = [
         n for n, o in vars(base).items() if inspect.isfunction(o) and n[0] != "_" and n not in skip

@@ -240,7 +240,8 @@ def test_books_balance_across_annual_budget_rounds(arrangement):
     cfg = validate(data)
     model = CareSystemModel(cfg)
     rounds: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]] = []
-    allocate = model._allocate_budget
+    stage = model.stage("governance")
+    allocate = stage.allocate_budget
 
     def spy() -> None:
         ids = np.flatnonzero(model.service & model.active)
@@ -248,7 +249,7 @@ def test_books_balance_across_annual_budget_rounds(arrangement):
         allocate()
         rounds.append((ids, before[ids], model.budget[ids].copy(), model.pool_bonus - bonus))
 
-    model._allocate_budget = spy
+    stage.allocate_budget = spy
     model.run(cfg.steps)
     assert len(rounds) == 2
     mc = cfg.organisations.budget_max_change

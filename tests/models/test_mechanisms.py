@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from carenet.models.metrics import NETWORK_METRICS
-from carenet.models.model import QUEUED, SERVICE, TRANSIT, CareSystemModel
+from carenet.models.model import CareSystemModel
 from carenet.models.power import Domination, Empowerment
+from carenet.models.state import QUEUED, SERVICE, TRANSIT
 from carenet.sim.config import load_config
 
 SMALL = ["population=small", "organisations=small", "population.size=8000"]
@@ -225,7 +226,7 @@ def test_shared_records_raise_data_sharing_at_go_live_and_cost_an_investment():
             "power_rule=domination",
             "response=network",
             "response.shared_records_golive_weeks=5",
-            "response.hub_funding=false",
+            "response.components=[shared_records,relationship_time,pooled_budget]",
         ),
         10,
     )

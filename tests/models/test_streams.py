@@ -42,14 +42,15 @@ def build(*overrides: str, seed: int = SEED) -> CareSystemModel:
 def first_week(model: CareSystemModel) -> tuple[np.ndarray, float]:
     """Step one week; return the patients whose episodes started, and the count."""
     started: list[np.ndarray] = []
-    demand = model._stage_demand
+    stage = model.stage("demand")
+    demand = stage.run
 
     def spy(t, rec):
         before = len(model.episodes)
         demand(t, rec)
         started.append(model.episodes.pid[before:].copy())
 
-    model._stage_demand = spy  # instance attribute: wraps this model only
+    stage.run = spy  # instance attribute: wraps this model's stage only
     model.step()
     return started[0], model.records[0]["episodes_started"]
 

@@ -176,7 +176,7 @@ def test_malformed_placeholders_and_stale_descriptions_fail() -> None:
         odd.render_template("{{ system_state\n- `no_such_state`: gone\n}}", "x.md")
     with pytest.raises(odd.DocsError, match="no_such_field"):
         odd.render_template("{{ episode_fields\n- `no_such_field`: gone\n}}", "x.md")
-    with pytest.raises(odd.DocsError, match="'mixed' has no class"):
+    with pytest.raises(odd.DocsError, match="assignment 'mixed'"):
         odd.render_template("{{ rules }}", "x.md")
     with pytest.raises(odd.DocsError, match="NoSuchClass"):
         odd.render_template("{{ doc:power.NoSuchClass }}", "x.md")

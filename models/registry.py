@@ -1,0 +1,369 @@
+"""The metric registry: every metric the model reports, declared once.
+
+Each :class:`~carenet.spec.Metric` says its name, unit, which direction is better, how
+weekly values make the whole-run value, its scale and meaning, and (for the printed table)
+its label and format. Everything else is derived from :data:`METRICS`: the weekly counters
+the stages add to (:data:`COUNTED`), the time-series columns (:data:`SERIES`, in order),
+the summary's keys (:data:`SUMMARY`) and the headline metrics every finished run must have
+as finite numbers (:data:`HEADLINE_METRICS`).
+"""
+
+from __future__ import annotations
+
+from carenet.models.schema import STRATA
+from carenet.spec import Metric
+
+from .metrics import NETWORK_METRICS
+
+_G, _Q, _N = "GBP", "QALYs", "count"
+
+
+def _count(name: str, meaning: str, better: str = "neither", **kw: object) -> Metric:
+    return Metric(name, _N, better, "sum", "nonnegative", meaning, **kw)  # type: ignore[arg-type]
+
+
+def _cost(name: str, meaning: str, **kw: object) -> Metric:
+    return Metric(name, _G, "lower", "sum", "nonnegative", meaning, **kw)  # type: ignore[arg-type]
+
+
+def _weekly(name: str, unit: str, meaning: str, scale: str = "nonnegative") -> Metric:
+    """A weekly state, recorded in the time series only."""
+    return Metric(name, unit, "neither", "last", scale, meaning, in_summary=False)  # type: ignore[arg-type]
+
+
+_F0, _F1, _F2 = "{:,.0f}", "{:,.1f}", "{:,.2f}"
+
+COUNTED: tuple[Metric, ...] = (
+    _count(
+        "episodes_started", "Care episodes begun.", headline=True, label="Episodes started", fmt=_F0
+    ),
+    _count(
+        "episodes_completed",
+        "Episodes completed.",
+        "higher",
+        headline=True,
+        label="  completed",
+        fmt=_F0,
+    ),
+    _count(
+        "episodes_failed",
+        "Episodes ended by a failed handoff.",
+        "lower",
+        headline=True,
+        label="  failed",
+        fmt=_F0,
+    ),
+    _count("completed_on_time", "Episodes completed within the on-time wait.", "higher"),
+    _count("handoffs", "Handoffs between organisations."),
+    _count("handoffs_failed", "Handoffs that failed.", "lower"),
+    _count("handoffs_direct", "Handoffs over a direct tie."),
+    _count("handoffs_broker", "Handoffs through a broker."),
+    _count("handoffs_escalation", "Handoffs escalated through the hierarchy."),
+    _count("handoffs_cold", "Handoffs with no relationship (cold)."),
+    _count("in_house_transfers", "Steps moved on inside one provider.", in_summary=False),
+    _count("repeated_assessments", "Assessments repeated for want of shared records.", "lower"),
+    _count("emergency_admissions", "Emergency admissions.", "lower"),
+    Metric(
+        "excess_bed_days",
+        "days",
+        "lower",
+        "sum",
+        "nonnegative",
+        "Excess acute bed days awaiting discharge.",
+    ),
+    Metric(
+        "qalys_gained",
+        _Q,
+        "higher",
+        "sum",
+        "nonnegative",
+        "QALYs gained by completed care.",
+        headline=True,
+        label="  QALYs gained",
+        fmt=_F1,
+    ),
+    Metric(
+        "qalys_lost",
+        _Q,
+        "lower",
+        "sum",
+        "nonnegative",
+        "QALYs lost to waits, failures and emergencies.",
+        headline=True,
+        label="  QALYs lost",
+        fmt=_F1,
+    ),
+    _cost(
+        "cost_direct",
+        "Direct cost of care delivered.",
+        headline=True,
+        label="  direct care",
+        fmt=_F0,
+    ),
+    _cost(
+        "cost_transaction",
+        "Contracting, boards, inspections and handoff admin.",
+        headline=True,
+        label="  transaction",
+        fmt=_F0,
+    ),
+    _cost(
+        "cost_failure",
+        "Cost of failed care (emergencies, bed days, repeats).",
+        headline=True,
+        label="  failure",
+        fmt=_F0,
+    ),
+    _cost(
+        "cost_connection",
+        "Shared records, hub funding and tie upkeep.",
+        headline=True,
+        label="  connection",
+        fmt=_F0,
+    ),
+    _count("contracts_signed", "Contracts signed or renewed."),
+    _count("inspections", "Provider inspections."),
+    _count("ties_formed", "Ties formed in tie rounds."),
+    _count("ties_dropped", "Ties dropped in tie rounds."),
+    _count("ties_dissolved", "Ties dissolved for low trust."),
+    _count("rule_switches", "Organisations that switched rule (adaptive)."),
+    _count("shock_events", "Shock starts and ends that changed the system.", in_summary=False),
+    _count("waiting", "Episodes that waited this week.", in_summary=False),
+    _weekly("queue_length", _N, "Episodes queued after admission."),
+    _weekly("utilisation", "share", "Share of capacity in use.", "share"),
+)
+"""Weekly counters the stages add to (zero at the start of each week), in column order."""
+
+PRIVATE: tuple[str, ...] = ("_exp_sum", "_wait_sum", "_ended", "_continuity", "_shared")
+"""Weekly accumulators the record stage turns into means (not columns)."""
+
+_NET = tuple(
+    _weekly(k, "", f"Network metric {k} (see models/metrics.py).", "signed")
+    for k in NETWORK_METRICS
+)
+
+DERIVED: tuple[Metric, ...] = (
+    Metric(
+        "episodes_in_progress",
+        _N,
+        "neither",
+        "last",
+        "nonnegative",
+        "Episodes open at the end.",
+        headline=True,
+        label="  still in progress at the end",
+        fmt=_F0,
+    ),
+    Metric(
+        "cost_total",
+        _G,
+        "lower",
+        "sum",
+        "nonnegative",
+        "All costs.",
+        headline=True,
+        label="Total cost (GBP)",
+        fmt=_F0,
+    ),
+    Metric(
+        "qalys_net",
+        _Q,
+        "higher",
+        "sum",
+        "signed",
+        "QALYs gained less lost.",
+        headline=True,
+        label="Net QALYs (gained - lost)",
+        fmt=_F1,
+    ),
+    Metric(
+        "net_monetary_benefit",
+        _G,
+        "higher",
+        "sum",
+        "signed",
+        "Threshold x net QALYs - total cost.",
+        headline=True,
+        label="Net monetary benefit (GBP)",
+        fmt=_F0,
+    ),
+    _weekly("experience", "score", "Mean experience of episodes ended this week.", "share"),
+    Metric(
+        "emergency_admissions_per_1000",
+        "per 1,000/yr",
+        "lower",
+        "none",
+        "nonnegative",
+        "Emergency admissions per 1,000 people a year.",
+        in_series=False,
+        headline=True,
+        label="Emergency admissions /1,000/yr",
+        fmt=_F1,
+    ),
+    Metric(
+        "mean_wait_weeks",
+        "weeks",
+        "lower",
+        "mean",
+        "nonnegative",
+        "Mean weeks waited by episodes that ended.",
+        headline=True,
+        label="Mean wait (weeks)",
+        fmt=_F2,
+    ),
+    Metric(
+        "handoff_failure_rate",
+        "share",
+        "lower",
+        "none",
+        "share",
+        "Share of handoffs that failed.",
+        in_series=False,
+        headline=True,
+        label="Handoff failure rate",
+        fmt="{:.1%}",
+    ),
+    Metric(
+        "continuity_index",
+        "index",
+        "higher",
+        "mean",
+        "share",
+        "Relational continuity of handoffs (0-1).",
+        headline=True,
+        label="Continuity index (0-1)",
+        fmt=_F2,
+    ),
+    _weekly("shared_records_share", "share", "Share of handoffs with records shared.", "share"),
+    *_NET,
+    _weekly("mean_trust", "trust", "Mean trust on ties.", "share"),
+    _weekly("mean_data_sharing", "share", "Mean data-sharing level.", "share"),
+    Metric(
+        "share_empowerment",
+        "share",
+        "neither",
+        "last",
+        "share",
+        "Share of organisations under empowerment.",
+    ),
+    Metric(
+        "share_domination",
+        "share",
+        "neither",
+        "last",
+        "share",
+        "Share of organisations under domination.",
+    ),
+    _weekly("active_orgs", _N, "Active service organisations."),
+    Metric(
+        "transaction_cost_share",
+        "share",
+        "lower",
+        "none",
+        "share",
+        "Transaction cost over total cost.",
+    ),
+    _weekly("demand_multiplier", "ratio", "Demand multiplier of surges."),
+    _weekly("data_outage", "flag", "Whether a data outage is on.", "share"),
+)
+"""Metrics the record stage computes each week (and summary-only ones), in order."""
+
+SUMMARY_ONLY: tuple[Metric, ...] = (
+    Metric(
+        "on_time_share",
+        "share",
+        "higher",
+        "none",
+        "share",
+        "Share of completions on time.",
+        in_series=False,
+    ),
+    Metric(
+        "experience_score",
+        "score",
+        "higher",
+        "mean",
+        "share",
+        "Mean experience of ended episodes.",
+        in_series=False,
+    ),
+    Metric(
+        "cost_per_qaly",
+        "GBP/QALY",
+        "lower",
+        "none",
+        "signed",
+        "Total cost over net QALYs.",
+        in_series=False,
+    ),
+    Metric(
+        "threshold_gbp_per_qaly",
+        "GBP/QALY",
+        "neither",
+        "none",
+        "nonnegative",
+        "The threshold used.",
+        in_series=False,
+    ),
+    *(
+        m
+        for s in STRATA
+        for m in (
+            Metric(
+                f"qalys_net_{s}",
+                _Q,
+                "higher",
+                "sum",
+                "signed",
+                f"Net QALYs of stratum {s}.",
+                in_series=False,
+            ),
+            Metric(
+                f"failed_share_{s}",
+                "share",
+                "lower",
+                "none",
+                "share",
+                f"Share of stratum {s}'s episodes that failed.",
+                in_series=False,
+            ),
+        )
+    ),
+    *(
+        Metric(
+            f"final_{k}",
+            "",
+            "neither",
+            "last",
+            "signed",
+            f"{k} at the end of the run.",
+            in_series=False,
+        )
+        for k in (*NETWORK_METRICS, "mean_trust", "mean_data_sharing")
+    ),
+)
+"""Metrics of the whole run only."""
+
+METRICS: tuple[Metric, ...] = COUNTED + DERIVED + SUMMARY_ONLY
+"""Every metric the model reports, each declared once."""
+
+SERIES: tuple[str, ...] = (
+    *(m.name for m in COUNTED if m.in_series),
+    "week",
+    *(m.name for m in DERIVED if m.in_series),
+)
+"""The time series' columns, in order."""
+
+SUMMARY: tuple[str, ...] = tuple(m.name for m in METRICS if m.in_summary)
+"""The summary's keys, in order."""
+
+SUMMED: tuple[str, ...] = tuple(
+    m.name for m in METRICS if m.in_series and m.in_summary and m.over_weeks == "sum"
+)
+"""Summary metrics that are the sum of their weekly values."""
+
+HEADLINE_METRICS: tuple[str, ...] = tuple(m.name for m in METRICS if m.headline)
+"""Summary metrics every finished run must have as finite numbers (shown after a run)."""
+
+REC_KEYS: tuple[str, ...] = (*(m.name for m in COUNTED), *PRIVATE)
+"""The keys each week's record starts with, at zero."""

@@ -1,0 +1,118 @@
+"""Components of the bureaucratic response: contracts, partnership boards, inspections."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .base import Component
+
+
+class Contracts(Component):
+    """Cross-organisation work needs a contract first.
+
+    A pair without a contract in force signs one (setup cost, lead time before it is in
+    force); an expired one is renewed; monitoring costs a share of the care value that
+    flows under it; failure chance under a contract is multiplied (agreed protocol).
+    """
+
+    name = "contracts"
+    switch = "contracts_required"
+    params = (
+        "contract_setup_gbp",
+        "contract_lead_time_weeks",
+        "contract_duration_weeks",
+        "contract_renewal_gbp",
+        "monitoring_share",
+        "contract_fail_multiplier",
+    )
+
+    def handoff(
+        self, m: Any, ho: Any, t: int, p: np.ndarray, d: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Wait for the pair's contract; failure chance times the contract multiplier."""
+        extra = self.ensure(m, ho.o, ho.tgt, ho.pw, ho.stage, t)
+        d = np.maximum(d, extra)
+        p *= self.p.contract_fail_multiplier
+        return p, d
+
+    def ensure(
+        self, m: Any, o: np.ndarray, tgt: np.ndarray, pw: np.ndarray, stage: np.ndarray, t: int
+    ) -> np.ndarray:
+        """Ensure a contract for each pair; return the weeks each handoff must wait."""
+        r = self.p
+        rec = m.ledger.rec
+        a, b = np.minimum(o, tgt), np.maximum(o, tgt)
+        pairs = np.unique(a * m.n + b)
+        pa, pb = pairs // m.n, pairs % m.n
+        new = ~np.isfinite(m.contract_ready[pa, pb])
+        expired = ~new & (m.contract_expiry[pa, pb] <= t)
+        for sel, cost in ((new, r.contract_setup_gbp), (expired, r.contract_renewal_gbp)):
+            if sel.any():
+                m.ledger.charge("transaction", cost * float(sel.sum()))
+                rec["contracts_signed"] += float(sel.sum())
+        ready = np.where(new, t + r.contract_lead_time_weeks, m.contract_ready[pa, pb])
+        expiry = np.where(
+            new | expired,
+            np.maximum(ready, t) + r.contract_duration_weeks,
+            m.contract_expiry[pa, pb],
+        )
+        m.contract_ready[pa, pb] = m.contract_ready[pb, pa] = ready
+        m.contract_expiry[pa, pb] = m.contract_expiry[pb, pa] = expiry
+        # Monitoring: a share of the care value flowing under the contract.
+        value = m.step_cost[pw, stage] * m.step_weeks[pw, stage]
+        m.ledger.charge("transaction", r.monitoring_share * float(value.sum()))
+        return np.maximum(0.0, m.contract_ready[a, b] - t)
+
+
+class Boards(Component):
+    """Partnership boards meet on a schedule; each raises trust on every tie a little."""
+
+    name = "boards"
+    switch = "boards"
+    params = ("board_interval_weeks", "board_attendees", "board_hours", "board_trust_boost")
+
+    def governance(self, m: Any, t: int, rec: dict[str, float]) -> None:
+        """A board every ``board_interval_weeks``: its hours cost; trust rises."""
+        r = self.p
+        if t % r.board_interval_weeks == 0:
+            m.ledger.charge("transaction", r.board_attendees * r.board_hours * m.ledger.hour_gbp)
+            if r.board_trust_boost > 0:
+                has = m.trust > 0
+                m.trust[has] += r.board_trust_boost * (1.0 - m.trust[has])
+
+
+class Inspections(Component):
+    """The regulator inspects each provider on a staggered schedule.
+
+    Just after an inspection, the provider's handoff failure falls by
+    ``inspection_effect``, halving every ``inspection_half_life_weeks``.
+    """
+
+    name = "inspections"
+    switch = "inspections"
+    params = (
+        "inspection_interval_weeks",
+        "inspection_cost_gbp",
+        "inspection_effect",
+        "inspection_half_life_weeks",
+    )
+
+    def governance(self, m: Any, t: int, rec: dict[str, float]) -> None:
+        """Inspect the providers due this week, at a cost each."""
+        r = self.p
+        ids = np.flatnonzero(m.service & m.active)
+        due = ids[(t + ids * 7919) % r.inspection_interval_weeks == 0]
+        m.inspected_at[due] = t
+        m.ledger.charge("transaction", r.inspection_cost_gbp * due.size)
+        rec["inspections"] += due.size
+
+    def handoff(
+        self, m: Any, ho: Any, t: int, p: np.ndarray, d: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Recently inspected referrers fail less."""
+        r = self.p
+        since = t - m.inspected_at[ho.o]
+        p *= 1.0 - r.inspection_effect * np.power(0.5, since / r.inspection_half_life_weeks)
+        return p, d

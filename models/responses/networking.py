@@ -1,0 +1,93 @@
+"""Components of the network response.
+
+Shared records, relationship time, pooled budget and hub funding.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .base import Component
+
+
+class SharedRecords(Component):
+    """Interoperable shared records: an investment, running costs, and a go-live.
+
+    From go-live, records are shared on every route between organisations that share
+    data, and each organisation's data-sharing level rises by ``sharing_boost``.
+    """
+
+    name = "shared_records"
+    switch = "shared_records"
+    params = (
+        "shared_records_investment_gbp",
+        "shared_records_running_gbp",
+        "shared_records_golive_weeks",
+        "sharing_boost",
+    )
+
+    def governance(self, m: Any, t: int, rec: dict[str, float]) -> None:
+        """Invest at week 0, pay running costs each week, go live on schedule."""
+        r = self.p
+        n_serv = int((m.service & m.active).sum())
+        if t == 0:
+            m.ledger.charge("connection", r.shared_records_investment_gbp * n_serv)
+        m.ledger.charge("connection", r.shared_records_running_gbp * n_serv)
+        m.shared_live = t >= r.shared_records_golive_weeks
+
+    def sharing_boost(self, m: Any) -> float:
+        """The boost to data sharing, once live."""
+        return self.p.sharing_boost if m.shared_live else 0.0
+
+
+class RelationshipTime(Component):
+    """Extra relationship time funded per organisation: more ties can be kept."""
+
+    name = "relationship_time"
+    switch = ""
+    params = ("extra_relationship_hours",)
+
+    @classmethod
+    def switched_on(cls, cfg: Any) -> bool:
+        """On whenever extra hours are funded."""
+        return cfg.extra_relationship_hours > 0
+
+    def extra_relationship_hours(self) -> float:
+        """The funded hours."""
+        return self.p.extra_relationship_hours
+
+
+class PooledBudget(Component):
+    """Organisations whose rule pools share a budget by need at the annual round.
+
+    A share of the year's failure-cost savings is returned to the pool.
+    """
+
+    name = "pooled_budget"
+    switch = "pooled_budget"
+    params = ("shared_savings_share",)
+
+
+class HubFunding(Component):
+    """The most influential organisations get extra brokerage capacity, at a cost."""
+
+    name = "hub_funding"
+    switch = "hub_funding"
+    params = ("hub_count", "hub_extra_brokerage", "hub_funding_gbp")
+
+    def governance(self, m: Any, t: int, rec: dict[str, float]) -> None:
+        """Choose the hubs every tie round; pay for each funded hub weekly."""
+        if t % m.cfg.structure.tie_update_weeks == 0:
+            self.fund(m)
+        m.ledger.charge("connection", self.p.hub_funding_gbp * int((m.hub_bonus > 0).sum()))
+
+    def fund(self, m: Any) -> None:
+        """Give the ``hub_count`` most influential organisations extra brokerage."""
+        r = self.p
+        m.hub_bonus[:] = 0.0
+        ids = m.service_ids[m.active[m.service_ids]]
+        top = ids[np.lexsort((ids, -m.influence[ids]))][: r.hub_count]
+        top = top[m.influence[top] > 0]
+        m.hub_bonus[top] = r.hub_extra_brokerage

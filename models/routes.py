@@ -1,0 +1,192 @@
+"""Routes of a handoff and brokerage: what each route costs, and the best one per pair.
+
+A handoff from one organisation to another goes by one of four routes: a direct tie, a
+broker (a common partner with brokerage capacity), escalation through the hierarchy, or
+cold (no relationship). :func:`route_tables` prices every route for every pair with the
+ledger's prices and picks the cheapest open one; :func:`broker_table` finds each pair's
+best broker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .power import ask_array
+
+if TYPE_CHECKING:
+    from .model import CareSystemModel
+
+ROUTES: tuple[str, ...] = ("direct", "broker", "escalation", "cold")
+DIRECT, BROKER, ESCALATION, COLD = 0, 1, 2, 3
+
+
+@dataclass
+class RouteTables:
+    """The week's routes per (from, to) pair.
+
+    Attributes:
+        route: The best open route's index.
+        broker: Its broker (-1 if none).
+        fallback: The best route without a broker (when the broker is full).
+        P: Failure chance per route, [4, n, n].
+        D: Delay (weeks) per route.
+        A: Admin hours per route.
+        S: Whether records are shared, per route.
+    """
+
+    route: np.ndarray
+    broker: np.ndarray
+    fallback: np.ndarray
+    P: np.ndarray
+    D: np.ndarray
+    A: np.ndarray
+    S: np.ndarray
+
+
+def route_tables(m: CareSystemModel) -> RouteTables:
+    """Best route, broker and fallback per (from, to), with each route's parameters.
+
+    Also sets the model's expected-cost tables the rules decide on (``ec_best``,
+    ``ec_alt``, ``ec_new``).
+    """
+    h = m.cfg.handoff
+    led = m.ledger
+    n = m.n
+    T = m.trust
+    inf = np.inf
+    share_ok = (m.sharing >= h.share_threshold) & (not m.outage)
+    pair_share = share_ok[:, None] & share_ok[None, :]
+    has = T > 0
+    P = np.empty((4, n, n))
+    D = np.empty((4, n, n))
+    A = np.empty((4, n, n))
+    S = np.zeros((4, n, n), dtype=bool)
+    gap_f = h.cold_fail - h.best_fail
+    gap_d = h.cold_delay_weeks - h.best_delay_weeks
+    P[DIRECT] = h.best_fail + gap_f * (1.0 - T)
+    D[DIRECT] = h.best_delay_weeks + gap_d * (1.0 - T)
+    A[DIRECT] = h.direct_admin_hours
+    S[DIRECT] = pair_share & has
+    # Brokers: best max-min trust over common neighbours with brokerage capacity.
+    can_broker = m.active & ((m.broker_base + m.hub_bonus) >= 1)
+    B, K = broker_table(T, has, np.flatnonzero(can_broker & (has.sum(axis=1) >= 2)))
+    np.fill_diagonal(B, 0.0)
+    hasb = B > 0
+    P[BROKER] = h.best_fail + gap_f * (1.0 - B)
+    D[BROKER] = h.best_delay_weeks + gap_d * (1.0 - B) + h.broker_delay_weeks
+    A[BROKER] = h.broker_admin_hours
+    S[BROKER] = pair_share & m.shared_live
+    P[ESCALATION] = h.escalation_fail
+    D[ESCALATION] = h.escalation_delay_per_level * m.levels
+    A[ESCALATION] = h.escalation_admin_hours_per_level * m.levels
+    S[ESCALATION] = pair_share & m.shared_live
+    P[COLD] = h.cold_fail
+    D[COLD] = h.cold_delay_weeks
+    A[COLD] = h.cold_admin_hours
+    S[COLD] = pair_share & m.shared_live
+    P = np.where(S, P * h.shared_records_fail_multiplier, P)
+    EC = A * led.hour_gbp + D * led.wait_cost + P * led.fail_cost
+    EC[DIRECT][~has] = inf
+    EC[BROKER][~hasb] = inf
+    if not m.hierarchy:
+        EC[ESCALATION] = inf
+    if m.hierarchy:
+        force = _forced_escalation(m)
+        if force.any():
+            for k in (DIRECT, BROKER, COLD):
+                EC[k][force] = inf
+    route = np.argmin(EC, axis=0)
+    fb_ec = EC.copy()
+    fb_ec[BROKER] = inf
+    fallback = np.argmin(fb_ec, axis=0)
+    m.ec_best = np.take_along_axis(EC, route[None], 0)[0]
+    alt = EC.copy()
+    alt[DIRECT] = inf
+    m.ec_alt = alt.min(axis=0)
+    nt = m.cfg.structure.new_tie_trust
+    p_new = h.best_fail + gap_f * (1.0 - nt)
+    p_new = np.where(pair_share, p_new * h.shared_records_fail_multiplier, p_new)
+    m.ec_new = (
+        h.direct_admin_hours * led.hour_gbp
+        + (h.best_delay_weeks + gap_d * (1.0 - nt)) * led.wait_cost
+        + p_new * led.fail_cost
+    )
+    return RouteTables(route, K, fallback, P, D, A, S)
+
+
+def _forced_escalation(m: CareSystemModel) -> np.ndarray:
+    """Pairs whose referrer's rule demands approval: they must escalate."""
+    n = m.n
+    view = m.view()
+    force = np.zeros((n, n), dtype=bool)
+    for rule, ids in m.rule_groups():
+        for i in ids:
+            force[i] = ask_array(
+                rule,
+                "demands_escalation",
+                int(i),
+                view,
+                m.week,
+                (n,),
+                kind="flags",
+                org=int(i),
+            )
+    return force
+
+
+def referral_matrix(m: CareSystemModel) -> np.ndarray:
+    """Each organisation's referral weights towards every other (rows by referrer)."""
+    view = m.view()
+    R = np.zeros((m.n, m.n))
+    for rule, ids in m.rule_groups():
+        shape = (ids.size, m.n)
+        R[ids] = ask_array(rule, "referral_matrix", ids, view, m.week, shape, kind="weights")
+    R[:, ~m.active] = 0.0
+    return R
+
+
+def broker_table(
+    T: np.ndarray, has: np.ndarray, ks: np.ndarray, chunk: int = 1 << 20
+) -> tuple[np.ndarray, np.ndarray]:
+    """Best broker per pair of organisations, without a Python loop over brokers.
+
+    ``B[i, j]`` is the largest min(T[k, i], T[k, j]) over brokers k in ``ks`` tied to
+    both, and ``K[i, j]`` the lowest-numbered k attaining it (-1: no broker). All
+    (i, k, j) triples are listed at once, ``chunk`` at most at a time (their number is
+    the sum of the brokers' squared degrees), in ascending k, so ties keep the first
+    broker, exactly as a loop over k with a strict ``>`` would.
+    """
+    n = T.shape[0]
+    B = np.zeros((n, n))
+    K = np.full((n, n), -1, dtype=np.int64)
+    if ks.size == 0:
+        return B, K
+    kk, nb = np.nonzero(has[ks])  # neighbours of each broker; brokers in ascending order
+    deg = np.bincount(kk, minlength=ks.size)
+    start = np.r_[0, np.cumsum(deg)[:-1]]
+    sq = deg * deg
+    ends = np.cumsum(sq)
+    lo = 0
+    while lo < ks.size:
+        hi = max(lo + 1, int(np.searchsorted(ends, ends[lo] - sq[lo] + chunk, side="right")))
+        hi = min(hi, ks.size)
+        gs = np.arange(lo, hi)
+        g = np.repeat(gs, sq[gs])
+        r = np.arange(g.size) - np.repeat(ends[gs] - sq[gs] - (ends[lo] - sq[lo]), sq[gs])
+        a = nb[start[g] + r // deg[g]]
+        b = nb[start[g] + r % deg[g]]
+        k = ks[g]
+        mm = np.minimum(T[k, a], T[k, b])
+        pair = a * n + b
+        order = np.lexsort((k, -mm, pair))  # per pair: largest m, then lowest k
+        ps = pair[order]
+        first = order[np.r_[True, ps[1:] != ps[:-1]]]
+        p, mv, kv = pair[first], mm[first], k[first]
+        better = mv > B.flat[p]  # earlier chunks hold lower k: they win ties
+        B.flat[p[better]] = mv[better]
+        K.flat[p[better]] = kv[better]
+        lo = hi
+    return B, K

@@ -1,0 +1,65 @@
+"""Stage 5, admission."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from carenet.models.state import QUEUED, SERVICE
+
+from .base import Stage
+
+
+class Admission(Stage):
+    """The admission stage (see :attr:`summary`)."""
+
+    name = "admission"
+    summary = (
+        "each provider's queues are served first-come first-served up to its free capacity "
+        "per service line."
+    )
+
+    def run(self, t: int, rec: dict[str, float]) -> None:
+        """Admit from queues; update queue pressure and expected waits."""
+        m = self.m
+        ep = m.episodes
+        if len(ep) == 0:
+            m.queue_line[:] = 0.0
+            m.queue_ratio[:] = 0.0
+            m.expected_wait[:] = 0.0
+            return
+        line = m.step_line[ep.pw, ep.stage].astype(np.int64)
+        key = ep.org.astype(np.int64) * m.nl + line
+        size = m.n * m.nl
+        in_service = np.bincount(key[ep.state == SERVICE], minlength=size)
+        free = np.maximum(np.floor(m.cap.ravel() + 1e-9) - in_service, 0)
+        q = np.flatnonzero((ep.state == QUEUED) & (ep.arrival <= t))
+        if q.size:
+            order = q[np.lexsort((q, ep.arrival[q], key[q]))]
+            k = key[order]
+            starts = np.r_[0, np.flatnonzero(k[1:] != k[:-1]) + 1]
+            group_start = np.repeat(starts, np.diff(np.r_[starts, k.size]))
+            rank = np.arange(k.size) - group_start
+            admit = order[rank < free[k]]
+            ep.state[admit] = SERVICE
+            ep.timer[admit] = m.step_weeks[ep.pw[admit], ep.stage[admit]]
+            ep.from_acute[admit] = False
+        queued = np.bincount(key[ep.state == QUEUED], minlength=size).reshape(m.n, m.nl)
+        served = np.bincount(key[ep.state == SERVICE], minlength=size).reshape(m.n, m.nl)
+        self._pressure(queued)
+        m.demand_weeks += queued + served
+        m.demand_weeks_n += 1
+        rec["queue_length"] = float(queued.sum())
+        capacity = float(np.floor(m.cap + 1e-9).sum())
+        rec["utilisation"] = float(served.sum() / capacity) if capacity > 0 else 0.0
+
+    def _pressure(self, queued: np.ndarray) -> None:
+        m = self.m
+        m.queue_line = np.divide(queued, m.cap, out=np.zeros_like(m.cap), where=m.cap > 0)
+        m.queue_line[(m.cap <= 0) & (queued > 0)] = 10.0
+        capt = m.cap.sum(axis=1)
+        m.queue_ratio = np.divide(queued.sum(axis=1), capt, out=np.zeros(m.n), where=capt > 0)
+        # Weeks a newcomer would wait: the queue over the episodes finished per week.
+        throughput = (m.cap / m.line_weeks[None, :]).sum(axis=1)
+        m.expected_wait = np.divide(
+            queued.sum(axis=1), throughput, out=np.zeros(m.n), where=throughput > 0
+        )

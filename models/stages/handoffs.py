@@ -1,0 +1,165 @@
+"""Stage 7, handoffs."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from carenet.models.routes import BROKER, COLD, DIRECT, ROUTES, referral_matrix, route_tables
+from carenet.models.state import QUEUED, REFER, TRANSIT
+
+from .base import Stage
+from .service import end_failed
+
+
+class Handoffs(Stage):
+    """The handoffs stage (see :attr:`summary`)."""
+
+    name = "handoffs"
+    summary = (
+        "referral target chosen by the referrer's power rule; the cheapest open route (direct "
+        "tie, broker, hierarchy escalation, cold; a contract first under a bureaucratic "
+        "response); failure, delay and repeated assessment drawn per episode from the "
+        "``handoff`` stream; failure consequences drawn from the ``health`` stream."
+    )
+
+    def run(self, t: int, rec: dict[str, float]) -> None:
+        """Hand every episode awaiting referral on, or end it as failed."""
+        m = self.m
+        ep = m.episodes
+        h_idx = np.flatnonzero(ep.state == REFER)
+        m.routes = route_tables(m)
+        if h_idx.size == 0:
+            self._finish()
+            return
+        o = ep.org[h_idx].astype(np.int64)
+        line = m.step_line[ep.pw[h_idx], ep.stage[h_idx]].astype(np.int64)
+        tgt = self.targets(o, line, ep.pid[h_idx])
+        rt, brk = self.routes(o, tgt)
+        ho = SimpleNamespace(idx=h_idx, o=o, tgt=tgt, pw=ep.pw[h_idx], stage=ep.stage[h_idx])
+        rts = m.routes
+        p = rts.P[rt, o, tgt].copy()
+        d = rts.D[rt, o, tgt].copy()
+        adm = rts.A[rt, o, tgt].copy()
+        shared = rts.S[rt, o, tgt].copy()
+        p, d = m.response.handoff(m, ho, t, p, d)
+        cfgh = m.cfg.handoff
+        p += cfgh.overload_fail_slope * m.queue_line[tgt, line]
+        p = np.clip(p, 0.0, 1.0)
+        u = m.streams.get("handoff").random((h_idx.size, 3))
+        fail = u[:, 0] < p
+        weeks = np.floor(d) + (u[:, 1] < (d - np.floor(d)))
+        repeat = ~shared & (u[:, 2] < cfgh.repeat_assessment_prob) & ~fail
+        self._charge(h_idx, adm, repeat, rec)
+        self._count(h_idx, rt, fail, shared, rec)
+        # Learning signals: trust on the ties used; flow between the pair; performance.
+        trust_signal(m, o, tgt, rt, brk, fail)
+        np.add.at(m.perf_sent, o, 1.0)
+        np.add.at(m.perf_fail, o, fail.astype(float))
+        np.add.at(m.flow_step, (o, tgt), 1.0)
+        # Outcomes.
+        end_failed(m, h_idx[fail], rec)
+        ok = h_idx[~fail]
+        okw = weeks[~fail].astype(np.int16)
+        src_acute = m.kinds[ep.org[ok]] == "acute"
+        dst_kind = m.kinds[tgt[~fail]]
+        ep.from_acute[ok] = src_acute & np.isin(dst_kind, ["community", "social_care"])
+        ep.org[ok] = tgt[~fail]
+        ep.timer[ok] = okw
+        ep.state[ok] = np.where(okw > 0, TRANSIT, QUEUED)
+        ep.arrival[ok] = t + 1
+        self._finish()
+
+    def targets(self, o: np.ndarray, line: np.ndarray, pid: np.ndarray) -> np.ndarray:
+        """Receiver of each handoff: the patient's GP, or drawn by the referrer's rule."""
+        m = self.m
+        tgt = np.empty(o.size, dtype=np.int64)
+        gp_line = m.line_is_gp[line]
+        tgt[gp_line] = m.pop.gp[pid[gp_line]]
+        other = np.flatnonzero(~gp_line)
+        R = referral_matrix(m)
+        u_ref = m.streams.get("referral").random(o.size)
+        for ln in np.unique(line[other]):
+            sel = other[line[other] == ln]
+            cands = np.flatnonzero(m.offers[:, ln] & m.active)
+            # One cumulative row per referrer (not per handoff): many handoffs share one.
+            src, inv = np.unique(o[sel], return_inverse=True)
+            w = R[np.ix_(src, cands)] * (m.cap[cands, ln] > 0)[None, :]
+            rows = w.sum(axis=1, keepdims=True)
+            fallback = np.broadcast_to(m.cap[cands, ln] + 1e-12, w.shape)
+            w = np.where(rows > 0, w, fallback)
+            cum = np.cumsum(w / w.sum(axis=1, keepdims=True), axis=1)
+            cum[:, -1] = 1.0
+            pick = (u_ref[sel][:, None] >= cum[inv]).sum(axis=1)
+            tgt[sel] = cands[np.minimum(pick, cands.size - 1)]
+        return tgt
+
+    def routes(self, o: np.ndarray, tgt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Route and broker of each handoff; beyond a broker's capacity, the next best."""
+        m = self.m
+        rts = m.routes
+        rt = rts.route[o, tgt].copy()
+        # A failed referrer has no ties or lines left: its patients go cold.
+        rt[~m.active[o]] = COLD
+        brk = rts.broker[o, tgt]
+        use_b = np.flatnonzero(rt == BROKER)
+        if use_b.size:
+            avail = m.broker_base + m.hub_bonus
+            kb = brk[use_b]
+            order = use_b[np.lexsort((use_b, kb))]
+            kk = brk[order]
+            starts = np.r_[0, np.flatnonzero(kk[1:] != kk[:-1]) + 1]
+            rank = np.arange(kk.size) - np.repeat(starts, np.diff(np.r_[starts, kk.size]))
+            over = order[rank >= np.floor(avail[kk])]
+            rt[over] = rts.fallback[o[over], tgt[over]]
+        return rt, brk
+
+    def _charge(
+        self, h_idx: np.ndarray, adm: np.ndarray, repeat: np.ndarray, rec: dict[str, float]
+    ) -> None:
+        """Charge the handoffs' admin time and repeated assessments (records not shared)."""
+        m = self.m
+        ep = m.episodes
+        m.ledger.charge("transaction", float(adm.sum()) * m.ledger.hour_gbp)
+        if repeat.any():
+            ri = h_idx[repeat]
+            wk_cost = m.step_cost[ep.pw[ri], ep.stage[ri]]
+            share = m.cfg.health.repeat_assessment_share
+            m.ledger.charge("failure", float(wk_cost.sum()) * share)
+            ep.exp[ri] -= m.cfg.health.experience_repeat_penalty
+            rec["repeated_assessments"] += float(repeat.sum())
+
+    def _count(
+        self,
+        h_idx: np.ndarray,
+        rt: np.ndarray,
+        fail: np.ndarray,
+        shared: np.ndarray,
+        rec: dict[str, float],
+    ) -> None:
+        rec["handoffs"] += h_idx.size
+        rec["handoffs_failed"] += float(fail.sum())
+        for k, name in enumerate(ROUTES):
+            rec[f"handoffs_{name}"] += float((rt == k).sum())
+        cont = np.where(rt == DIRECT, np.where(shared, 1.0, 0.5), np.where(rt == BROKER, 0.25, 0.0))
+        rec["_continuity"] += float(cont.sum())
+        rec["_shared"] += float(shared.sum())
+
+    def _finish(self) -> None:
+        ep = self.m.episodes
+        ended = ep.state < 0
+        if ended.any():
+            ep.keep(~ended)
+
+
+def trust_signal(m: object, o, tgt, rt, brk, fail) -> None:  # noqa: ANN001
+    """Count successes and failures on the ties each handoff used (learning's input)."""
+    succ = (~fail).astype(float)
+    bad = fail.astype(float)
+    d = rt == DIRECT
+    b = rt == BROKER
+    for a_, c_, mk in ((o, tgt, d), (o, brk, b), (brk, tgt, b)):
+        if mk.any():
+            np.add.at(m.tie_succ, (a_[mk], c_[mk]), succ[mk])
+            np.add.at(m.tie_fail, (a_[mk], c_[mk]), bad[mk])

@@ -1,0 +1,62 @@
+"""Stage 9, record."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from carenet.models.metrics import network_metrics
+from carenet.models.rules import Domination, Empowerment
+
+from .base import Stage
+
+
+class Record(Stage):
+    """The record stage (see :attr:`summary`)."""
+
+    name = "record"
+    summary = "the week's metrics are appended to :attr:`records`."
+
+    def run(self, t: int, rec: dict[str, float]) -> None:
+        """Tie upkeep, the week's totals and means, network and power metrics."""
+        m = self.m
+        rec["episodes_in_progress"] = float(len(m.episodes))
+        m.ledger.charge("connection", float(np.triu(m.trust > 0, 1).sum()) * 2 * m.ledger.tie_cost)
+        m.ledger.close(rec)
+        self._means(rec)
+        ids = m.service_ids[m.active[m.service_ids]]
+        adj = m.trust[np.ix_(ids, ids)] > 0
+        net = network_metrics(adj, m.budget[ids], m.depth[ids], m.authority[ids], m.influence[ids])
+        rec.update(net)
+        has = m.trust > 0
+        rec["mean_trust"] = float(m.trust[has].mean()) if has.any() else float("nan")
+        rec["mean_data_sharing"] = float(m.sharing[ids].mean())
+        emp = np.array([isinstance(m.orgs[i].rule, Empowerment) for i in ids])
+        dom = np.array([isinstance(m.orgs[i].rule, Domination) for i in ids])
+        rec["share_empowerment"] = float(emp.mean())
+        rec["share_domination"] = float(dom.mean())
+        rec["active_orgs"] = float(ids.size)
+        rec["transaction_cost_share"] = (
+            rec["cost_transaction"] / rec["cost_total"] if rec["cost_total"] else 0.0
+        )
+        rec["demand_multiplier"] = m.demand_mult
+        rec["data_outage"] = float(m.outage)
+        m.records.append(rec)
+
+    def _means(self, rec: dict[str, float]) -> None:
+        """Turn the week's accumulators into means; add them to the run's totals."""
+        ended = rec.pop("_ended")
+        exp_sum = rec.pop("_exp_sum")
+        rec["experience"] = exp_sum / ended if ended else float("nan")
+        wait_sum = rec.pop("_wait_sum")
+        rec["mean_wait_weeks"] = wait_sum / ended if ended else float("nan")
+        cont = rec.pop("_continuity")
+        shared = rec.pop("_shared")
+        rec["continuity_index"] = cont / rec["handoffs"] if rec["handoffs"] else float("nan")
+        rec["shared_records_share"] = shared / rec["handoffs"] if rec["handoffs"] else float("nan")
+        tt = self.m.ledger.totals
+        tt["ended"] += ended
+        tt["ended_wait"] += wait_sum
+        tt["exp_sum"] += exp_sum
+        tt["on_time"] += rec["completed_on_time"]
+        tt["continuity"] += cont
+        tt["handoffs"] += rec["handoffs"]

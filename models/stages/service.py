@@ -1,0 +1,89 @@
+"""Stage 6, service."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from carenet.models.schema import STRATA
+from carenet.models.state import QUEUED, REFER, SERVICE
+
+from .base import Stage
+
+
+class Service(Stage):
+    """The service stage (see :attr:`summary`)."""
+
+    name = "service"
+    summary = (
+        "episodes in service incur direct cost; a finished step completes the episode (health "
+        "gain, reduced by its delay) or moves it on, in-house if the provider offers the next "
+        "line, else to referral."
+    )
+
+    def run(self, t: int, rec: dict[str, float]) -> None:
+        """A week of service; finished steps complete or move on."""
+        m = self.m
+        ep = m.episodes
+        sv = np.flatnonzero(ep.state == SERVICE)
+        if sv.size == 0:
+            return
+        m.ledger.charge("direct", float(m.step_cost[ep.pw[sv], ep.stage[sv]].sum()))
+        ep.timer[sv] -= 1
+        done = sv[ep.timer[sv] <= 0]
+        if done.size == 0:
+            return
+        last = ep.stage[done] + 1 >= m.pw_len[ep.pw[done]]
+        self.complete(done[last], rec)
+        nxt = done[~last]
+        ep.stage[nxt] += 1
+        line = m.step_line[ep.pw[nxt], ep.stage[nxt]]
+        pid = ep.pid[nxt]
+        own_gp = m.line_is_gp[line] & (m.pop.gp[pid] == ep.org[nxt])
+        in_house = (m.offers[ep.org[nxt], line] & ~m.line_is_gp[line]) | own_gp
+        ep.state[nxt[in_house]] = QUEUED
+        ep.arrival[nxt[in_house]] = t + 1
+        ep.state[nxt[~in_house]] = REFER
+        rec["in_house_transfers"] += float(in_house.sum())
+
+    def complete(self, idx: np.ndarray, rec: dict[str, float]) -> None:
+        """Complete episodes ``idx``: health gain, experience, possible recovery."""
+        if idx.size == 0:
+            return
+        m = self.m
+        ep, h, pop = m.episodes, m.cfg.health, m.pop
+        pid = ep.pid[idx]
+        s = pop.stratum[pid]
+        gain = m.pw_gain[ep.pw[idx]] / (1.0 + h.delay_gain_decay * ep.wait[idx])
+        m.ledger.gain(pid, s, gain)
+        rec["episodes_completed"] += idx.size
+        rec["completed_on_time"] += float((ep.wait[idx] <= h.on_time_weeks).sum())
+        np.add.at(m.perf_done, ep.org[idx], 1.0)
+        rec["_exp_sum"] += float(np.clip(ep.exp[idx], 0, 1).sum())  # failed episodes add 0
+        rec["_wait_sum"] += float(ep.wait[idx].sum())
+        rec["_ended"] += idx.size
+        # Recovery: a completed episode may move the patient down one stratum.
+        p = np.asarray(m.cfg.population.recovery_on_completion)[s]
+        u = m.streams.get("health").random(idx.size)
+        down = (u < p) & (s > 0)
+        pop.stratum[pid[down]] -= 1
+        pop.in_episode[pid] = False
+        ep.state[idx] = -1
+
+
+def end_failed(m: object, idx: np.ndarray, rec: dict[str, float]) -> None:
+    """End failed episodes ``idx``: QALY loss, possible emergency admission, progression."""
+    ep, h, pop = m.episodes, m.cfg.health, m.pop
+    pid = ep.pid[idx]
+    s = pop.stratum[pid]
+    m.ledger.lose(pid, s, np.asarray(h.qaly_loss_failure)[s])
+    u = m.streams.get("health").random((idx.size, 2))
+    ea = u[:, 0] < np.asarray(h.emergency_prob_failure)[s]
+    m.ledger.emergency(pid[ea], s[ea])
+    up = (u[:, 1] < np.asarray(m.cfg.population.progression_on_failure)[s]) & (s < 3)
+    pop.stratum[pid[up]] += 1
+    rec["episodes_failed"] += idx.size
+    m.ledger.totals["strat_failed"] += np.bincount(s, minlength=len(STRATA))
+    rec["_wait_sum"] += float(ep.wait[idx].sum())
+    rec["_ended"] += idx.size
+    pop.in_episode[pid] = False
+    ep.state[idx] = -1
