@@ -542,10 +542,10 @@ class ResponseConfig:
     name: str = P("none", doc="Response name (a label: none, bureaucratic, network, or your own).")
     components: list = P(
         [],
-        doc="Components the response is made of (see models/responses/): contracts, "
-        "shared_records, boards, inspections, hub_funding, relationship_time, pooled_budget.",
+        doc="Components the response is made of (models/responses/): contracts, "
+        "shared_records, boards, inspections, hub_funding, relationship_time, pooled_budget. "
+        "A component acts only when listed; its parameters (response.*) act only then.",
     )
-    contracts_required: bool = P(False, doc="Cross-organisation work needs a contract first.")
     contract_setup_gbp: float = P(
         5000.0,
         lo=0.0,
@@ -583,7 +583,6 @@ class ResponseConfig:
         unit="ratio",
         doc="Failure chance under a contract is multiplied by this (agreed protocol).",
     )
-    boards: bool = P(False, doc="Whether partnership boards meet.")
     board_interval_weeks: int = P(4, lo=1, hi=520, unit="weeks", doc="Weeks between boards.")
     board_attendees: int = P(12, lo=0, hi=1000, unit="people", doc="People at each board.")
     board_hours: float = P(
@@ -592,7 +591,6 @@ class ResponseConfig:
     board_trust_boost: float = P(
         0.02, lo=0.0, hi=1.0, doc="Share of the gap to full trust closed on every tie per board."
     )
-    inspections: bool = P(False, doc="Whether the regulator inspects providers.")
     inspection_interval_weeks: int = P(
         52, lo=1, hi=1040, unit="weeks", doc="Weeks between inspections of one provider."
     )
@@ -614,7 +612,6 @@ class ResponseConfig:
     inspection_half_life_weeks: float = P(
         26.0, lo=0.1, hi=1040.0, unit="weeks", doc="Half-life of the inspection effect."
     )
-    shared_records: bool = P(False, doc="Invest in interoperable shared records.")
     shared_records_investment_gbp: float = P(
         40000.0,
         lo=0.0,
@@ -640,11 +637,9 @@ class ResponseConfig:
     extra_relationship_hours: float = P(
         0.0, lo=0.0, hi=1000.0, unit="hours/week", doc="Extra relationship time funded per org."
     )
-    pooled_budget: bool = P(False, doc="Pool budgets of organisations whose rule pools.")
     shared_savings_share: float = P(
         0.5, doc="Share of a year's failure-cost savings returned to the pool.", **PROB
     )
-    hub_funding: bool = P(False, doc="Fund the most influential hubs' brokerage.")
     hub_count: int = P(
         5,
         lo=0,

@@ -4,8 +4,10 @@ A response is a list of components (``response.components`` in the configuration
 ``[contracts, boards, inspections]``); each component is a small class in this package
 with the parameters it reads and the stages (hooks) it acts in. ``configs/response/*.yaml``
 are presets; a user composes their own by listing components, e.g.
-``response.components=[contracts,shared_records]``. A component's switch in the schema
-(``response.contracts_required`` ...) also turns it on, for existing override keys.
+``response.components=[contracts,shared_records]``. A component acts only when it is
+listed, and its parameters (``response.*``) act only then. (The boolean switches of
+earlier versions, such as ``response.hub_funding``, are gone: a switch set to false under
+a preset that listed the component could not turn it off.)
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ class Response:
         problem = response_problem(cfg)
         if problem:
             raise ResponseError(problem)
-        on = [c for name, c in COMPONENTS.items() if name in cfg.components or c.switched_on(cfg)]
+        on = [c for name, c in COMPONENTS.items() if name in cfg.components]
         self.components: list[Component] = [c(cfg) for c in on]
         self.names = [c.name for c in self.components]
 

@@ -1,4 +1,4 @@
-"""The base of a response component: its name, its switch, its parameters, its hooks."""
+"""The base of a response component: its name, its parameters, its hooks."""
 
 from __future__ import annotations
 
@@ -20,21 +20,14 @@ class Component:
 
     Class attributes:
         name: The name a response lists it by.
-        switch: The schema's boolean key that also turns it on (``""``: none).
         params: The ``response.*`` keys it reads (it reads no others).
     """
 
     name: ClassVar[str] = ""
-    switch: ClassVar[str] = ""
     params: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, cfg: ResponseConfig) -> None:
         self.p = SimpleNamespace(**{k: getattr(cfg, k) for k in self.params})
-
-    @classmethod
-    def switched_on(cls, cfg: ResponseConfig) -> bool:
-        """Whether the schema's switch for this component is on."""
-        return bool(cls.switch) and bool(getattr(cfg, cls.switch))
 
     # --- hooks (stages); the defaults do nothing ---------------------------------------
     def governance(self, m: Any, t: int, rec: dict[str, float]) -> None:

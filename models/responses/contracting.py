@@ -18,7 +18,6 @@ class Contracts(Component):
     """
 
     name = "contracts"
-    switch = "contracts_required"
     params = (
         "contract_setup_gbp",
         "contract_lead_time_weeks",
@@ -70,7 +69,6 @@ class Boards(Component):
     """Partnership boards meet on a schedule; each raises trust on every tie a little."""
 
     name = "boards"
-    switch = "boards"
     params = ("board_interval_weeks", "board_attendees", "board_hours", "board_trust_boost")
 
     def governance(self, m: Any, t: int, rec: dict[str, float]) -> None:
@@ -91,7 +89,6 @@ class Inspections(Component):
     """
 
     name = "inspections"
-    switch = "inspections"
     params = (
         "inspection_interval_weeks",
         "inspection_cost_gbp",

@@ -20,7 +20,6 @@ class SharedRecords(Component):
     """
 
     name = "shared_records"
-    switch = "shared_records"
     params = (
         "shared_records_investment_gbp",
         "shared_records_running_gbp",
@@ -46,13 +45,7 @@ class RelationshipTime(Component):
     """Extra relationship time funded per organisation: more ties can be kept."""
 
     name = "relationship_time"
-    switch = ""
     params = ("extra_relationship_hours",)
-
-    @classmethod
-    def switched_on(cls, cfg: Any) -> bool:
-        """On whenever extra hours are funded."""
-        return cfg.extra_relationship_hours > 0
 
     def extra_relationship_hours(self) -> float:
         """The funded hours."""
@@ -66,7 +59,6 @@ class PooledBudget(Component):
     """
 
     name = "pooled_budget"
-    switch = "pooled_budget"
     params = ("shared_savings_share",)
 
 
@@ -74,7 +66,6 @@ class HubFunding(Component):
     """The most influential organisations get extra brokerage capacity, at a cost."""
 
     name = "hub_funding"
-    switch = "hub_funding"
     params = ("hub_count", "hub_extra_brokerage", "hub_funding_gbp")
 
     def governance(self, m: Any, t: int, rec: dict[str, float]) -> None:

@@ -52,9 +52,20 @@ def test_the_presets_are_lists_of_components():
     ]
 
 
-def test_a_schema_switch_still_turns_its_component_on():
-    m = CareSystemModel(load_config([*TINY, "response=none", "response.boards=true"]))
+def test_a_component_acts_only_when_listed():
+    m = CareSystemModel(load_config([*TINY, "response=none", "response.components=[boards]"]))
     assert m.response.names == ["boards"]
+    # A preset's component is removed by listing the others (no switch can fail to act).
+    without_hubs = "[shared_records,relationship_time,pooled_budget]"
+    m = CareSystemModel(
+        load_config([*TINY, "response=network", f"response.components={without_hubs}"])
+    )
+    assert "hub_funding" not in m.response.names and "pooled_budget" in m.response.names
+
+
+def test_the_old_switches_are_refused_not_ignored():
+    with pytest.raises(ConfigError, match=r"response.hub_funding"):
+        load_config([*TINY, "response=network", "response.hub_funding=false"])
 
 
 def test_an_unknown_component_is_a_one_line_error():

@@ -203,9 +203,8 @@ def test_boards_and_inspections_cost_money_on_their_schedule():
     m = run(
         model(
             "response=none",
-            "response.boards=true",
+            "response.components=[boards,inspections]",
             "response.board_interval_weeks=4",
-            "response.inspections=true",
             "response.inspection_interval_weeks=8",
         ),
         16,

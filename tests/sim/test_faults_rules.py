@@ -145,7 +145,7 @@ def test_a_rule_answering_pools_budget_with_a_non_bool_fails_the_run(tmp_path, r
         "run",
         *SMALL,
         "steps=53",
-        "response.pooled_budget=true",
+        "response.components=[pooled_budget]",
         f"power_rule._target_={rules}:PoolsMaybe",
         f"out={out}",
         cwd=tmp_path,
