@@ -54,6 +54,33 @@ TS_ROWS_PER_GROUP = 500_000
 _ARROW_TYPES = {"bool": pa.bool_(), "int": pa.int64(), "float": pa.float64(), "str": pa.string()}
 
 
+FIXED_COLUMNS = (
+    "run_id",
+    "scenario",
+    "scenario_id",
+    "replication",
+    "seed",
+    "root_seed",
+    "status",
+    "error",
+    "path",
+    "wall_seconds",
+)
+"""The columns every ``runs.parquet`` starts with."""
+
+_ROOT_SEED_KEYS = ("seed",)
+"""Swept keys whose values are already a fixed column (a swept ``seed`` is ``root_seed``)."""
+
+
+def _swept_column(key: str) -> str:
+    """The column of a swept key that is not a parameter, such as a group choice.
+
+    Its own name, or ``KEY_option`` where that is a fixed column (a sweep over
+    ``scenario=`` beside the ``scenario`` label).
+    """
+    return f"{key}_option" if key in FIXED_COLUMNS else key
+
+
 class CollectError(ValueError):
     """The folder cannot be collected (bad input); the message is one line for the user."""
 
@@ -410,7 +437,9 @@ def collect(folder: Path | str) -> Collected:
     plan, swept = _plan_lookup(folder)
     pcols = param_columns()
     leaf_names = {k for k, _ in pcols}
-    extra_cols = [k for k in swept if k not in leaf_names]
+    extra_cols = {
+        _swept_column(k): k for k in swept if k not in leaf_names and k not in _ROOT_SEED_KEYS
+    }
     # First pass, small files only: the union of metric names, in first-seen order.
     metrics: dict[str, None] = {}
     for e in entries:
@@ -429,7 +458,7 @@ def collect(folder: Path | str) -> Collected:
         pa.field("path", pa.string()),
         pa.field("wall_seconds", pa.float64()),
     ]
-    fields += [pa.field(k, pa.string()) for k in extra_cols]
+    fields += [pa.field(c, pa.string()) for c in extra_cols]
     fields += [pa.field(k, t) for k, t in pcols]
     fields += [pa.field(m, pa.float64()) for m in metrics if m not in leaf_names]
     schema = pa.schema(fields)
@@ -495,7 +524,7 @@ def _read_run(
     folder: Path,
     e: _Entry,
     plan: dict[str, dict[str, Any]],
-    extra_cols: list[str],
+    extra_cols: dict[str, str],
     pcols: list[tuple[str, pa.DataType]],
     metrics: dict[str, None],
     leaf_names: set[str],
@@ -514,8 +543,8 @@ def _read_run(
         "path": os.path.relpath(e.folder, folder) if e.folder is not None else None,
         "wall_seconds": d["wall_seconds"],
     }
-    for k in extra_cols:
-        row[k] = d["values"].get(k)
+    for c, k in extra_cols.items():
+        row[c] = d["values"].get(k)
     for k, t in pcols:
         row[k] = _cell(flat.get(k), t)
     ts_table = None

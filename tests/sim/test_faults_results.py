@@ -263,3 +263,21 @@ def test_run_headline_names_the_arrangement_net_qalys_threshold_and_open_episode
     assert "at 30,000/QALY" in out
     assert "still in progress" in out and f"{summary['episodes_in_progress']:,.0f}" in out
     assert "Handoff failure rate" in out and f"{summary['handoff_failure_rate']:.1%}" in out
+
+
+@pytest.mark.parametrize(
+    ("swept", "column"),
+    [("seed=1,2", "root_seed"), ("scenario=baseline,winter", "scenario_option")],
+    ids=["seed", "scenario"],
+)
+def test_a_sweep_over_a_fixed_column_name_collects_and_reports(swept, column, tmp_path):
+    """A sweep over seed or scenario: one column each, a readable table, a report."""
+    out = tmp_path / "s"
+    tiny = ["population=small", "organisations=small", "population.size=5000", "steps=4"]
+    r = carenet("run", "-m", *tiny, "progress=false", swept, f"out={out}", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = carenet("report", str(out), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert len(set(runs.columns)) == len(runs.columns)
+    assert runs[column].nunique() == 2 and runs["seed"].dtype.kind == "i"
