@@ -302,6 +302,19 @@ def _finished_or_refuse(folder: Path) -> bool:
     return False  # a readable manifest of a run that did not finish
 
 
+def _sweep_run_or_refuse(run: Path) -> bool:
+    """A folder under a sweep's ``runs/`` is a finished run, or the command stops naming it.
+
+    Runs are renamed into ``runs/`` whole, so one that is not finished was changed since.
+    """
+    if _finished_or_refuse(run):
+        return True
+    raise CollectError(
+        f"{str(run)!r} is not a finished run (no complete manifest.json); rerun the sweep's "
+        "command to run it again (the folder is kept aside), then collect"
+    )
+
+
 def find_runs(folder: Path) -> list[_Entry]:
     """Finished runs (and recorded failures) under ``folder``, in plan order if known.
 
@@ -323,7 +336,7 @@ def find_runs(folder: Path) -> list[_Entry]:
         names = {
             e.name
             for e in os.scandir(folder / RUNS)
-            if e.is_dir() and not e.name.startswith(".") and _finished_or_refuse(Path(e.path))
+            if e.is_dir() and not e.name.startswith(".") and _sweep_run_or_refuse(Path(e.path))
         }
         order = [r["run_id"] for r in sweep["runs"]] if sweep else []
         ordered = [n for n in order if n in names] + sorted(names - set(order))

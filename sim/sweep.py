@@ -478,6 +478,61 @@ def check_launcher_options(launcher: str, hydra_overrides: list[str]) -> bool:
     return covered
 
 
+LAUNCHER_PACKAGES: dict[str, tuple[str, str]] = {
+    "slurm": ("hydra_plugins.hydra_submitit_launcher", "pip install 'carenet[slurm]'"),
+    "submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "pip install 'carenet[slurm]'"),
+    "submitit_local": ("hydra_plugins.hydra_submitit_launcher", "pip install 'carenet[slurm]'"),
+    "ray": ("ray", "pip install 'carenet[ray]'"),
+}
+"""Launchers whose plugin or library is an optional extra: what to import, how to install."""
+
+
+def check_launcher_installed(launcher: str) -> None:
+    """Stop in the plan, before anything is written, if a launcher's extra is missing.
+
+    Raises:
+        SweepError: One line naming the launcher and the command that installs it.
+    """
+    import importlib.util
+
+    need = LAUNCHER_PACKAGES.get(launcher)
+    if need is None:
+        return
+    module, install = need
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise SweepError(f"hydra/launcher: {launcher!r} is not installed here; {install}")
+
+
+def _sweep_values(ov: Any, key: str) -> list[str]:
+    """The values of a sweep override, or one line saying why there are none.
+
+    Raises:
+        SweepError: For ``glob(...)`` (list the options instead), a ``range`` that gives
+            no values or has step 0, or any other value Hydra cannot expand.
+    """
+    from hydra.core.override_parser.types import Glob
+
+    if isinstance(ov.value(), Glob):
+        raise SweepError(f"{key}: glob(...) cannot be swept here; list the values: {key}=a,b")
+    try:
+        values = list(ov.sweep_string_iterator())
+    except Exception as exc:  # Hydra's own errors (e.g. range step 0) are one line of text
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SweepError(
+            f"{key}: {ov.input_line.split('=', 1)[-1]!r} cannot be swept ({reason})"
+        ) from None
+    if not values:
+        raise SweepError(
+            f"{key}: {ov.input_line.split('=', 1)[-1]!r} gives no values to sweep; "
+            "a range(start,stop[,step]) needs start < stop for a positive step"
+        )
+    return values
+
+
 def is_hydra_override(ov: str) -> bool:
     """Whether an override string sets a ``hydra`` key or group (``hydra.x``, ``hydra/x``)."""
     key = ov.split("=", 1)[0].lstrip("+~")
@@ -545,7 +600,7 @@ def plan_sweep(overrides: list[str], multirun: bool = True) -> Plan:
                 raise SweepError(f"{bare}: only lists and range(...) can be swept here")
             if bare in ("out", "overwrite", "progress"):
                 raise SweepError(f"{bare}: cannot be swept")
-            values = list(ov.sweep_string_iterator())
+            values = _sweep_values(ov, bare)
             swept[bare] = values
             axes.append([f"{key}={v}" for v in values])
         else:
@@ -595,6 +650,7 @@ def plan_sweep(overrides: list[str], multirun: bool = True) -> Plan:
     for ov in hydra_ovs:
         if _key(ov) == "hydra/launcher":
             launcher = ov.split("=", 1)[1]
+    check_launcher_installed(launcher)
     if not check_launcher_options(launcher, hydra_ovs):
         # A typo in a launcher's name or option stops here, in one line (about 0.15 s).
         check_hydra_overrides(hydra_choices(hydra_ovs))
@@ -672,6 +728,54 @@ def swept_of(sweep: dict[str, Any] | None) -> dict[str, list[str]]:
     return {item["key"]: list(item["values"]) for item in swept}
 
 
+DAMAGED = "damaged"
+"""Sub-folder of a sweep where run folders found incomplete on resume are moved."""
+
+
+def damaged_files(run: Path) -> list[str]:
+    """What a run folder lacks to be a finished run: its manifest, or a file it lists."""
+    from .runner import is_finished
+
+    if not is_finished(run):
+        return ["manifest.json"]
+    try:
+        listed = json.loads((run / "manifest.json").read_text()).get("files") or []
+    except (OSError, ValueError, AttributeError):
+        return ["manifest.json"]
+    return [f for f in listed if not (run / f).is_file() or (run / f).stat().st_size == 0]
+
+
+def set_aside_damaged(out: Path, run_ids: list[str]) -> list[str]:
+    """Move planned run folders that are not whole into ``DIR/damaged/`` so they run again.
+
+    A run folder is written atomically, so one without its manifest or a file the manifest
+    lists was changed after the run (a file deleted or emptied). It is kept, not deleted,
+    and a line on stderr says where it went.
+
+    Returns:
+        The run ids set aside.
+    """
+    moved = []
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    for rid in sorted(finished_ids(out) & set(run_ids)):
+        lacks = damaged_files(out / RUNS / rid)
+        if not lacks:
+            continue
+        target = out / DAMAGED / f"{rid}-{stamp}"
+        try:
+            target.parent.mkdir(exist_ok=True)
+            (out / RUNS / rid).rename(target)
+        except OSError as exc:
+            raise _folder_error(exc, out) from None
+        print(
+            f"carenet sweep: run {rid} was incomplete (no {lacks[0]}); kept in "
+            f"{target} and run again",
+            file=sys.stderr,
+        )
+        moved.append(rid)
+    return moved
+
+
 def finished_ids(folder: Path) -> set[str]:
     """Run ids with a finished folder under ``folder/runs`` (atomic renames: present = done)."""
     runs = Path(folder) / RUNS
@@ -733,6 +837,7 @@ def prepare_folder(plan: Plan) -> dict[str, Any]:
     remove_stale(out / RUNS)  # what killed runs left (see carenet.sim.runner.remove_stale)
     remove_stale(out / FAILURES)
     remove_stale(out, SWEEP_FILE)
+    set_aside_damaged(out, plan.run_ids)
     invocations.append(
         {
             "started": _dt.datetime.now(_dt.UTC).isoformat(),
