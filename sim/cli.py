@@ -44,7 +44,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.multirun:
         return _delegate("carenet.sim.sweep", "cmd_sweep", args)
     from .config import load_config
-    from .runner import RESULT_FILES, OutputError, check_out, headline_table, run_scenario
+    from .runner import OutputError, check_out, headline_table, result_files, run_scenario
 
     try:
         cfg = load_config(args.overrides)
@@ -54,9 +54,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             check_out(Path(cfg.out).expanduser(), cfg.overwrite)
     except ValueError as exc:  # ConfigError, OutputError: bad input, nothing ran
         return fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-    from carenet.models.shocks import scenario_notes
+    from .modelspec import spec_of
 
-    for note in scenario_notes(cfg):
+    for note in spec_of(cfg).notes(cfg):
         print(f"carenet: warning: {note}", file=sys.stderr)
     try:
         result = run_scenario(cfg, overrides=args.overrides)
@@ -74,8 +74,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"carenet run finished in {result.seconds:.1f} s (seed {result.seed})")
     print(headline_table(result.summary, cfg))
     print(f"Results in {result.out}/")
-    files = [f for f in RESULT_FILES if cfg.figures or not f.startswith("figures/")]
-    print("  " + "  ".join(files))
+    print("  " + "  ".join(result_files(cfg, result)))
     return 0
 
 
@@ -119,7 +118,8 @@ RUN_KEYS: tuple[str, ...] = (
     "progress",
     "figures",
 )
-"""Run-level keys listed by ``carenet run --help`` (documented in the schema)."""
+"""Run-level keys listed by ``carenet run --help``, in this order (documented in
+:class:`carenet.sim.modelspec.RunKeys`)."""
 
 
 def run_help_epilog() -> str:
@@ -132,7 +132,7 @@ def run_help_epilog() -> str:
     from dataclasses import fields
 
     from .config import GROUPS, group_options
-    from .schema import CarenetConfig
+    from .modelspec import RunKeys
 
     defaults = _group_defaults()
     lines = [
@@ -145,7 +145,7 @@ def run_help_epilog() -> str:
         lines.append(f"  {group:<{width}}{', '.join(opts)}")
     lines.append("")
     lines.append("run keys (KEY=VALUE):")
-    by_name = {f.name: f for f in fields(CarenetConfig)}
+    by_name = {f.name: f for f in fields(RunKeys)}
     for key in RUN_KEYS:
         f = by_name[key]
         meta = dict(f.metadata)

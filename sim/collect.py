@@ -203,12 +203,14 @@ class _Entry:
     failure: dict[str, Any] | None = None
 
 
-def param_columns() -> list[tuple[str, pa.DataType]]:
-    """Dotted parameter columns and their Arrow types, from the schemas."""
-    from .schema import CarenetConfig, iter_params
+def param_columns(model: str = "") -> list[tuple[str, pa.DataType]]:
+    """Dotted parameter columns and their Arrow types, from the model's schema and run keys."""
+    from carenet.params import iter_params
+
+    from .modelspec import run_schema
 
     cols = []
-    for key, f in iter_params(CarenetConfig):
+    for key, f in iter_params(run_schema(model)):
         if key in SKIPPED_PARAMS:
             continue
         t = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))

@@ -398,6 +398,7 @@ class Plan:
     overwrite: bool = False
     progress: bool = True
     multirun: bool = True
+    model: str = ""
     created: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat())
 
     @property
@@ -513,6 +514,7 @@ def plan_sweep(overrides: list[str], multirun: bool = True) -> Plan:
         to_dict,
         validate,
     )
+    from .modelspec import MODEL_KEY, split_model
     from .runner import default_out, scenario_label
 
     for ov in overrides:
@@ -521,7 +523,7 @@ def plan_sweep(overrides: list[str], multirun: bool = True) -> Plan:
         if _key(ov) == REP_KEY:
             raise SweepError(f"{REP_KEY}: reserved for sweeps; use replications=N")
     hydra_ovs = [ov for ov in overrides if is_hydra_override(ov)]
-    job_ovs = [ov for ov in overrides if not is_hydra_override(ov)]
+    model, job_ovs = split_model([ov for ov in overrides if not is_hydra_override(ov)])
     if not any(_key(ov).lstrip("+~") == "figures" for ov in job_ovs):
         # Per-run figures cost about a second a run; carenet report draws a sweep's figures.
         job_ovs.append("figures=false")
@@ -553,7 +555,7 @@ def plan_sweep(overrides: list[str], multirun: bool = True) -> Plan:
                 out_value = str(ov.value())
                 continue
             axes.append([f"{key}={ov.get_value_element_as_str()}"])
-    combos: list[list[str]] = [[]]
+    combos: list[list[str]] = [[f"{MODEL_KEY}={model}"]] if model else [[]]
     for axis in axes:
         combos = [c + [a] for c in combos for a in axis]
     scenarios: list[dict[str, Any]] = []
@@ -597,7 +599,7 @@ def plan_sweep(overrides: list[str], multirun: bool = True) -> Plan:
             launcher = ov.split("=", 1)[1]
     if not check_launcher_options(launcher, hydra_ovs):
         # A typo in a launcher's name or option stops here, in one line (about 0.15 s).
-        check_hydra_overrides(hydra_choices(hydra_ovs))
+        check_hydra_overrides(hydra_choices(hydra_ovs), model)
     return Plan(
         out=out,
         overrides=list(overrides),
@@ -611,6 +613,7 @@ def plan_sweep(overrides: list[str], multirun: bool = True) -> Plan:
         overwrite=first_cfg.overwrite,
         progress=first_cfg.progress,
         multirun=multirun,
+        model=model,
     )
 
 
@@ -1035,7 +1038,7 @@ def _run_locked(plan: Plan, stream: Any) -> dict[str, Any]:
     if pending:
         with Watcher(plan, stream=stream):
             try:
-                launch(launcher_overrides(plan))
+                launch(launcher_overrides(plan), plan.model)
             except SystemExit as exc:  # Hydra reports its own errors and exits
                 if exc.code not in (0, None):
                     launch_error = f"the launcher stopped (exit {exc.code})"
