@@ -319,6 +319,25 @@ def _plan_lookup(folder: Path) -> tuple[dict[str, dict[str, Any]], dict[str, lis
     return {r["run_id"]: r for r in sweep.get("runs", [])}, swept_of(sweep)
 
 
+def model_of(entries: list[_Entry]) -> str:
+    """The model of a sweep's runs (``""``: the default), from the first run's config."""
+    from .modelspec import MODEL_KEY
+
+    for e in entries:
+        if e.folder is not None:
+            config = _read_json(e.folder / "manifest.json").get("config") or {}
+        else:
+            config = (e.failure or {}).get("config") or {}
+        if isinstance(config, dict) and config:
+            return str(config.get(MODEL_KEY) or "")
+    return ""
+
+
+def folder_model(folder: Path) -> str:
+    """The model of the runs in a sweep folder (``""``: the default model)."""
+    return model_of(find_runs(Path(folder)))
+
+
 def _describe(entry: _Entry, plan: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Identity columns of a run from its manifest (or failure record) and the plan."""
     if entry.folder is not None:
@@ -410,7 +429,7 @@ def collect(folder: Path | str) -> Collected:
         "collect",
     )
     plan, swept = _plan_lookup(folder)
-    pcols = param_columns()
+    pcols = param_columns(model_of(entries))
     leaf_names = {k for k, _ in pcols}
     extra_cols = [k for k in swept if k not in leaf_names]
     # First pass, small files only: the union of metric names, in first-seen order.
