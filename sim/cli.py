@@ -42,14 +42,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     ``CARENET_DEBUG=1`` shows the traceback of a failed run instead.
     """
     if args.multirun:
-        return _delegate("carenet.sim.sweep", "cmd_sweep", args)
+        return _delegate("carenet.sim.commands", "cmd_sweep", args)
     from .config import load_config
     from .runner import OutputError, check_out, headline_table, result_files, run_scenario
 
     try:
         cfg = load_config(args.overrides)
         if cfg.replications > 1:
-            return _delegate("carenet.sim.sweep", "cmd_sweep", args)
+            return _delegate("carenet.sim.commands", "cmd_sweep", args)
         if cfg.out:
             check_out(Path(cfg.out).expanduser(), cfg.overwrite)
     except ValueError as exc:  # ConfigError, OutputError: bad input, nothing ran
@@ -239,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and runs.csv in DIR).",
     )
     c.add_argument("dir", type=Path, metavar="DIR", help="a sweep folder (from carenet run -m)")
-    c.set_defaults(func=lambda a: _delegate("carenet.sim.collect", "cmd_collect", a))
+    c.set_defaults(func=lambda a: _delegate("carenet.sim.commands", "cmd_collect", a))
     rp = sub.add_parser(
         "report",
         help="write report.md with intervals and figures",
@@ -253,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="scenario to compare the others against (default: the first scenario)",
     )
-    rp.set_defaults(func=lambda a: _delegate("carenet.sim.report", "cmd_report", a))
+    rp.set_defaults(func=lambda a: _delegate("carenet.sim.commands", "cmd_report", a))
     rr = sub.add_parser(
         "reproduce",
         help="rerun a saved run and check the numbers match",
@@ -263,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     rr.add_argument(
         "dir", type=Path, metavar="RUN_DIR", help="a run folder (holding manifest.json)"
     )
-    rr.set_defaults(func=lambda a: _delegate("carenet.sim.reproduce", "cmd_reproduce", a))
+    rr.set_defaults(func=lambda a: _delegate("carenet.sim.commands", "cmd_reproduce", a))
     d = sub.add_parser(
         "docs",
         help="write the ODD model description and parameter list",

@@ -594,25 +594,3 @@ def iter_runs(folder: Path | str, columns: list[str] | None = None) -> Iterator[
     pf = pq.ParquetFile(Path(folder) / RUNS_FILE)
     for batch in pf.iter_batches(columns=columns):
         yield from batch.to_pylist()
-
-
-def cmd_collect(args: Any) -> int:
-    """``carenet collect DIR``: write DIR/runs.parquet and DIR/timeseries.parquet."""
-    from .cli import fail
-
-    try:
-        res = collect(Path(args.dir))
-    except CollectError as exc:
-        return fail(f"collect: {exc}")
-    except ResultWriteError as exc:
-        return fail(f"collect: {exc}", 1)
-    except Exception as exc:
-        if os.environ.get("CARENET_DEBUG"):
-            raise
-        return fail(f"collect: {unexpected(exc)}", 1)
-    print(
-        f"carenet collect: {res.n_runs} runs ({res.n_failed} failed) in {res.seconds:.1f} s\n"
-        f"  {res.runs_path}  (one row per run)\n"
-        f"  {res.timeseries_path}  ({res.n_timeseries_rows:,} rows: run, week, metric, value)"
-    )
-    return 0

@@ -66,7 +66,6 @@ from .collect import (  # noqa: E402
     collect,
     is_our_table,
     read_sweep_strict,
-    unexpected,
 )
 from .sweep import FAILURES, RUNS, SWEEP_FILE, swept_of  # noqa: E402
 
@@ -980,21 +979,3 @@ def _methods_section(ok: pd.DataFrame, scenarios: list[str]) -> list[str]:
             "add `replications=N` for intervals.",
         ]
     return lines
-
-
-def cmd_report(args: Any) -> int:
-    """``carenet report DIR [--baseline NAME]``: write DIR/report.md and DIR/figures/."""
-    from .cli import fail
-
-    try:
-        path = build_report(Path(args.dir), getattr(args, "baseline", None))
-    except ReportError as exc:
-        return fail(f"report: {exc}")
-    except ResultWriteError as exc:
-        return fail(f"report: {exc}", 1)
-    except Exception as exc:
-        if os.environ.get("CARENET_DEBUG"):
-            raise
-        return fail(f"report: {unexpected(exc)}", 1)
-    print(f"carenet report: {path}  (figures in {path.parent / 'figures'}/)")
-    return 0
