@@ -57,6 +57,7 @@ class RunKeys:
         1,
         lo=1,
         hi=100000,
+        unit="runs",
         doc="Replications: seeds spawned from the root seed with numpy SeedSequence.",
     )
 
