@@ -3,7 +3,7 @@
 ``load_config(overrides)`` is the one entry point: it composes ``configs/`` with the user's
 overrides (Hydra's compose API, so it works from tests and from other programs), then
 :func:`validate` turns the result into a typed instance of the model's schema (carenet's:
-:class:`~carenet.models.schema.CarenetConfig`), raising :class:`ConfigError` with a
+``CarenetConfig`` in ``models/schema.py``), raising :class:`ConfigError` with a
 one-line message naming the key, the value and what is allowed at the first bad value.
 """
 
