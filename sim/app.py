@@ -71,8 +71,12 @@ def task(cfg: Any) -> dict[str, Any]:
     return execute_run(run_spec(data, hc.overrides.task, one_at_a_time))
 
 
-def launch(overrides: list[str]) -> None:
+def launch(overrides: list[str], model: str = "") -> None:
     """Run a Hydra multirun of :func:`task` with these overrides (Hydra syntax).
+
+    Args:
+        overrides: The job and ``hydra`` overrides.
+        model: The model's selector (``""``: the default model).
 
     Raises:
         SystemExit: When Hydra reports an error itself (it prints the reason).
@@ -80,11 +84,15 @@ def launch(overrides: list[str]) -> None:
     import hydra
     from hydra.core.global_hydra import GlobalHydra
 
-    from .config import _register_schemas
+    from .config import _register_schemas, primary_config
+    from .modelspec import MODEL_KEY, load_spec
 
-    _register_schemas()
+    _register_schemas(model)
+    module, name = primary_config(model)
+    if model and load_spec(model).config_package:  # its own config.yaml does not name it
+        overrides = [*overrides, f"+{MODEL_KEY}={model}"]
     GlobalHydra.instance().clear()
-    main = hydra.main(version_base="1.3", config_path="pkg://carenet.configs", config_name="config")
+    main = hydra.main(version_base="1.3", config_path=f"pkg://{module}", config_name=name)
     argv = sys.argv
     sys.argv = ["carenet", "--multirun", *overrides]
     try:

@@ -42,21 +42,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     ``CARENET_DEBUG=1`` shows the traceback of a failed run instead.
     """
     if args.multirun:
-        return _delegate("carenet.sim.sweep", "cmd_sweep", args)
+        return _delegate("carenet.sim.commands", "cmd_sweep", args)
     from .config import load_config
-    from .runner import RESULT_FILES, OutputError, check_out, headline_table, run_scenario
+    from .runner import OutputError, check_out, headline_table, result_files, run_scenario
 
     try:
         cfg = load_config(args.overrides)
         if cfg.replications > 1:
-            return _delegate("carenet.sim.sweep", "cmd_sweep", args)
+            return _delegate("carenet.sim.commands", "cmd_sweep", args)
         if cfg.out:
             check_out(Path(cfg.out).expanduser(), cfg.overwrite)
     except ValueError as exc:  # ConfigError, OutputError: bad input, nothing ran
         return fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-    from carenet.models.shocks import scenario_notes
+    from .modelspec import spec_of
 
-    for note in scenario_notes(cfg):
+    for note in spec_of(cfg).notes(cfg):
         print(f"carenet: warning: {note}", file=sys.stderr)
     try:
         result = run_scenario(cfg, overrides=args.overrides)
@@ -74,8 +74,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"carenet run finished in {result.seconds:.1f} s (seed {result.seed})")
     print(headline_table(result.summary, cfg))
     print(f"Results in {result.out}/")
-    files = [f for f in RESULT_FILES if cfg.figures or not f.startswith("figures/")]
-    print("  " + "  ".join(files))
+    print("  " + "  ".join(result_files(cfg, result)))
     return 0
 
 
@@ -119,7 +118,8 @@ RUN_KEYS: tuple[str, ...] = (
     "progress",
     "figures",
 )
-"""Run-level keys listed by ``carenet run --help`` (documented in the schema)."""
+"""Run-level keys listed by ``carenet run --help``, in this order (documented in
+:class:`carenet.sim.modelspec.RunKeys`)."""
 
 
 def run_help_epilog() -> str:
@@ -132,7 +132,7 @@ def run_help_epilog() -> str:
     from dataclasses import fields
 
     from .config import GROUPS, group_options
-    from .schema import CarenetConfig
+    from .modelspec import RunKeys
 
     defaults = _group_defaults()
     lines = [
@@ -145,7 +145,7 @@ def run_help_epilog() -> str:
         lines.append(f"  {group:<{width}}{', '.join(opts)}")
     lines.append("")
     lines.append("run keys (KEY=VALUE):")
-    by_name = {f.name: f for f in fields(CarenetConfig)}
+    by_name = {f.name: f for f in fields(RunKeys)}
     for key in RUN_KEYS:
         f = by_name[key]
         meta = dict(f.metadata)
@@ -239,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and runs.csv in DIR).",
     )
     c.add_argument("dir", type=Path, metavar="DIR", help="a sweep folder (from carenet run -m)")
-    c.set_defaults(func=lambda a: _delegate("carenet.sim.collect", "cmd_collect", a))
+    c.set_defaults(func=lambda a: _delegate("carenet.sim.commands", "cmd_collect", a))
     rp = sub.add_parser(
         "report",
         help="write report.md with intervals and figures",
@@ -253,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="scenario to compare the others against (default: the first scenario)",
     )
-    rp.set_defaults(func=lambda a: _delegate("carenet.sim.report", "cmd_report", a))
+    rp.set_defaults(func=lambda a: _delegate("carenet.sim.commands", "cmd_report", a))
     rr = sub.add_parser(
         "reproduce",
         help="rerun a saved run and check the numbers match",
@@ -263,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     rr.add_argument(
         "dir", type=Path, metavar="RUN_DIR", help="a run folder (holding manifest.json)"
     )
-    rr.set_defaults(func=lambda a: _delegate("carenet.sim.reproduce", "cmd_reproduce", a))
+    rr.set_defaults(func=lambda a: _delegate("carenet.sim.commands", "cmd_reproduce", a))
     d = sub.add_parser(
         "docs",
         help="write the ODD model description and parameter list",

@@ -230,12 +230,14 @@ class _Entry:
     failure: dict[str, Any] | None = None
 
 
-def param_columns() -> list[tuple[str, pa.DataType]]:
-    """Dotted parameter columns and their Arrow types, from the schemas."""
-    from .schema import CarenetConfig, iter_params
+def param_columns(model: str = "") -> list[tuple[str, pa.DataType]]:
+    """Dotted parameter columns and their Arrow types, from the model's schema and run keys."""
+    from carenet.params import iter_params
+
+    from .modelspec import run_schema
 
     cols = []
-    for key, f in iter_params(CarenetConfig):
+    for key, f in iter_params(run_schema(model)):
         if key in SKIPPED_PARAMS:
             continue
         t = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
@@ -357,6 +359,25 @@ def _plan_lookup(folder: Path) -> tuple[dict[str, dict[str, Any]], dict[str, lis
     return {r["run_id"]: r for r in sweep.get("runs", [])}, swept_of(sweep)
 
 
+def model_of(entries: list[_Entry]) -> str:
+    """The model of a sweep's runs (``""``: the default), from the first run's config."""
+    from .modelspec import MODEL_KEY
+
+    for e in entries:
+        if e.folder is not None:
+            config = _read_json(e.folder / "manifest.json").get("config") or {}
+        else:
+            config = (e.failure or {}).get("config") or {}
+        if isinstance(config, dict) and config:
+            return str(config.get(MODEL_KEY) or "")
+    return ""
+
+
+def folder_model(folder: Path) -> str:
+    """The model of the runs in a sweep folder (``""``: the default model)."""
+    return model_of(find_runs(Path(folder)))
+
+
 def _describe(entry: _Entry, plan: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Identity columns of a run from its manifest (or failure record) and the plan."""
     if entry.folder is not None:
@@ -448,7 +469,7 @@ def collect(folder: Path | str) -> Collected:
         "collect",
     )
     plan, swept = _plan_lookup(folder)
-    pcols = param_columns()
+    pcols = param_columns(model_of(entries))
     leaf_names = {k for k, _ in pcols}
     extra_cols = {
         _swept_column(k): k for k in swept if k not in leaf_names and k not in _ROOT_SEED_KEYS
@@ -615,25 +636,3 @@ def iter_runs(folder: Path | str, columns: list[str] | None = None) -> Iterator[
     pf = pq.ParquetFile(Path(folder) / RUNS_FILE)
     for batch in pf.iter_batches(columns=columns):
         yield from batch.to_pylist()
-
-
-def cmd_collect(args: Any) -> int:
-    """``carenet collect DIR``: write DIR/runs.parquet and DIR/timeseries.parquet."""
-    from .cli import fail
-
-    try:
-        res = collect(Path(args.dir))
-    except CollectError as exc:
-        return fail(f"collect: {exc}")
-    except ResultWriteError as exc:
-        return fail(f"collect: {exc}", 1)
-    except Exception as exc:
-        if os.environ.get("CARENET_DEBUG"):
-            raise
-        return fail(f"collect: {unexpected(exc)}", 1)
-    print(
-        f"carenet collect: {res.n_runs} runs ({res.n_failed} failed) in {res.seconds:.1f} s\n"
-        f"  {res.runs_path}  (one row per run)\n"
-        f"  {res.timeseries_path}  ({res.n_timeseries_rows:,} rows: run, week, metric, value)"
-    )
-    return 0

@@ -2,15 +2,14 @@
 
 ``load_config(overrides)`` is the one entry point: it composes ``configs/`` with the user's
 overrides (Hydra's compose API, so it works from tests and from other programs), then
-:func:`validate` turns the result into a typed :class:`~carenet.sim.schema.CarenetConfig`,
-raising :class:`ConfigError` with a one-line message naming the key, the value and what is
-allowed at the first bad value.
+:func:`validate` turns the result into a typed instance of the model's schema (carenet's:
+``CarenetConfig`` in ``models/schema.py``), raising :class:`ConfigError` with a
+one-line message naming the key, the value and what is allowed at the first bad value.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, fields
@@ -18,40 +17,42 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .schema import (
-    LINES,
-    SCHEMAS,
-    SERVICE_KINDS,
-    STRATA,
-    CarenetConfig,
-    CostItem,
-    ShockConfig,
-    field_default,
-    plain_copy,
-)
+from carenet.params import ConfigError, allowed, nested_schema, plain_copy, type_name, typed
 
-GROUPS: tuple[str, ...] = (
-    "population",
-    "organisations",
-    "structure",
-    "handoff",
-    "health",
-    "power_rule",
-    "response",
-    "costs",
-    "scenario",
-    "pathways",
-)
-"""Hydra config groups, each a folder of options under ``configs/``."""
+from .modelspec import MODEL_KEY, load_spec, run_schema, selector_of, split_model
+
+__all__ = ["ConfigError", "GROUPS", "group_options", "load_config", "validate", "to_dict"]
+
+DEFAULT_PACKAGE = "carenet.configs"
+"""Config package of the default model, and the engine's (Hydra launcher presets)."""
 
 
-class ConfigError(ValueError):
-    """A configuration value is not allowed; the message is one line for the user."""
+def config_groups(package: str) -> tuple[str, ...]:
+    """The config groups a config package's ``config.yaml`` chooses, in its order."""
+    if not package:
+        return ()
+    import yaml
+
+    text = resources.files(package).joinpath("config.yaml").read_text()
+    out = []
+    for item in (yaml.safe_load(text) or {}).get("defaults", []):
+        if isinstance(item, dict):
+            out.extend(k for k in item if not str(k).startswith(("hydra", "override")))
+    return tuple(out)
 
 
-def group_options(group: str) -> list[str]:
+GROUPS: tuple[str, ...] = config_groups(DEFAULT_PACKAGE)
+"""The default model's Hydra config groups, each a folder of options under ``configs/``."""
+
+
+def groups_of(selector: str = "") -> tuple[str, ...]:
+    """The config groups of a model (none for a model configured by its schema alone)."""
+    return config_groups(load_spec(selector).config_package)
+
+
+def group_options(group: str, package: str = DEFAULT_PACKAGE) -> list[str]:
     """Return the option names available for a config group, sorted."""
-    folder = resources.files("carenet.configs").joinpath(group)
+    folder = resources.files(package).joinpath(group)
     names = [
         p.name[: -len(".yaml")]
         for p in folder.iterdir()
@@ -60,7 +61,9 @@ def group_options(group: str) -> list[str]:
     return sorted(names)
 
 
-def _check_group_choices(overrides: list[str]) -> None:
+def _check_group_choices(overrides: list[str], selector: str = "") -> None:
+    groups = groups_of(selector)
+    package = load_spec(selector).config_package
     for ov in overrides:
         if ov.startswith("~") and not ov[1:].startswith("hydra"):
             raise ConfigError(
@@ -79,9 +82,9 @@ def _check_group_choices(overrides: list[str]) -> None:
         key = key.lstrip("+")
         if key.startswith("hydra"):
             continue
-        _check_key(key, value)
-        if key in GROUPS:
-            options = group_options(key)
+        _check_key(key, value, run_schema(selector), groups)
+        if key in groups:
+            options = group_options(key, package)
             if value not in options:
                 hint = " (to sweep several, add -m)" if "," in value else ""
                 raise ConfigError(
@@ -98,14 +101,13 @@ def _did_you_mean(word: str, choices: list[str] | set[str], prefix: str = "") ->
     return f" did you mean {prefix}{close[0]}?" if close else ""
 
 
-def _check_key(key: str, value: str) -> None:
+def _check_key(key: str, value: str, cls: type, groups: tuple[str, ...]) -> None:
     """Reject an override key that names no parameter, listing the valid keys there."""
-    cls: type = CarenetConfig
     parts = key.split(".")
     where = ""
     for i, part in enumerate(parts):
         known = {f.name: f for f in fields(cls)}
-        if i == 0 and part in GROUPS and len(parts) == 1:
+        if i == 0 and part in groups and len(parts) == 1:
             return  # a group choice: checked against the group's options
         if part not in known:
             here = f" in {where}" if where else ""
@@ -116,9 +118,10 @@ def _check_key(key: str, value: str) -> None:
                 + ", ".join(sorted(known))
             )
         f = known[part]
-        t = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
-        if t in SCHEMAS and t.endswith("Config"):
-            cls = SCHEMAS[t]
+        t = type_name(f)
+        sub = nested_schema(cls, f)
+        if sub is not None:
+            cls = sub
             where = ".".join(parts[: i + 1])
             continue
         if t in ("dict", "list"):
@@ -128,33 +131,58 @@ def _check_key(key: str, value: str) -> None:
         return
 
 
-_REGISTERED: list[bool] = []
-"""Whether this process has stored the schema nodes (Hydra's ConfigStore is per process)."""
+_REGISTERED: set[str] = set()
+"""The models whose schema nodes this process has stored (Hydra's ConfigStore is per process)."""
 
 
-def _register_schemas() -> None:
-    """Store each group's schema defaults in Hydra's ConfigStore as untyped nodes.
+def primary_config(selector: str = "") -> tuple[str, str]:
+    """The config module and primary config name Hydra composes for a model."""
+    spec = load_spec(selector)
+    if spec.config_package:
+        return spec.config_package, "config"
+    return DEFAULT_PACKAGE, "carenet_model_" + re.sub(r"\W", "_", selector)
 
-    Group YAML files list ``_schema`` first in their defaults, so each option only states
-    what differs from the schema. The nodes are untyped (not dataclasses) so that type
-    and range errors reach carenet's own validator, which words them in one line.
+
+def _register_schemas(selector: str = "") -> None:
+    """Store a model's schema defaults in Hydra's ConfigStore as untyped nodes.
+
+    A model with a config package: each group's defaults, as ``GROUP/_schema``; group YAML
+    files list ``_schema`` first in their defaults, so each option only states what
+    differs from the schema. A model configured by its schema alone: its whole default
+    configuration (with the run keys and its ``model`` key) as the primary config. The
+    nodes are untyped (not dataclasses) so that type and range errors reach carenet's own
+    validator, which words them in one line.
     """
-    if _REGISTERED:
+    if selector in _REGISTERED:
         return
     from hydra.core.config_store import ConfigStore
     from omegaconf import OmegaConf
 
     cs = ConfigStore.instance()
-    root = CarenetConfig()
-    for group in GROUPS:
+    root = run_schema(selector)()
+    groups = groups_of(selector)
+    if not groups:
+        data = asdict(root)
+        if selector:
+            data[MODEL_KEY] = selector
+        node = OmegaConf.create(data)
+        _unlock_dicts(node, root)
+        cs.store(name=primary_config(selector)[1], node=node)
+    for group in groups:
         part = getattr(root, group)
         node = OmegaConf.create(asdict(part))
-        # Free-form mappings (power_rule.params, costs.items) accept new keys without '+'.
-        for f in fields(part):
-            if f.type == "dict":
-                OmegaConf.set_struct(node[f.name], False)
+        _unlock_dicts(node, part)
         cs.store(group=group, name="_schema", node=node)
-    _REGISTERED.append(True)
+    _REGISTERED.add(selector)
+
+
+def _unlock_dicts(node: Any, part: Any) -> None:
+    """Free-form mappings (power_rule.params, costs.items) accept new keys without '+'."""
+    from omegaconf import OmegaConf
+
+    for f in fields(part):
+        if f.type == "dict":
+            OmegaConf.set_struct(node[f.name], False)
 
 
 def _first_line(exc: Exception) -> str:
@@ -163,15 +191,16 @@ def _first_line(exc: Exception) -> str:
 
 
 @contextlib.contextmanager
-def _hydra_session() -> Iterator[Any]:
-    """Hydra's compose API over carenet's configs (cleared afterwards); yields its loader."""
+def _hydra_session(selector: str = "") -> Iterator[Any]:
+    """Hydra's compose API over a model's configs (cleared afterwards); yields its loader."""
     from hydra import initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
-    _register_schemas()
+    _register_schemas(selector)
+    module = primary_config(selector)[0]
     GlobalHydra.instance().clear()
     try:
-        with initialize_config_module(config_module="carenet.configs", version_base="1.3"):
+        with initialize_config_module(config_module=module, version_base="1.3"):
             yield GlobalHydra.instance().config_loader()
     finally:
         GlobalHydra.instance().clear()
@@ -228,40 +257,40 @@ _UNQUOTED = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_
 braces, commas and quotes, which shape lists, mappings and sweeps)."""
 
 
+_SESSION_SCHEMA: list[type] = []
+"""The schema of the model being composed (for messages about unreadable overrides)."""
+
+
+def _schema_field(key: str) -> Any:
+    """The schema field of a dotted key, or None."""
+    cls: type | None = _SESSION_SCHEMA[-1] if _SESSION_SCHEMA else run_schema("")
+    f = None
+    for part in key.lstrip("+~").split("."):
+        known = {g.name: g for g in fields(cls)} if cls is not None else {}
+        f = known.get(part)
+        if f is None:
+            return None
+        cls = nested_schema(cls, f) if cls is not None else None
+    return f
+
+
 def _field_type(key: str) -> str:
     """The schema type of a dotted key (``"str"``, ``"int"``, ``"list"`` ...), or ``""``."""
-    cls: type | None = CarenetConfig
-    t = ""
-    for part in key.lstrip("+~").split("."):
-        known = {f.name: f for f in fields(cls)} if cls is not None else {}
-        if part not in known:
-            return ""
-        f = known[part]
-        t = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
-        cls = SCHEMAS.get(t) if t.endswith("Config") else None
-    return t
+    f = _schema_field(key)
+    return "" if f is None else type_name(f)
 
 
 def _allowed_at(key: str) -> str:
     """What a key's schema allows, in words (``"an integer from 1 to 5200 (weeks)"``)."""
-    cls: type = CarenetConfig
-    f = None
-    for part in key.lstrip("+~").split("."):
-        known = {g.name: g for g in fields(cls)}
-        f = known.get(part)
-        if f is None:
-            return ""
-        t = f.type if isinstance(f.type, str) else ""
-        if t.endswith("Config"):
-            cls = SCHEMAS[t]
+    f = _schema_field(key)
     if f is None:
         return ""
-    t = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+    t = type_name(f)
     meta = dict(f.metadata)
     if t == "int":
-        return _allowed(meta, "an integer")
+        return allowed(meta, "an integer")
     if t == "float":
-        return _allowed(meta, "a number")
+        return allowed(meta, "a number")
     if t == "bool":
         return "true or false"
     if t == "list":
@@ -549,7 +578,8 @@ def compose_many(combos: list[list[str]]) -> list[dict[str, Any]]:
     see :func:`split_overrides`); the value settings of each list are then applied to a
     copy of that composition (:func:`apply_values`, or Hydra's own override code where
     that declines), so each result equals ``compose(overrides)`` (tested). A sweep of 40
-    seeds composes once instead of 40 times.
+    seeds composes once instead of 40 times. Each list may choose its model
+    (``model=NAME``); lists of one model are composed in one Hydra session.
 
     Args:
         combos: One list of Hydra override strings per configuration.
@@ -560,6 +590,23 @@ def compose_many(combos: list[list[str]]) -> list[dict[str, Any]]:
     Raises:
         ConfigError: At the first list with an unknown key, option or bad syntax.
     """
+    split = [split_model(list(c)) for c in combos]
+    for selector, overrides in split:
+        _check_group_choices(overrides, selector)
+    results: list[dict[str, Any] | None] = [None] * len(combos)
+    _LAST_BASES.clear()
+    for selector in dict.fromkeys(sel for sel, _ in split):
+        index = [i for i, (sel, _) in enumerate(split) if sel == selector]
+        done = _compose_model(selector, [split[i][1] for i in index])
+        for i, data in zip(index, done, strict=True):
+            if selector:
+                data[MODEL_KEY] = selector
+            results[i] = data
+    return results  # type: ignore[return-value]
+
+
+def _compose_model(selector: str, combos: list[list[str]]) -> list[dict[str, Any]]:
+    """:func:`compose_many` for override lists of one model."""
     import copy
 
     from hydra import compose as hydra_compose
@@ -567,27 +614,26 @@ def compose_many(combos: list[list[str]]) -> list[dict[str, Any]]:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf import OmegaConf
 
-    for overrides in combos:
-        _check_group_choices(list(overrides))
+    name = primary_config(selector)[1]
     results: list[dict[str, Any]] = []
     bases: dict[tuple[str, ...], Composition] = {}
-    _LAST_BASES.clear()
+    _SESSION_SCHEMA.append(run_schema(selector))
     try:
-        with _hydra_session() as loader:
+        with _hydra_session(selector) as loader:
             repo = loader.repository
             parser = OverridesParser.create()
             for overrides in combos:
                 parsed = parse_readable(parser, list(overrides), multirun=False)
                 split = split_overrides(parsed, repo.group_exists)
                 if split is None:
-                    cfg = hydra_compose(config_name="config", overrides=list(overrides))
+                    cfg = hydra_compose(config_name=name, overrides=list(overrides))
                     results.append(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
                     continue
                 fixed, values = split
                 base = bases.get(tuple(fixed))
                 if base is None:
                     base = bases[tuple(fixed)] = Composition(
-                        hydra_compose(config_name="config", overrides=fixed)
+                        hydra_compose(config_name=name, overrides=fixed)
                     )
                     if base.plain is not None:
                         _LAST_BASES[tuple(fixed)] = base.plain
@@ -601,10 +647,12 @@ def compose_many(combos: list[list[str]]) -> list[dict[str, Any]]:
         raise
     except Exception as exc:  # Hydra raises several types; all become one line.
         raise _compose_error(exc) from None
+    finally:
+        _SESSION_SCHEMA.pop()
     return results
 
 
-def check_hydra_overrides(overrides: list[str]) -> None:
+def check_hydra_overrides(overrides: list[str], selector: str = "") -> None:
     """Compose Hydra's own configuration with these ``hydra`` overrides, or say why not.
 
     A sweep's launcher and sweeper options live in Hydra's part of the configuration,
@@ -614,15 +662,17 @@ def check_hydra_overrides(overrides: list[str]) -> None:
     Args:
         overrides: Overrides of ``hydra`` keys and groups (``hydra/launcher=slurm``,
             ``hydra.launcher.n_jobs=4``).
+        selector: The model (``""``: the default), whose primary config is composed.
 
     Raises:
         ConfigError: One line naming the override and what is allowed.
     """
     from hydra import compose as hydra_compose
 
-    with _hydra_session() as loader:
+    name = primary_config(selector)[1]
+    with _hydra_session(selector) as loader:
         try:
-            hydra_compose(config_name="config", overrides=overrides, return_hydra_config=True)
+            hydra_compose(config_name=name, overrides=overrides, return_hydra_config=True)
         except Exception as exc:  # Hydra raises several types; all become one line.
             first = _first_line(exc)
             m = re.search(r"Could not find '(hydra/[^']+)/([^'/]+)'", first)
@@ -635,7 +685,7 @@ def check_hydra_overrides(overrides: list[str]) -> None:
             m = re.match(r"Could not override '(hydra\.(launcher|sweeper)\.[^']+)'", first)
             if m:
                 groups = [ov for ov in overrides if "/" in ov.split("=", 1)[0]]
-                cfg = hydra_compose("config", overrides=groups, return_hydra_config=True)
+                cfg = hydra_compose(name, overrides=groups, return_hydra_config=True)
                 node = cfg.hydra[m.group(2)]
                 name = cfg.hydra.runtime.choices.get(f"hydra/{m.group(2)}")
                 raise ConfigError(
@@ -660,7 +710,7 @@ def compose(overrides: list[str] | None = None) -> dict[str, Any]:
     return compose_many([list(overrides or [])])[0]
 
 
-def load_config(overrides: list[str] | None = None) -> CarenetConfig:
+def load_config(overrides: list[str] | None = None) -> Any:
     """Compose and validate a configuration.
 
     Args:
@@ -699,320 +749,40 @@ def check_out_path(out: str) -> None:
 # --- validation -----------------------------------------------------------------------
 
 
-def _allowed(meta: dict[str, Any], kind: str) -> str:
-    unit = f" ({meta['unit']})" if meta.get("unit") else ""
-    lo, hi = meta.get("lo"), meta.get("hi")
-    if lo is not None and hi is not None:
-        return f"{kind} from {_fmt(lo)} to {_fmt(hi)}{unit}"
-    if lo is not None:
-        return f"{kind} >= {_fmt(lo)}{unit}"
-    return f"{kind}{unit}"
-
-
-def _fmt(x: float) -> str:
-    return f"{x:g}" if isinstance(x, float) else str(x)
-
-
-def _bad(key: str, value: Any, allowed: str) -> ConfigError:
-    return ConfigError(f"{key}: {value!r} is not allowed; expected {allowed}")
-
-
-def _number(key: str, value: Any, meta: dict[str, Any], integer: bool) -> float | int:
-    kind = "an integer" if integer else "a number"
-    given = value
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _bad(key, value, _allowed(meta, kind))
-    if isinstance(value, float) and not math.isfinite(value):
-        raise _bad(key, value, _allowed(meta, kind))
-    if integer:
-        if isinstance(value, float):
-            if not value.is_integer():
-                raise _bad(key, value, _allowed(meta, kind))
-            value = int(value)
-    else:
-        value = float(value)
-    lo, hi = meta.get("lo"), meta.get("hi")
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise _bad(key, given, _allowed(meta, kind))
-    return value
-
-
-def _leaf(key: str, value: Any, f: Any) -> Any:
-    meta = dict(f.metadata)
-    t = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-    if t == "bool":
-        if not isinstance(value, bool):
-            raise _bad(key, value, "true or false")
-        return value
-    if t == "int":
-        return _number(key, value, meta, integer=True)
-    if t == "float":
-        return _number(key, value, meta, integer=False)
-    if t == "str":
-        if not isinstance(value, str):
-            choices = meta.get("choices")
-            raise _bad(key, value, "one of: " + ", ".join(choices) if choices else "a string")
-        choices = meta.get("choices")
-        if choices and value not in choices:
-            raise _bad(key, value, "one of: " + ", ".join(choices))
-        return value
-    if t == "list":
-        if not isinstance(value, list):
-            raise _bad(key, value, "a list, e.g. [0.1,0.2]")
-        length = meta.get("length")
-        if length is not None and len(value) != length:
-            what = f"a list of {length} values"
-            if length == len(STRATA):
-                what += " (one per stratum: " + ", ".join(STRATA) + ")"
-            raise _bad(key, value, what)
-        if meta.get("lo") is not None or meta.get("hi") is not None:
-            return [_number(f"{key}[{i}]", v, meta, integer=False) for i, v in enumerate(value)]
-        return list(value)
-    if t == "dict":
-        if not isinstance(value, dict):
-            raise _bad(key, value, "a mapping")
-        return dict(value)
-    raise TypeError(f"schema type {t!r} of {key} is not supported")  # pragma: no cover
-
-
-def _build(cls: type, data: Any, prefix: str) -> Any:
-    where = prefix.rstrip(".") or "config"
-    if not isinstance(data, dict):
-        raise _bad(where, data, f"a mapping of {cls.__name__} keys")
-    known = {f.name: f for f in fields(cls)}
-    for k in data:
-        if k not in known:
-            raise ConfigError(
-                f"{prefix}{k}: unknown key; valid keys here: {', '.join(sorted(known))}"
-            )
-    kwargs: dict[str, Any] = {}
-    for name, f in known.items():
-        key = f"{prefix}{name}"
-        value = data.get(name, field_default(f))
-        if isinstance(f.type, str) and f.type in SCHEMAS and f.type.endswith("Config"):
-            kwargs[name] = _build(SCHEMAS[f.type], value, key + ".")
-        else:
-            kwargs[name] = _leaf(key, value, f)
-    return cls(**kwargs)
-
-
-def validate(data: dict[str, Any]) -> CarenetConfig:
+def validate(data: dict[str, Any]) -> Any:
     """Check a composed configuration and return it typed.
+
+    The top-level ``model`` key, if there, chooses the model (see
+    :mod:`carenet.sim.modelspec`); the rest is checked against its schema and run keys,
+    then by the model's own rules across fields (``spec.check``).
 
     Args:
         data: Nested dicts as produced by :func:`compose` (or written by hand).
 
     Returns:
-        The typed configuration.
+        The typed configuration (an instance of the model's schema).
 
     Raises:
         ConfigError: At the first value that is not allowed, naming key, value and rule.
     """
-    cfg: CarenetConfig = _build(CarenetConfig, data, "")
-    _cross_checks(cfg)
+    data = dict(data) if isinstance(data, dict) else data
+    selector = ""
+    if isinstance(data, dict) and MODEL_KEY in data:
+        selector = str(data.pop(MODEL_KEY) or "")
+        selector, _ = split_model([f"{MODEL_KEY}={selector}"]) if selector else ("", [])
+    spec = load_spec(selector)
+    cfg = typed(run_schema(selector), data, "", spec.length_note)
+    spec.check(cfg)
     return cfg
 
 
-def _cross_checks(cfg: CarenetConfig) -> None:
-    shares = cfg.population.stratum_shares
-    if abs(sum(shares) - 1.0) > 1e-6:
-        raise _bad("population.stratum_shares", shares, "shares that sum to 1")
-    # Cost items.
-    items: dict[str, Any] = {}
-    for name, item in cfg.costs.items.items():
-        items[name] = _build(CostItem, item, f"costs.items.{name}.")
-        if not items[name].source or not items[name].price_year:
-            raise _bad(f"costs.items.{name}", item, "a cost with its source and price_year stated")
-    cfg.costs.items = {k: asdict(v) for k, v in items.items()}
-    for required in ("professional_hour", "delayed_discharge_night"):
-        if required not in items:
-            raise ConfigError(f"costs.items: {required!r} is missing; it is required")
-    long_short = ("nonelective_long_stay", "nonelective_short_stay")
-    for required in long_short:
-        if required not in items:
-            raise ConfigError(f"costs.items: {required!r} is missing; it is required")
-    _check_pathways(cfg, items)
-    # Power rule.
-    from carenet.models.power import RULES
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """Return the configuration as plain nested dicts (for manifests and hashing).
 
-    pr = cfg.power_rule
-    if not pr._target_ and pr.name not in RULES:
-        raise _bad("power_rule.name", pr.name, "one of: " + ", ".join(sorted(RULES)))
-    if pr._target_:
-        if ":" in pr._target_:
-            # Record the file by absolute path, so the manifest reruns from any folder.
-            path_s, cls_name = pr._target_.rsplit(":", 1)
-            pr._target_ = f"{Path(path_s).expanduser().resolve()}:{cls_name}"
-        _check_user_rule(pr._target_, pr.params)
-    elif pr.params:
-        raise _bad(
-            "power_rule.params", pr.params, "no params unless power_rule._target_ names a rule"
-        )
-    for k in pr.empowering_kinds:
-        if k not in SERVICE_KINDS:
-            raise _bad("power_rule.empowering_kinds", k, "kinds among: " + ", ".join(SERVICE_KINDS))
-    # Shocks.
-    shocks = []
-    for i, s in enumerate(cfg.scenario.shocks):
-        shock = _build(ShockConfig, s, f"scenario.shocks[{i}].")
-        for k in shock.kinds:
-            if k not in SERVICE_KINDS:
-                raise _bad(
-                    f"scenario.shocks[{i}].kinds", k, "kinds among: " + ", ".join(SERVICE_KINDS)
-                )
-        if shock.kind == "budget_cut" and shock.magnitude >= 1.0:
-            raise _bad(f"scenario.shocks[{i}].magnitude", shock.magnitude, "a cut below 1")
-        shocks.append(asdict(shock))
-    cfg.scenario.shocks = shocks
-    from carenet.models.shocks import scenario_problem
-
-    problem = scenario_problem(cfg)  # shocks and hubs that cannot happen in this run
-    if problem:
-        raise ConfigError(problem)
-
-
-def _check_user_rule(target: str, params: dict[str, Any]) -> None:
-    """Load a user-written rule and check its parameters bind to its constructor."""
-    import inspect
-
-    from carenet.models.power import load_target
-
-    try:
-        cls = load_target(target)
-    except ValueError as exc:
-        raise _target_error(target, exc) from None
-    try:
-        inspect.signature(cls).bind(**params)
-    except TypeError as exc:
-        raise ConfigError(
-            f"power_rule.params: {params!r} do not fit "
-            f"{cls.__name__}{inspect.signature(cls)}: {exc}"
-        ) from None
-
-
-_TARGET_FORMS = (
-    "expected 'path/to/file.py:ClassName' or 'package.module.ClassName' naming a subclass "
-    "of carenet.models.power.PowerRule, or power_rule=NAME for a built-in rule"
-)
-
-
-def _target_error(target: str, exc: Exception) -> ConfigError:
-    """One line for a ``power_rule._target_`` that cannot be loaded, and what is allowed.
-
-    Names the rules the file or module does hold, where it could be imported.
+    A model other than the default is named under ``model``.
     """
-    import importlib
-    import inspect
-    import sys
-
-    from carenet.models.power import PowerRule
-
-    key = "power_rule._target_"
-    why = _first_line(exc).removeprefix(f"{key}: ")
-    module = None
-    if ":" in target:
-        path_s, name = target.rsplit(":", 1)
-        path = Path(path_s).expanduser()
-        if not path.is_file():
-            what = "is a folder, not a file" if path.is_dir() else "does not exist"
-            return ConfigError(f"{key}: {target!r}: the file {str(path)!r} {what}; {_TARGET_FORMS}")
-        if not name:
-            return ConfigError(f"{key}: {target!r}: no class named after ':'; {_TARGET_FORMS}")
-        resolved = path.resolve()
-        for mod in list(sys.modules.values()):
-            f = getattr(mod, "__file__", None)
-            if f and str(getattr(mod, "__name__", "")).startswith("carenet_user_rule_"):
-                if Path(f).resolve() == resolved:
-                    module = mod
-        where = f"the file {str(path)!r}"
-    else:
-        if "." not in target:
-            return ConfigError(f"{key}: {target!r} is not a file or module path; {_TARGET_FORMS}")
-        mod_s, name = target.rsplit(".", 1)
-        module = sys.modules.get(mod_s)
-        if module is None:
-            try:
-                module = importlib.import_module(mod_s)
-            except Exception as err:
-                return ConfigError(
-                    f"{key}: {target!r}: cannot import the module {mod_s!r} "
-                    f"({_first_line(err)}); {_TARGET_FORMS}"
-                )
-        where = f"the module {mod_s!r}"
-    if module is None:  # the file could not be imported
-        return ConfigError(f"{key}: {target!r}: {why}; fix the file so that it imports")
-    rules = sorted(
-        n
-        for n, v in vars(module).items()
-        if isinstance(v, type) and issubclass(v, PowerRule) and v is not PowerRule
-    )
-    there = f"rules in it: {', '.join(rules)}" if rules else "it holds no PowerRule subclass"
-    obj = getattr(module, name, None)
-    if obj is None:
-        return ConfigError(
-            f"{key}: {target!r}: {where} has no {name!r};{_did_you_mean(name, rules)} {there}"
-        )
-    kind = "class" if inspect.isclass(obj) else type(obj).__name__
-    article = "an" if kind[:1] in "aeiou" else "a"
-    return ConfigError(
-        f"{key}: {target!r}: {name} is {article} {kind}, not a subclass of "
-        f"carenet.models.power.PowerRule; {there}"
-    )
-
-
-def _check_pathways(cfg: CarenetConfig, items: dict[str, Any]) -> None:
-    lib = cfg.pathways.library
-    if not lib:
-        raise _bad("pathways.library", lib, "at least one pathway")
-    names = set()
-    totals = [0.0] * len(STRATA)
-    for i, pw in enumerate(lib):
-        key = f"pathways.library[{i}]"
-        if not isinstance(pw, dict):
-            raise _bad(key, pw, "a mapping with name, weights, qaly_gain, steps")
-        extra = set(pw) - {"name", "weights", "qaly_gain", "steps"}
-        if extra:
-            raise ConfigError(
-                f"{key}.{sorted(extra)[0]}: unknown key; valid: name, weights, qaly_gain, steps"
-            )
-        name = pw.get("name")
-        if not isinstance(name, str) or not name or name in names:
-            raise _bad(f"{key}.name", name, "a unique, non-empty name")
-        names.add(name)
-        w = pw.get("weights")
-        if not isinstance(w, list) or len(w) != len(STRATA):
-            raise _bad(f"{key}.weights", w, "a list of 4 weights (one per stratum)")
-        for j, x in enumerate(w):
-            if isinstance(x, bool) or not isinstance(x, int | float) or not 0 <= x <= 1e6:
-                raise _bad(f"{key}.weights[{j}]", x, "a number >= 0")
-            totals[j] += float(x)
-        g = pw.get("qaly_gain")
-        if isinstance(g, bool) or not isinstance(g, int | float) or not 0 <= g <= 1:
-            raise _bad(f"{key}.qaly_gain", g, "a number from 0 to 1 (QALY)")
-        steps = pw.get("steps")
-        if not isinstance(steps, list) or not steps:
-            raise _bad(f"{key}.steps", steps, "a non-empty list of steps")
-        for k, st in enumerate(steps):
-            sk = f"{key}.steps[{k}]"
-            if not isinstance(st, dict) or set(st) != {"line", "weeks", "item", "units"}:
-                raise _bad(sk, st, "a mapping with exactly line, weeks, item, units")
-            if st["line"] not in LINES:
-                raise _bad(f"{sk}.line", st["line"], "one of: " + ", ".join(LINES))
-            wk = st["weeks"]
-            if isinstance(wk, bool) or not isinstance(wk, int) or not 1 <= wk <= 104:
-                raise _bad(f"{sk}.weeks", wk, "an integer from 1 to 104 (weeks)")
-            if st["item"] not in items:
-                raise _bad(f"{sk}.item", st["item"], "a cost item among: " + ", ".join(items))
-            u = st["units"]
-            if isinstance(u, bool) or not isinstance(u, int | float) or not 0 <= u <= 1000:
-                raise _bad(f"{sk}.units", u, "a number from 0 to 1000 (units per week)")
-    for j, t in enumerate(totals):
-        if t <= 0:
-            raise _bad(
-                "pathways.library", f"weights for {STRATA[j]}", "some pathway with weight > 0"
-            )
-
-
-def to_dict(cfg: CarenetConfig) -> dict[str, Any]:
-    """Return the configuration as plain nested dicts (for manifests and hashing)."""
-    return asdict(cfg)
+    out = asdict(cfg)
+    selector = selector_of(cfg)
+    if selector:
+        out[MODEL_KEY] = selector
+    return out

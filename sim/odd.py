@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import carenet
-from carenet.sim import schema
+from carenet.models import schema
+from carenet.params import field_default, iter_params
 from carenet.sim.modelcode import (
     STAGE,
     model_names,
@@ -137,7 +138,7 @@ def _param_ref(ref: str, params: dict[str, Any], where: str) -> str:
     f = params[key]
     unit = f.metadata.get("unit") or ""
     unit = f" {unit}" if unit and unit not in ("ratio", "share", "probability") else ""
-    d = schema.field_default(f)
+    d = field_default(f)
     shown = fmt_num(d) if isinstance(d, int | float) and not isinstance(d, bool) else None
     return f"{link} (default {shown or f'`{fmt_value(d)}`'}{unit})"
 
@@ -435,7 +436,7 @@ def _trust_bias(arg: str, body: str, where: str) -> str:
 
 def _keys_by_group(arg: str, body: str, where: str) -> str:
     counts: dict[str, int] = dict.fromkeys(SECTIONS, 0)
-    for k, _ in schema.iter_params(schema.CarenetConfig):
+    for k, _ in iter_params(schema.CarenetConfig):
         counts[section_of(k)] += 1
     return ", ".join(f"[{s}](parameters.md#{s}) {n}" for s, n in counts.items())
 
@@ -469,7 +470,7 @@ PLACEHOLDERS: dict[str, Callable[[str, str, str], str]] = {
     "counters": _counters,
     "rules": _rules,
     "trust_bias": _trust_bias,
-    "n_keys": _value(lambda: len(schema.iter_params(schema.CarenetConfig))),
+    "n_keys": _value(lambda: len(iter_params(schema.CarenetConfig))),
     "n_shock_fields": _value(lambda: len(fields(schema.ShockConfig))),
     "n_cost_item_fields": _value(lambda: len(fields(schema.CostItem))),
     "keys_by_group": _keys_by_group,

@@ -21,8 +21,9 @@ from typing import Any
 import yaml
 
 import carenet
+from carenet.models import schema
 from carenet.models import schema as model_schema
-from carenet.sim import schema
+from carenet.params import field_default, iter_params
 from carenet.sim.config import GROUPS, group_options
 
 GENERATED_NOTE = (
@@ -183,7 +184,7 @@ def _allowed(f: Any, key: str = "") -> str:
 
 def all_param_keys() -> list[str]:
     """Every documented parameter key: the schema leaves, shock fields and cost-item fields."""
-    keys = [k for k, _ in schema.iter_params(schema.CarenetConfig)]
+    keys = [k for k, _ in iter_params(schema.CarenetConfig)]
     keys += [f"scenario.shocks[i].{f.name}" for f in fields(schema.ShockConfig)]
     keys += [f"costs.items.<item>.{f.name}" for f in fields(schema.CostItem)]
     return keys
@@ -197,7 +198,7 @@ def section_of(key: str) -> str:
 
 def param_fields() -> dict[str, Any]:
     """Every schema parameter key and its dataclass field."""
-    return dict(schema.iter_params(schema.CarenetConfig))
+    return dict(iter_params(schema.CarenetConfig))
 
 
 # ==========================================================================================
@@ -253,7 +254,7 @@ def _options_table(group: str) -> list[str]:
 
 def _param_row(key: str, f: Any) -> str:
     meta = f.metadata
-    d = schema.field_default(f)
+    d = field_default(f)
     if key == "costs.items":
         default = "see [Unit costs](#unit-costs)"
     elif key == "pathways.library":
@@ -343,7 +344,7 @@ def render_parameters() -> str:
     Returns:
         The Markdown text (deterministic).
     """
-    params = schema.iter_params(schema.CarenetConfig)
+    params = iter_params(schema.CarenetConfig)
     by_section: dict[str, list[tuple[str, Any]]] = {s: [] for s in SECTIONS}
     for key, f in params:
         by_section[section_of(key)].append((key, f))

@@ -1,8 +1,13 @@
-"""Figures of one run, readable by a person (matplotlib, Agg backend)."""
+"""Figures of one run, readable by a person (matplotlib, Agg backend).
+
+A model may draw its own overview figure (``spec.figure``); otherwise the engine draws
+:func:`series_figure`: one panel per time-series metric the model declares.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -10,70 +15,35 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-COST_COLOURS = {
-    "cost_direct": "#4c72b0",
-    "cost_transaction": "#dd8452",
-    "cost_failure": "#c44e52",
-    "cost_connection": "#55a868",
-}
+MAX_PANELS = 6
 
 
-def _legend_outside(ax: plt.Axes) -> None:
-    """A legend right of the axes, where it cannot cover a line."""
-    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+def series_figure(ts: pd.DataFrame, metrics: Any, labels: dict[str, str], path: Path) -> None:
+    """The run's time series, one panel per declared series metric (at most six).
 
-
-def _smooth(s: pd.Series, weeks: int = 4) -> pd.Series:
-    return s.rolling(weeks, min_periods=1).mean()
-
-
-def overview_figure(ts: pd.DataFrame, labels: dict[str, str], path: Path) -> None:
-    """Value and cost over time: four panels, 4-week rolling means.
-
-    Panels: QALYs gained and lost per week; cost per week by category (stacked);
-    episodes started, completed and failed per week; queue length and mean wait. Legends
-    sit right of their panels, so they never cover data.
+    Args:
+        ts: The time series (a ``week`` column and one column per metric).
+        metrics: The model's metric declarations (:class:`carenet.spec.Metric`).
+        labels: The scenario's labels (the figure's title).
+        path: Where to write the PNG.
     """
-    fig, axes = plt.subplots(2, 2, figsize=(12, 8), constrained_layout=True)
-    w = ts["week"]
-    ax = axes[0, 0]
-    ax.plot(w, _smooth(ts["qalys_gained"]), label="QALYs gained", color="#55a868")
-    ax.plot(w, _smooth(ts["qalys_lost"]), label="QALYs lost", color="#c44e52")
-    ax.set_title("Patient value per week")
-    ax.set_ylabel("QALYs / week")
-    _legend_outside(ax)
-    ax = axes[0, 1]
-    stack = [_smooth(ts[c]) / 1e6 for c in COST_COLOURS]
-    ax.stackplot(
-        w,
-        stack,
-        labels=[c.replace("cost_", "") for c in COST_COLOURS],
-        colors=list(COST_COLOURS.values()),
-        alpha=0.85,
-    )
-    ax.set_title("Cost per week by category")
-    ax.set_ylabel("GBP million / week")
-    _legend_outside(ax)
-    ax = axes[1, 0]
-    for col, colour in (
-        ("episodes_started", "#4c72b0"),
-        ("episodes_completed", "#55a868"),
-        ("episodes_failed", "#c44e52"),
-    ):
-        ax.plot(w, _smooth(ts[col]), label=col.replace("episodes_", ""), color=colour)
-    ax.set_title("Care episodes per week")
-    ax.set_ylabel("episodes / week")
-    ax.set_xlabel("week")
-    _legend_outside(ax)
-    ax = axes[1, 1]
-    ax.plot(w, ts["queue_length"], color="#8172b3", label="queue length")
-    ax.set_ylabel("episodes queued", color="#8172b3")
-    ax.set_xlabel("week")
-    ax2 = ax.twinx()
-    ax2.plot(w, _smooth(ts["mean_wait_weeks"]), color="#937860", label="mean wait")
-    ax2.set_ylabel("mean wait of ended episodes (weeks)", color="#937860")
-    ax.set_title("Queues and waits")
+    names = [m.name for m in metrics if m.in_series and m.name in ts.columns]
+    if not names:
+        names = [c for c in ts.columns if c != "week"]
+    names = names[:MAX_PANELS]
+    titles = {m.name: m.title for m in metrics}
+    cols = 2 if len(names) > 1 else 1
+    rows = max(1, -(-len(names) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(6 * cols, 3.5 * rows), squeeze=False)
+    x = ts["week"] if "week" in ts.columns else ts.index
+    for ax, name in zip(axes.flat, names, strict=False):
+        ax.plot(x, ts[name], color="#4c72b0")
+        ax.set_title(titles.get(name, name))
+        ax.set_xlabel("step")
+    for ax in list(axes.flat)[len(names) :]:
+        ax.set_visible(False)
     title = " | ".join(f"{k}: {v}" for k, v in labels.items())
     fig.suptitle(f"carenet run - {title}", fontsize=11)
+    fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -34,6 +34,7 @@ import math
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ import pandas as pd  # noqa: E402
 from .analysis import (  # noqa: E402
     LEVEL,
     POSITIVE,
+    REAL,
     SHARE,
     band,
     mean_ci,
@@ -64,7 +66,6 @@ from .collect import (  # noqa: E402
     collect,
     is_our_table,
     read_sweep_strict,
-    unexpected,
 )
 from .sweep import FAILURES, RUNS, SWEEP_FILE, swept_of  # noqa: E402
 
@@ -74,58 +75,6 @@ DIFFERENCES_CSV = "differences.csv"
 FIGURES = ("timeseries.png", "value_cost.png", "network.png", "heatmap.png")
 PNG_SOFTWARE = "carenet report"
 """The PNG ``Software`` text of the report's figures: how the report knows its own files."""
-
-TABLE_METRICS: tuple[tuple[str, str], ...] = (
-    ("qalys_net", "Net QALYs"),
-    ("qalys_gained", "QALYs gained"),
-    ("qalys_lost", "QALYs lost"),
-    ("cost_total", "Total cost (GBP)"),
-    ("cost_direct", "Direct cost (GBP)"),
-    ("cost_transaction", "Transaction cost (GBP)"),
-    ("cost_failure", "Failure cost (GBP)"),
-    ("cost_connection", "Connection cost (GBP)"),
-    ("net_monetary_benefit", "Net monetary benefit (GBP)"),
-    ("episodes_completed", "Episodes completed"),
-    ("episodes_failed", "Episodes failed"),
-    ("mean_wait_weeks", "Mean wait (weeks)"),
-    ("on_time_share", "On-time share (%)"),
-    ("emergency_admissions_per_1000", "Emergency admissions /1,000/yr"),
-    ("handoff_failure_rate", "Handoff failure rate (%)"),
-    ("continuity_index", "Continuity index"),
-    ("experience_score", "Experience score"),
-    ("final_n_ties", "Ties at the end"),
-    ("final_top_hub_share", "Top-hub share at the end (%)"),
-    ("final_degree_gini", "Degree Gini at the end"),
-)
-"""Metrics in the report's tables, with their labels."""
-
-PERCENT_METRICS = frozenset({"on_time_share", "handoff_failure_rate", "final_top_hub_share"})
-"""Shares shown as % in report.md (differences in percentage points); 0–1 in the CSV files."""
-
-LOWER_IS_BETTER = frozenset(
-    {"cost_total", "cost_direct", "cost_transaction", "cost_failure", "cost_connection"}
-    | {"episodes_failed", "mean_wait_weeks", "handoff_failure_rate", "qalys_lost"}
-    | {"emergency_admissions_per_1000"}
-)
-"""Metrics for which less is better (heat-map colours are reversed for them)."""
-
-KEY_METRICS: tuple[str, ...] = (
-    "qalys_net",
-    "cost_total",
-    "net_monetary_benefit",
-    "episodes_failed",
-    "mean_wait_weeks",
-    "handoff_failure_rate",
-)
-"""Metrics shown when there are too many scenarios for a column each."""
-
-SERIES: tuple[tuple[str, str, bool, float], ...] = (
-    ("qalys_net", "Net QALYs, cumulative", True, 1.0),
-    ("cost_total", "Total cost, cumulative (GBP m)", True, 1e-6),
-    ("mean_wait_weeks", "Mean wait (weeks)", False, 1.0),
-    ("n_ties", "Ties", False, 1.0),
-)
-"""Time-series panels: metric, title, cumulative?, scale."""
 
 KIND_COLOURS: dict[str, str] = {
     "gp": "#4c72b0",
@@ -139,6 +88,67 @@ KIND_COLOURS: dict[str, str] = {
     "regulator": "#a0a0a0",
     "hwb": "#bcbd22",
 }
+
+
+@dataclass(frozen=True)
+class View:
+    """What the report shows of a model's metrics, made from its declarations.
+
+    Attributes:
+        table: Metrics in the tables, with their labels, in order.
+        percent: Shares shown as % in report.md (differences in percentage points).
+        lower: Metrics for which less is better (heat-map colours reversed).
+        key: Metrics shown when there are too many scenarios for a column each.
+        series: Time-series panels: metric, title, cumulative?, scale.
+        scales: Each declared metric's interval scale (:func:`metric_scale` for others).
+    """
+
+    table: tuple[tuple[str, str], ...]
+    percent: frozenset[str]
+    lower: frozenset[str]
+    key: tuple[str, ...]
+    series: tuple[tuple[str, str, bool, float], ...]
+    scales: dict[str, str]
+
+
+_SCALES = {"share": SHARE, "nonnegative": POSITIVE, "signed": REAL}
+
+
+def view_of(spec: Any) -> View:
+    """The report's view of a model: from its metric declarations (and ``panels``)."""
+    shown = [m for m in spec.metrics if m.in_summary]
+    table = tuple((m.name, m.title) for m in shown)
+    key = tuple(m.name for m in shown if m.headline) or tuple(n for n, _ in table[:6])
+    series = getattr(spec, "panels", None) or tuple(
+        (m.name, m.title, False, 1.0) for m in spec.metrics if m.in_series
+    )
+    return View(
+        table=table,
+        percent=frozenset(m.name for m in shown if "%" in m.fmt),
+        lower=frozenset(m.name for m in spec.metrics if m.better == "lower"),
+        key=key,
+        series=tuple(series)[:4],
+        scales={m.name: _SCALES[m.scale] for m in spec.metrics},
+    )
+
+
+def _scale(metric: str) -> str:
+    """A metric's interval scale: as the model declares it, else by its name."""
+    return _view().scales.get(metric) or metric_scale(metric)
+
+
+_VIEW: list[View] = []
+"""The view of the report being written (set by :func:`_write_report`)."""
+
+
+def _view() -> View:
+    if not _VIEW:
+        from .modelspec import load_spec
+
+        _VIEW.append(view_of(load_spec("")))
+    return _VIEW[-1]
+
+
 MAX_WIDE_SCENARIOS = 6
 MAX_NETWORK_PANELS = 4
 
@@ -285,13 +295,17 @@ def timeseries_figure(
     """Mean and 95% band over replications, per scenario, of a few weekly metrics."""
     import pyarrow.parquet as pq
 
-    names = [m for m, *_ in SERIES]
+    series = _view().series
+    names = [m for m, *_ in series]
     table = pq.read_table(folder / TIMESERIES_FILE, filters=[("metric", "in", names)])
     ts = table.to_pandas()
     if ts.empty:
         return False
-    fig, axes = plt.subplots(2, 2, figsize=(12, 8), constrained_layout=True)
-    for ax, (metric, title, cumulative, scale) in zip(axes.flat, SERIES, strict=True):
+    rows, cols = (2, 2) if len(series) > 2 else (1, len(series))
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(6 * cols, 4 * rows), constrained_layout=True, squeeze=False
+    )
+    for ax, (metric, title, cumulative, scale) in zip(axes.flat, series, strict=False):
         sub = ts[ts["metric"] == metric]
         for s in scenarios:
             wide = sub[sub["scenario"] == s].pivot_table(
@@ -306,9 +320,9 @@ def timeseries_figure(
             mean, lo, hi = band(v * scale)
             # Weekly values near zero over few replications make a log-scale band explode;
             # the plain band is clipped at the range instead (stated in the title).
-            if metric_scale(metric) == POSITIVE:
+            if _scale(metric) == POSITIVE:
                 lo = np.maximum(lo, 0.0)
-            elif metric_scale(metric) == SHARE:
+            elif _scale(metric) == SHARE:
                 lo, hi = np.clip(lo, 0.0, 1.0), np.clip(hi, 0.0, 1.0)
             w = wide.columns.to_numpy()
             ax.plot(w, mean, color=colours[s], label=f"{s} (n={v.shape[0]})", lw=1.6)
@@ -349,8 +363,8 @@ def value_cost_figure(
         x = sub["qalys_net"].to_numpy(float)
         y = sub["cost_total"].to_numpy(float) / 1e6
         ax.scatter(x, y, s=22, color=colours[s], alpha=0.6, label=s)
-        cx = mean_ci(x, scale=metric_scale("qalys_net"))
-        cy = mean_ci(y, scale=metric_scale("cost_total"))
+        cx = mean_ci(x, scale=_scale("qalys_net"))
+        cy = mean_ci(y, scale=_scale("cost_total"))
         xerr = None if math.isnan(cx.lo) else [[cx.mean - cx.lo], [cx.hi - cx.mean]]
         yerr = None if math.isnan(cy.lo) else [[cy.mean - cy.lo], [cy.hi - cy.mean]]
         ax.errorbar(
@@ -559,7 +573,7 @@ def heatmap_figure(
                 if cell.notna().any():
                     grid[i, j] = cell.mean()
         scale, unit = (1e-6, " (GBP m)") if m != "qalys_net" else (1.0, "")
-        lower_better = m in LOWER_IS_BETTER
+        lower_better = m in _view().lower
         cmap = "viridis_r" if lower_better else "viridis"
         im = ax.imshow(grid * scale, cmap=cmap, aspect="auto", origin="lower")
         ax.set_xticks(range(len(xs)), xs, rotation=30, ha="right")
@@ -692,7 +706,11 @@ def _write_report(
     figdir = stage / "figures"
     figdir.mkdir()
     written = [REPORT_FILE, SUMMARY_CSV, DIFFERENCES_CSV]
-    metrics = [(m, lab) for m, lab in TABLE_METRICS if m in ok.columns]
+    from .collect import folder_model
+    from .modelspec import load_spec
+
+    _VIEW[:] = [view_of(load_spec(folder_model(folder)))]
+    metrics = [(m, lab) for m, lab in _view().table if m in ok.columns]
 
     out: list[str] = [f"# carenet report: {folder.resolve().name}", ""]
     out.append(
@@ -710,7 +728,7 @@ def _write_report(
     for s in scenarios:
         sub = ok[ok["scenario"] == s]
         for m, lab in metrics:
-            ci = mean_ci(sub[m].tolist(), scale=metric_scale(m))
+            ci = mean_ci(sub[m].tolist(), scale=_scale(m))
             summary_rows.append(
                 {"scenario": s, "metric": m, "label": lab, "n": ci.n, "mean": ci.mean}
                 | {"lo": ci.lo, "hi": ci.hi, "sd": ci.sd, "half_width": ci.half_width}
@@ -842,7 +860,7 @@ def _write_report(
 
 
 def _pct(r: Any) -> float:
-    return 100.0 if r.metric in PERCENT_METRICS else 1.0
+    return 100.0 if r.metric in _view().percent else 1.0
 
 
 def _ci_cell(r: Any) -> str:
@@ -873,7 +891,7 @@ def _wide_table(
             for m, lab in metrics
         ]
         return _md_table(header, rows)
-    keys = [(m, lab) for m, lab in metrics if m in KEY_METRICS]
+    keys = [(m, lab) for m, lab in metrics if m in _view().key]
     header = ["scenario", "n"] + [lab for _, lab in keys]
     rows = [
         [s, str(ns.get(s, 0))] + [cell(idx[(s, m)]) if (s, m) in idx else "n/a" for m, _ in keys]
@@ -961,21 +979,3 @@ def _methods_section(ok: pd.DataFrame, scenarios: list[str]) -> list[str]:
             "add `replications=N` for intervals.",
         ]
     return lines
-
-
-def cmd_report(args: Any) -> int:
-    """``carenet report DIR [--baseline NAME]``: write DIR/report.md and DIR/figures/."""
-    from .cli import fail
-
-    try:
-        path = build_report(Path(args.dir), getattr(args, "baseline", None))
-    except ReportError as exc:
-        return fail(f"report: {exc}")
-    except ResultWriteError as exc:
-        return fail(f"report: {exc}", 1)
-    except Exception as exc:
-        if os.environ.get("CARENET_DEBUG"):
-            raise
-        return fail(f"report: {unexpected(exc)}", 1)
-    print(f"carenet report: {path}  (figures in {path.parent / 'figures'}/)")
-    return 0

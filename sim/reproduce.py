@@ -11,19 +11,16 @@ message names the file. Nothing is written, so nothing the user has can be chang
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from .cli import fail
-from .collect import CollectError, _why, read_run_json, unexpected
-from .config import ConfigError, validate
-from .runner import simulate, versions
+from .collect import CollectError, _why, read_run_json
+from .config import validate
+from .runner import simulate
 
 
 class ReproduceError(ValueError):
@@ -119,31 +116,3 @@ def compare(run_dir: Path) -> tuple[list[str], dict[str, Any]]:
                 week = int(old["week"].to_numpy()[~eq][0])
                 diffs.append(f"timeseries {col}: first differs at week {week}")
     return diffs, manifest
-
-
-def cmd_reproduce(args: argparse.Namespace) -> int:
-    """CLI: rerun a saved run and check that every number matches."""
-    run_dir: Path = args.dir
-    try:
-        diffs, manifest = compare(run_dir)
-    except ReproduceError as exc:
-        return fail(f"reproduce: {exc}")
-    except ConfigError as exc:
-        return fail(f"reproduce: the saved configuration is not valid here: {exc}")
-    except Exception as exc:  # e.g. a user-written rule that raises during the rerun
-        if os.environ.get("CARENET_DEBUG"):
-            raise
-        return fail(f"reproduce: {unexpected(exc)}", 1)
-    if not diffs:
-        print(f"reproduced exactly: {run_dir} (seed {manifest['seed']})")
-        return 0
-    print(f"NOT reproduced: {len(diffs)} difference(s) in {run_dir}")
-    for line in diffs[:20]:
-        print(f"  {line}")
-    then, now = manifest.get("versions", {}), versions()
-    changed = [f"{k} {then.get(k)} -> {now.get(k)}" for k in now if then.get(k) != now.get(k)]
-    if changed:
-        print("  versions changed since the run: " + "; ".join(changed))
-    if manifest.get("git_revision"):
-        print(f"  the run was made at git revision {manifest['git_revision']}")
-    return 1

@@ -48,7 +48,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from .config import to_dict
-from .schema import CarenetConfig
+from .modelspec import spec_of
 
 RESULT_FILES: tuple[str, ...] = (
     "timeseries.parquet",
@@ -307,7 +307,8 @@ class RunResult:
     Attributes:
         summary: Whole-run metrics.
         timeseries: One row per week, one column per metric.
-        networks: Network snapshots at the start and the end.
+        artefacts: The model's extra results by file name (carenet's ``network.json``:
+            network snapshots at the start and the end).
         seed: The run seed.
         seconds: Wall time of the simulation.
         out: The output folder, if written.
@@ -316,71 +317,82 @@ class RunResult:
 
     summary: dict[str, float]
     timeseries: pd.DataFrame
-    networks: dict[str, Any]
+    artefacts: dict[str, Any]
     seed: int
     seconds: float
     out: Path | None = None
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def networks(self) -> dict[str, Any]:
+        """Carenet's network snapshots (``network.json``), or an empty dict."""
+        return self.artefacts.get("network.json", {})
 
-def simulate(cfg: CarenetConfig, seed: int | None = None, progress: bool = False) -> RunResult:
-    """Build the model and run it for ``cfg.steps`` weeks, writing nothing.
+
+def simulate(cfg: Any, seed: int | None = None, progress: bool = False) -> RunResult:
+    """Build the model and run it for ``cfg.steps`` steps, writing nothing.
 
     Args:
-        cfg: Validated configuration.
+        cfg: Validated configuration (its model's spec builds and runs it).
         seed: Run seed (default ``cfg.seed``).
-        progress: Show a progress bar over weeks.
+        progress: Show a progress bar over steps.
 
     Returns:
         The run's result.
     """
-    from tqdm import tqdm
-
-    from carenet.models.model import CareSystemModel, check_summary
-
+    spec = spec_of(cfg)
+    seed = int(cfg.seed if seed is None else seed)
     t0 = time.perf_counter()
     # One BLAS thread: the model's matrices are organisation-sized (n ~ 150-400), too
     # small to gain from threads, and OpenBLAS's spinning threads halve the speed on a
     # busy 2-core machine and oversubscribe parallel sweeps. Results are identical.
     with threadpool_limits(limits=1, user_api="blas"):
-        model = CareSystemModel(cfg, seed=seed)
-        if progress and not sys.stderr.isatty():
-            # In a log file or CI: a plain line at every tenth of the run, no carriage returns.
-            tenth = max(1, cfg.steps // 10)
-
-            def line(m: Any) -> None:
-                if m.week % tenth == 0 or m.week == cfg.steps:
-                    print(f"weeks: {m.week}/{cfg.steps}", file=sys.stderr, flush=True)
-
-            model.run(cfg.steps, callback=line)
-        elif not progress:
-            # No tqdm object at all: creating one (even disabled) makes tqdm's
-            # multiprocessing lock, a semaphore that a sweep worker killed by Ctrl-C would
-            # leave behind ("leaked semaphore objects" at exit).
-            model.run(cfg.steps)
-        else:
-            bar = tqdm(
-                total=cfg.steps,
-                desc="weeks",
-                unit="wk",
-                disable=not progress,
-                file=sys.stderr,
-                mininterval=0.5,
-                leave=False,
-            )
-            with bar:
-                model.run(cfg.steps, callback=lambda _m: bar.update(1))
-    ts = pd.DataFrame(model.records)
-    ts.insert(0, "week", ts.pop("week").astype("int64"))
-    summary = model.summary()
-    check_summary(summary)  # a NaN headline metric makes the run a failed run
+        model = spec.build(cfg, seed)
+        _run_steps(spec, model, cfg.steps, progress)
+    ts = pd.DataFrame(spec.records(model))
+    if "week" in ts.columns:
+        ts.insert(0, "week", ts.pop("week").astype("int64"))
+    summary = spec.summary(model)  # a spec may refuse a summary (a failed run)
     return RunResult(
         summary=summary,
         timeseries=ts,
-        networks={"initial": model.initial_snapshot, "final": model.network_snapshot()},
-        seed=model.seed_value,
+        artefacts=spec.artefacts(model),
+        seed=int(getattr(model, "seed_value", seed)),
         seconds=time.perf_counter() - t0,
     )
+
+
+def _run_steps(spec: Any, model: Any, steps: int, progress: bool) -> None:
+    """Run the model, with a progress bar (a terminal) or a line a tenth (a log) if asked."""
+    if progress and not sys.stderr.isatty():
+        # In a log file or CI: a plain line at every tenth of the run, no carriage returns.
+        tenth = max(1, steps // 10)
+        done = [0]
+
+        def line(_m: Any) -> None:
+            done[0] += 1
+            if done[0] % tenth == 0 or done[0] == steps:
+                print(f"weeks: {done[0]}/{steps}", file=sys.stderr, flush=True)
+
+        spec.run(model, steps, line)
+    elif not progress:
+        # No tqdm object at all: creating one (even disabled) makes tqdm's
+        # multiprocessing lock, a semaphore that a sweep worker killed by Ctrl-C would
+        # leave behind ("leaked semaphore objects" at exit).
+        spec.run(model, steps, None)
+    else:
+        from tqdm import tqdm
+
+        bar = tqdm(
+            total=steps,
+            desc="weeks",
+            unit="wk",
+            file=sys.stderr,
+            mininterval=0.5,
+            leave=False,
+        )
+        with bar:
+            spec.run(model, steps, lambda _m: bar.update(1))
 
 
 def is_finished(folder: Path) -> bool:
@@ -564,19 +576,13 @@ def git_revision() -> str | None:
     return rev + ("-dirty" if dirty else "") if rev else None
 
 
-def scenario_label(cfg: CarenetConfig) -> dict[str, str]:
-    """The names that identify an arrangement: structure, rule, response, scenario."""
-    rule = cfg.power_rule._target_ or cfg.power_rule.name
-    return {
-        "structure": cfg.structure.name,
-        "power_rule": rule,
-        "response": cfg.response.name,
-        "scenario": cfg.scenario.name,
-    }
+def scenario_label(cfg: Any) -> dict[str, str]:
+    """The names that identify a scenario (the model's labels, e.g. structure, rule...)."""
+    return spec_of(cfg).labels(cfg)
 
 
 def run_scenario(
-    cfg: CarenetConfig,
+    cfg: Any,
     out: Path | str | None = None,
     *,
     overwrite: bool | None = None,
@@ -624,7 +630,7 @@ def run_scenario(
         "wall_seconds": result.seconds,
         "platform": platform.platform(),
         "command": sys.argv,
-        "files": [f for f in RESULT_FILES if cfg.figures or not f.startswith("figures/")],
+        "files": result_files(cfg, result),
     }
     manifest.update(extra_manifest or {})
 
@@ -730,8 +736,19 @@ def _entries_or_none(folder: Path) -> list[str]:
         return []
 
 
-def write_result(folder: Path, cfg: CarenetConfig, result: RunResult) -> None:
-    """Write the time series, summary, network snapshots and figure into ``folder``."""
+def result_files(cfg: Any, result: RunResult) -> list[str]:
+    """The files a run's folder holds, in :data:`RESULT_FILES` order, then the model's own."""
+    written = {"timeseries.parquet", "summary.json", "manifest.json", *result.artefacts}
+    if cfg.figures:
+        written.add("figures/overview.png")
+    listed = [f for f in RESULT_FILES if f in written]
+    return listed + sorted(written - set(listed))
+
+
+def write_result(folder: Path, cfg: Any, result: RunResult) -> None:
+    """Write the time series, summary, the model's artefacts and the figure into ``folder``."""
+    spec = spec_of(cfg)
+    labels = scenario_label(cfg)
     folder.mkdir(parents=True, exist_ok=True)
     result.timeseries.to_parquet(folder / "timeseries.parquet", index=False)
     write_json(
@@ -740,59 +757,29 @@ def write_result(folder: Path, cfg: CarenetConfig, result: RunResult) -> None:
             "metrics": result.summary,
             "seed": result.seed,
             "steps": cfg.steps,
-            "population": cfg.population.size,
-            "labels": scenario_label(cfg),
+            **spec.describe(cfg),
+            "labels": labels,
         },
     )
-    write_json(folder / "network.json", result.networks)
+    for name, data in result.artefacts.items():
+        write_json(folder / name, data)
     if cfg.figures:
-        from .plots import overview_figure  # matplotlib is only imported when drawing
-
         (folder / "figures").mkdir(exist_ok=True)
-        overview_figure(result.timeseries, scenario_label(cfg), folder / "figures" / "overview.png")
+        path = folder / "figures" / "overview.png"
+        if not spec.figure(result.timeseries, labels, path):
+            from .plots import series_figure  # matplotlib is only imported when drawing
+
+            series_figure(result.timeseries, spec.metrics, labels, path)
 
 
-HEADLINE: tuple[tuple[str, str, str], ...] = (
-    ("qalys_net", "Net QALYs (gained - lost)", "{:,.1f}"),
-    ("qalys_gained", "  QALYs gained", "{:,.1f}"),
-    ("qalys_lost", "  QALYs lost", "{:,.1f}"),
-    ("cost_total", "Total cost (GBP)", "{:,.0f}"),
-    ("cost_direct", "  direct care", "{:,.0f}"),
-    ("cost_transaction", "  transaction", "{:,.0f}"),
-    ("cost_failure", "  failure", "{:,.0f}"),
-    ("cost_connection", "  connection", "{:,.0f}"),
-    ("net_monetary_benefit", "Net monetary benefit (GBP)", "{:,.0f}"),
-    ("episodes_started", "Episodes started", "{:,.0f}"),
-    ("episodes_completed", "  completed", "{:,.0f}"),
-    ("episodes_failed", "  failed", "{:,.0f}"),
-    ("episodes_in_progress", "  still in progress at the end", "{:,.0f}"),
-    ("emergency_admissions_per_1000", "Emergency admissions /1,000/yr", "{:,.1f}"),
-    ("mean_wait_weeks", "Mean wait (weeks)", "{:,.2f}"),
-    ("handoff_failure_rate", "Handoff failure rate", "{:.1%}"),
-    ("continuity_index", "Continuity index (0-1)", "{:.2f}"),
-)
-"""Rows of the headline table: summary metric, label, format (shares as %)."""
-
-
-def headline_table(summary: dict[str, float], cfg: CarenetConfig) -> str:
-    """The headline metrics of a run as a small two-column table, under its arrangement.
+def headline_table(summary: dict[str, float], cfg: Any) -> str:
+    """The headline metrics of a run as a small table under its scenario's labels.
 
     Args:
         summary: The run's summary metrics.
-        cfg: Its configuration: the arrangement (structure, power rule, response,
-            scenario) heads the table, and the net monetary benefit row names the
-            threshold (GBP per QALY) it was valued at.
+        cfg: Its configuration (its model's spec words the table).
 
     Returns:
         The table as text, one row per line.
     """
-    labels = scenario_label(cfg)
-    rows = ["  " + " | ".join(f"{k}: {v}" for k, v in labels.items())]
-    threshold = cfg.costs.threshold_gbp_per_qaly
-    for key, label, fmt in HEADLINE:
-        if key == "net_monetary_benefit":
-            label = f"{label} at {threshold:,.0f}/QALY"
-        v = summary.get(key, float("nan"))
-        text = "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v)
-        rows.append(f"  {label:<40} {text:>16}")
-    return "\n".join(rows)
+    return spec_of(cfg).headline(summary, cfg)

@@ -398,6 +398,7 @@ class Plan:
     overwrite: bool = False
     progress: bool = True
     multirun: bool = True
+    model: str = ""
     created: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat())
 
     @property
@@ -568,6 +569,7 @@ def plan_sweep(overrides: list[str], multirun: bool = True) -> Plan:
         to_dict,
         validate,
     )
+    from .modelspec import MODEL_KEY, split_model
     from .runner import default_out, scenario_label
 
     for ov in overrides:
@@ -576,7 +578,7 @@ def plan_sweep(overrides: list[str], multirun: bool = True) -> Plan:
         if _key(ov) == REP_KEY:
             raise SweepError(f"{REP_KEY}: reserved for sweeps; use replications=N")
     hydra_ovs = [ov for ov in overrides if is_hydra_override(ov)]
-    job_ovs = [ov for ov in overrides if not is_hydra_override(ov)]
+    model, job_ovs = split_model([ov for ov in overrides if not is_hydra_override(ov)])
     if not any(_key(ov).lstrip("+~") == "figures" for ov in job_ovs):
         # Per-run figures cost about a second a run; carenet report draws a sweep's figures.
         job_ovs.append("figures=false")
@@ -608,7 +610,7 @@ def plan_sweep(overrides: list[str], multirun: bool = True) -> Plan:
                 out_value = str(ov.value())
                 continue
             axes.append([f"{key}={ov.get_value_element_as_str()}"])
-    combos: list[list[str]] = [[]]
+    combos: list[list[str]] = [[f"{MODEL_KEY}={model}"]] if model else [[]]
     for axis in axes:
         combos = [c + [a] for c in combos for a in axis]
     scenarios: list[dict[str, Any]] = []
@@ -653,7 +655,7 @@ def plan_sweep(overrides: list[str], multirun: bool = True) -> Plan:
     check_launcher_installed(launcher)
     if not check_launcher_options(launcher, hydra_ovs):
         # A typo in a launcher's name or option stops here, in one line (about 0.15 s).
-        check_hydra_overrides(hydra_choices(hydra_ovs))
+        check_hydra_overrides(hydra_choices(hydra_ovs), model)
     return Plan(
         out=out,
         overrides=list(overrides),
@@ -667,6 +669,7 @@ def plan_sweep(overrides: list[str], multirun: bool = True) -> Plan:
         overwrite=first_cfg.overwrite,
         progress=first_cfg.progress,
         multirun=multirun,
+        model=model,
     )
 
 
@@ -1140,7 +1143,7 @@ def _run_locked(plan: Plan, stream: Any) -> dict[str, Any]:
     if pending:
         with Watcher(plan, stream=stream):
             try:
-                launch(launcher_overrides(plan))
+                launch(launcher_overrides(plan), plan.model)
             except SystemExit as exc:  # Hydra reports its own errors and exits
                 if exc.code not in (0, None):
                     launch_error = f"the launcher stopped (exit {exc.code})"
@@ -1214,86 +1217,3 @@ def _nearly_full(folder: Path, room: int = 1 << 20) -> bool:
     except OSError:
         return False
     return st.f_bavail * st.f_frsize < room
-
-
-def cmd_sweep(args: Any) -> int:
-    """``carenet run -m ...`` and ``carenet run replications=N``: run a sweep.
-
-    Returns:
-        0 when every planned run is finished, 1 when some failed or are missing, 2 for
-        bad input (nothing run).
-    """
-    from .cli import fail
-    from .config import ConfigError
-    from .runner import OutputError, WriteError
-
-    try:
-        plan = plan_sweep(list(args.overrides), multirun=bool(args.multirun))
-    except (ConfigError, SweepError, OutputError) as exc:
-        return fail(str(exc))
-    by_id = {r.run_id: r for r in plan.runs}
-    n_sc = len(plan.scenarios)
-    reps = sorted({s["replications"] for s in plan.scenarios})
-    rep_text = str(reps[0]) if len(reps) == 1 else f"{reps[0]}-{reps[-1]}"
-    print(
-        f"carenet sweep: {n_sc} scenario{'s' if n_sc != 1 else ''} × {rep_text} "
-        f"replication{'s' if reps != [1] else ''} = {len(plan.runs)} runs "
-        f"into {plan.out}/ (launcher: {plan.launcher})",
-        flush=True,
-    )
-    try:
-        result = run_sweep(plan)
-    except (SweepError, OutputError) as exc:
-        return fail(str(exc))
-    except WriteError as exc:
-        return fail(str(exc), 1)
-    except OSError as exc:  # the sweep folder failed under the launcher
-        if os.environ.get("CARENET_DEBUG"):
-            raise
-        from .runner import os_reason
-
-        return fail(
-            f"the sweep failed: {os_reason(exc)} ({exc.filename or plan.out}); "
-            "rerun the same command to resume (set CARENET_DEBUG=1 to see the traceback)",
-            1,
-        )
-    c = result["counts"]
-    print(
-        f"carenet sweep: {c['finished']}/{c['planned']} runs finished "
-        f"({c['already_finished']} already there), {c['failed']} failed, "
-        f"{c['missing']} missing, in {result['_seconds']:.1f} s",
-        flush=True,
-    )
-    if result["_launch_error"]:
-        print(f"carenet: error: {result['_launch_error']}", file=sys.stderr)
-    records = {
-        f["run_id"]: _read_json(plan.out / FAILURES / f"{f['run_id']}.json") or f
-        for f in result["failures"]
-    }
-    full = {rid for rid, rec in records.items() if rec.get("disk_full")}
-    if full or (result["_missing"] and _nearly_full(plan.out)):
-        n = len(full) + len(result["_missing"])
-        print(
-            f"carenet: error: disk full: {n} run(s) could not be written into {plan.out}/ "
-            "(No space left on device); free some space and rerun the same command to "
-            "resume",
-            file=sys.stderr,
-        )
-        return 1
-    if records:
-        print(f"carenet: {len(records)} run(s) failed:", file=sys.stderr)
-        for rid, rec in records.items():
-            print(f"  {describe_failure(rid, rec, by_id.get(rid))}", file=sys.stderr)
-        print(
-            f"  details (config, seed, traceback) in {plan.out / FAILURES}/; "
-            "rerun the same command to retry them",
-            file=sys.stderr,
-        )
-    if result["_missing"]:
-        print(
-            f"carenet: {len(result['_missing'])} run(s) did not finish; "
-            "rerun the same command to resume",
-            file=sys.stderr,
-        )
-    print(f"Results in {plan.out}/  (next: carenet collect {plan.out}; carenet report {plan.out})")
-    return 0 if result["status"] == "complete" else 1

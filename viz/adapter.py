@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
+from carenet.models.schema import SCHEMAS, CarenetConfig
 from carenet.sim.config import ConfigError, group_options, load_config
-from carenet.sim.schema import SCHEMAS, CarenetConfig
 
 CHOICES: tuple[str, ...] = ("structure", "power_rule", "response", "scenario")
 """Config groups offered as drop-downs."""

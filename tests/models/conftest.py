@@ -6,8 +6,8 @@ import pytest
 
 from carenet.models.model import CareSystemModel
 from carenet.models.power import RuleView
+from carenet.models.schema import CarenetConfig
 from carenet.sim.config import load_config
-from carenet.sim.schema import CarenetConfig
 
 TINY = ["population=small", "organisations=small", "population.size=5000", "steps=8"]
 """A system small enough to build in a fraction of a second."""

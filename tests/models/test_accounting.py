@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 
 from carenet.models.metrics import NETWORK_METRICS
 from carenet.models.model import CareSystemModel
+from carenet.models.schema import CarenetConfig
 from carenet.sim.config import compose, validate
 from carenet.sim.runner import simulate
-from carenet.sim.schema import CarenetConfig
 
 STRUCTURES = ("hierarchy", "network", "hybrid")
 RULES = ("domination", "empowerment", "mixed", "adaptive")

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from carenet.models.schema import CarenetConfig
 from carenet.sim.config import (
     ConfigError,
     apply_values,
@@ -21,7 +22,6 @@ from carenet.sim.config import (
     split_overrides,
     validate,
 )
-from carenet.sim.schema import CarenetConfig
 from tests.cli import carenet
 
 MISSING_RULE_FILE = str(Path("/nonexistent/carenet-tests/no_such_rules.py:Cautious"))

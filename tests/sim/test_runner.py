@@ -17,9 +17,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from carenet.models.spec import HEADLINE
 from carenet.sim.config import load_config, to_dict
 from carenet.sim.runner import (
-    HEADLINE,
     RESULT_FILES,
     OutputError,
     check_out,

@@ -1,0 +1,484 @@
+"""carenet's care-system model as a :class:`carenet.spec.ModelSpec`: what the engine runs.
+
+The engine (``carenet.sim``) knows the model only through :class:`CarenetSpec`: its
+config package and schema, how to build and run it, its time series, summary and network
+snapshots, its metric declarations, the labels of a scenario, the printed headline table,
+the overview figure, and the rules across fields that the engine's per-field validation
+cannot see (:meth:`CarenetSpec.check`). This module uses only the model's public API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from carenet.params import ConfigError, bad, typed
+from carenet.spec import BaseSpec, Metric
+
+from .power import RULES, PowerRule, load_target
+from .schema import LINES, SERVICE_KINDS, STRATA, CarenetConfig, CostItem, ShockConfig
+from .shocks import scenario_notes, scenario_problem
+
+
+def _m(name: str, label: str, better: str, unit: str, **kw: Any) -> Metric:
+    scale = kw.pop("scale", "nonnegative")
+    return Metric(name, unit, better, "sum", scale, label, label=label, **kw)  # type: ignore[arg-type]
+
+
+_PCT = "{:.1%}"
+
+_FALLBACK_METRICS: tuple[Metric, ...] = (
+    _m("qalys_net", "Net QALYs", "higher", "QALYs", scale="signed", headline=True),
+    _m("qalys_gained", "QALYs gained", "higher", "QALYs"),
+    _m("qalys_lost", "QALYs lost", "lower", "QALYs"),
+    _m("cost_total", "Total cost (GBP)", "lower", "GBP", headline=True),
+    _m("cost_direct", "Direct cost (GBP)", "lower", "GBP"),
+    _m("cost_transaction", "Transaction cost (GBP)", "lower", "GBP"),
+    _m("cost_failure", "Failure cost (GBP)", "lower", "GBP"),
+    _m("cost_connection", "Connection cost (GBP)", "lower", "GBP"),
+    _m(
+        "net_monetary_benefit",
+        "Net monetary benefit (GBP)",
+        "higher",
+        "GBP",
+        scale="signed",
+        headline=True,
+    ),
+    _m("episodes_completed", "Episodes completed", "higher", "count"),
+    _m("episodes_failed", "Episodes failed", "lower", "count", headline=True),
+    _m("mean_wait_weeks", "Mean wait (weeks)", "lower", "weeks", headline=True),
+    _m("on_time_share", "On-time share (%)", "higher", "share", scale="share", fmt=_PCT),
+    _m("emergency_admissions_per_1000", "Emergency admissions /1,000/yr", "lower", "per 1,000"),
+    _m(
+        "handoff_failure_rate",
+        "Handoff failure rate (%)",
+        "lower",
+        "share",
+        scale="share",
+        fmt=_PCT,
+        headline=True,
+    ),
+    _m("continuity_index", "Continuity index", "higher", "index", scale="share"),
+    _m("experience_score", "Experience score", "higher", "score", scale="share"),
+    _m("final_n_ties", "Ties at the end", "neither", "count"),
+    _m(
+        "final_top_hub_share",
+        "Top-hub share at the end (%)",
+        "neither",
+        "share",
+        scale="share",
+        fmt=_PCT,
+    ),
+    _m("final_degree_gini", "Degree Gini at the end", "neither", "index", scale="share"),
+)
+"""Stand-in for ``carenet.models.METRICS`` (the report's table metrics, in its order) until
+the model declares its metrics itself (issue #11); only the fields the engine reads here
+(label, better, scale, fmt, headline) are meant."""
+
+
+def _metrics() -> tuple[Metric, ...]:
+    try:
+        from carenet.models import METRICS  # type: ignore[attr-defined]
+    except ImportError:
+        return _FALLBACK_METRICS
+    return tuple(METRICS)
+
+
+HEADLINE: tuple[tuple[str, str, str], ...] = (
+    ("qalys_net", "Net QALYs (gained - lost)", "{:,.1f}"),
+    ("qalys_gained", "  QALYs gained", "{:,.1f}"),
+    ("qalys_lost", "  QALYs lost", "{:,.1f}"),
+    ("cost_total", "Total cost (GBP)", "{:,.0f}"),
+    ("cost_direct", "  direct care", "{:,.0f}"),
+    ("cost_transaction", "  transaction", "{:,.0f}"),
+    ("cost_failure", "  failure", "{:,.0f}"),
+    ("cost_connection", "  connection", "{:,.0f}"),
+    ("net_monetary_benefit", "Net monetary benefit (GBP)", "{:,.0f}"),
+    ("episodes_started", "Episodes started", "{:,.0f}"),
+    ("episodes_completed", "  completed", "{:,.0f}"),
+    ("episodes_failed", "  failed", "{:,.0f}"),
+    ("episodes_in_progress", "  still in progress at the end", "{:,.0f}"),
+    ("emergency_admissions_per_1000", "Emergency admissions /1,000/yr", "{:,.1f}"),
+    ("mean_wait_weeks", "Mean wait (weeks)", "{:,.2f}"),
+    ("handoff_failure_rate", "Handoff failure rate", "{:.1%}"),
+    ("continuity_index", "Continuity index (0-1)", "{:.2f}"),
+)
+"""Rows of the headline table: summary metric, label, format (shares as %)."""
+
+SERIES_PANELS: tuple[tuple[str, str, bool, float], ...] = (
+    ("qalys_net", "Net QALYs, cumulative", True, 1.0),
+    ("cost_total", "Total cost, cumulative (GBP m)", True, 1e-6),
+    ("mean_wait_weeks", "Mean wait (weeks)", False, 1.0),
+    ("n_ties", "Ties", False, 1.0),
+)
+"""The report's time-series panels: metric, title, cumulative?, scale."""
+
+
+class CarenetSpec(BaseSpec):
+    """carenet's care-system model (``model=carenet``, the default)."""
+
+    name = "carenet"
+    config_package = "carenet.configs"
+    schema = CarenetConfig
+    panels = SERIES_PANELS
+
+    def __init__(self) -> None:
+        self.metrics = _metrics()
+
+    def build(self, config: Any, seed: int) -> Any:
+        """A new :class:`~carenet.models.model.CareSystemModel`."""
+        from .model import CareSystemModel
+
+        return CareSystemModel(config, seed=seed)
+
+    def run(self, model: Any, steps: int, callback: Any) -> None:
+        """``model.run`` (weekly steps)."""
+        if callback is None:
+            model.run(steps)
+        else:
+            model.run(steps, callback=callback)
+
+    def records(self, model: Any) -> list[dict[str, float]]:
+        """One record a week."""
+        return model.records
+
+    def summary(self, model: Any) -> dict[str, float]:
+        """The run's summary; a headline metric that is not finite fails the run."""
+        from .model import check_summary
+
+        summary = model.summary()
+        check_summary(summary)
+        return summary
+
+    def artefacts(self, model: Any) -> dict[str, Any]:
+        """``network.json``: the network at the start and at the end."""
+        return {
+            "network.json": {"initial": model.initial_snapshot, "final": model.network_snapshot()}
+        }
+
+    def labels(self, config: Any) -> dict[str, str]:
+        """The names that identify an arrangement: structure, rule, response, scenario."""
+        rule = config.power_rule._target_ or config.power_rule.name
+        return {
+            "structure": config.structure.name,
+            "power_rule": rule,
+            "response": config.response.name,
+            "scenario": config.scenario.name,
+        }
+
+    def describe(self, config: Any) -> dict[str, Any]:
+        """``population`` in ``summary.json``."""
+        return {"population": config.population.size}
+
+    def notes(self, config: Any) -> list[str]:
+        """Shocks that cannot act as configured (warnings, not errors)."""
+        return scenario_notes(config)
+
+    def length_note(self, length: int) -> str:
+        """Lists of one value per stratum."""
+        return "one per stratum: " + ", ".join(STRATA) if length == len(STRATA) else ""
+
+    def check(self, config: Any) -> None:
+        """Rules across fields: shares, cost items, pathways, the power rule, shocks."""
+        _cross_checks(config)
+
+    def headline(self, summary: dict[str, float], config: Any) -> str:
+        """The headline metrics under the arrangement, NMB at the configured threshold."""
+        import math
+
+        labels = self.labels(config)
+        rows = ["  " + " | ".join(f"{k}: {v}" for k, v in labels.items())]
+        threshold = config.costs.threshold_gbp_per_qaly
+        for key, label, fmt in HEADLINE:
+            if key == "net_monetary_benefit":
+                label = f"{label} at {threshold:,.0f}/QALY"
+            v = summary.get(key, float("nan"))
+            text = "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v)
+            rows.append(f"  {label:<40} {text:>16}")
+        return "\n".join(rows)
+
+    def figure(self, timeseries: Any, labels: dict[str, str], path: Any) -> bool:
+        """Value and cost over time: four panels, 4-week rolling means."""
+        overview_figure(timeseries, labels, Path(path))
+        return True
+
+
+def _did_you_mean(word: str, choices: list[str] | set[str], prefix: str = "") -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return f" did you mean {prefix}{close[0]}?" if close else ""
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _cross_checks(cfg: Any) -> None:
+    shares = cfg.population.stratum_shares
+    if abs(sum(shares) - 1.0) > 1e-6:
+        raise bad("population.stratum_shares", shares, "shares that sum to 1")
+    # Cost items.
+    items: dict[str, Any] = {}
+    for name, item in cfg.costs.items.items():
+        items[name] = typed(CostItem, item, f"costs.items.{name}.")
+        if not items[name].source or not items[name].price_year:
+            raise bad(f"costs.items.{name}", item, "a cost with its source and price_year stated")
+    cfg.costs.items = {k: asdict(v) for k, v in items.items()}
+    for required in ("professional_hour", "delayed_discharge_night"):
+        if required not in items:
+            raise ConfigError(f"costs.items: {required!r} is missing; it is required")
+    long_short = ("nonelective_long_stay", "nonelective_short_stay")
+    for required in long_short:
+        if required not in items:
+            raise ConfigError(f"costs.items: {required!r} is missing; it is required")
+    _check_pathways(cfg, items)
+    # Power rule.
+    pr = cfg.power_rule
+    if not pr._target_ and pr.name not in RULES:
+        raise bad("power_rule.name", pr.name, "one of: " + ", ".join(sorted(RULES)))
+    if pr._target_:
+        if ":" in pr._target_:
+            # Record the file by absolute path, so the manifest reruns from any folder.
+            path_s, cls_name = pr._target_.rsplit(":", 1)
+            pr._target_ = f"{Path(path_s).expanduser().resolve()}:{cls_name}"
+        _check_user_rule(pr._target_, pr.params)
+    elif pr.params:
+        raise bad(
+            "power_rule.params", pr.params, "no params unless power_rule._target_ names a rule"
+        )
+    for k in pr.empowering_kinds:
+        if k not in SERVICE_KINDS:
+            raise bad("power_rule.empowering_kinds", k, "kinds among: " + ", ".join(SERVICE_KINDS))
+    # Shocks.
+    shocks = []
+    for i, s in enumerate(cfg.scenario.shocks):
+        shock = typed(ShockConfig, s, f"scenario.shocks[{i}].")
+        for k in shock.kinds:
+            if k not in SERVICE_KINDS:
+                raise bad(
+                    f"scenario.shocks[{i}].kinds", k, "kinds among: " + ", ".join(SERVICE_KINDS)
+                )
+        if shock.kind == "budget_cut" and shock.magnitude >= 1.0:
+            raise bad(f"scenario.shocks[{i}].magnitude", shock.magnitude, "a cut below 1")
+        shocks.append(asdict(shock))
+    cfg.scenario.shocks = shocks
+    problem = scenario_problem(cfg)  # shocks and hubs that cannot happen in this run
+    if problem:
+        raise ConfigError(problem)
+
+
+def _check_user_rule(target: str, params: dict[str, Any]) -> None:
+    """Load a user-written rule and check its parameters bind to its constructor."""
+    import inspect
+
+    try:
+        cls = load_target(target)
+    except ValueError as exc:
+        raise _target_error(target, exc) from None
+    try:
+        inspect.signature(cls).bind(**params)
+    except TypeError as exc:
+        raise ConfigError(
+            f"power_rule.params: {params!r} do not fit "
+            f"{cls.__name__}{inspect.signature(cls)}: {exc}"
+        ) from None
+
+
+_TARGET_FORMS = (
+    "expected 'path/to/file.py:ClassName' or 'package.module.ClassName' naming a subclass "
+    "of carenet.models.power.PowerRule, or power_rule=NAME for a built-in rule"
+)
+
+
+def _target_error(target: str, exc: Exception) -> ConfigError:
+    """One line for a ``power_rule._target_`` that cannot be loaded, and what is allowed.
+
+    Names the rules the file or module does hold, where it could be imported.
+    """
+    import importlib
+    import inspect
+    import sys
+
+    key = "power_rule._target_"
+    why = _first_line(exc).removeprefix(f"{key}: ")
+    module = None
+    if ":" in target:
+        path_s, name = target.rsplit(":", 1)
+        path = Path(path_s).expanduser()
+        if not path.is_file():
+            what = "is a folder, not a file" if path.is_dir() else "does not exist"
+            return ConfigError(f"{key}: {target!r}: the file {str(path)!r} {what}; {_TARGET_FORMS}")
+        if not name:
+            return ConfigError(f"{key}: {target!r}: no class named after ':'; {_TARGET_FORMS}")
+        resolved = path.resolve()
+        for mod in list(sys.modules.values()):
+            f = getattr(mod, "__file__", None)
+            if f and str(getattr(mod, "__name__", "")).startswith("carenet_user_rule_"):
+                if Path(f).resolve() == resolved:
+                    module = mod
+        where = f"the file {str(path)!r}"
+    else:
+        if "." not in target:
+            return ConfigError(f"{key}: {target!r} is not a file or module path; {_TARGET_FORMS}")
+        mod_s, name = target.rsplit(".", 1)
+        module = sys.modules.get(mod_s)
+        if module is None:
+            try:
+                module = importlib.import_module(mod_s)
+            except Exception as err:
+                return ConfigError(
+                    f"{key}: {target!r}: cannot import the module {mod_s!r} "
+                    f"({_first_line(err)}); {_TARGET_FORMS}"
+                )
+        where = f"the module {mod_s!r}"
+    if module is None:  # the file could not be imported
+        return ConfigError(f"{key}: {target!r}: {why}; fix the file so that it imports")
+    rules = sorted(
+        n
+        for n, v in vars(module).items()
+        if isinstance(v, type) and issubclass(v, PowerRule) and v is not PowerRule
+    )
+    there = f"rules in it: {', '.join(rules)}" if rules else "it holds no PowerRule subclass"
+    obj = getattr(module, name, None)
+    if obj is None:
+        return ConfigError(
+            f"{key}: {target!r}: {where} has no {name!r};{_did_you_mean(name, rules)} {there}"
+        )
+    kind = "class" if inspect.isclass(obj) else type(obj).__name__
+    article = "an" if kind[:1] in "aeiou" else "a"
+    return ConfigError(
+        f"{key}: {target!r}: {name} is {article} {kind}, not a subclass of "
+        f"carenet.models.power.PowerRule; {there}"
+    )
+
+
+def _check_pathways(cfg: Any, items: dict[str, Any]) -> None:
+    lib = cfg.pathways.library
+    if not lib:
+        raise bad("pathways.library", lib, "at least one pathway")
+    names = set()
+    totals = [0.0] * len(STRATA)
+    for i, pw in enumerate(lib):
+        key = f"pathways.library[{i}]"
+        if not isinstance(pw, dict):
+            raise bad(key, pw, "a mapping with name, weights, qaly_gain, steps")
+        extra = set(pw) - {"name", "weights", "qaly_gain", "steps"}
+        if extra:
+            raise ConfigError(
+                f"{key}.{sorted(extra)[0]}: unknown key; valid: name, weights, qaly_gain, steps"
+            )
+        name = pw.get("name")
+        if not isinstance(name, str) or not name or name in names:
+            raise bad(f"{key}.name", name, "a unique, non-empty name")
+        names.add(name)
+        w = pw.get("weights")
+        if not isinstance(w, list) or len(w) != len(STRATA):
+            raise bad(f"{key}.weights", w, "a list of 4 weights (one per stratum)")
+        for j, x in enumerate(w):
+            if isinstance(x, bool) or not isinstance(x, int | float) or not 0 <= x <= 1e6:
+                raise bad(f"{key}.weights[{j}]", x, "a number >= 0")
+            totals[j] += float(x)
+        g = pw.get("qaly_gain")
+        if isinstance(g, bool) or not isinstance(g, int | float) or not 0 <= g <= 1:
+            raise bad(f"{key}.qaly_gain", g, "a number from 0 to 1 (QALY)")
+        steps = pw.get("steps")
+        if not isinstance(steps, list) or not steps:
+            raise bad(f"{key}.steps", steps, "a non-empty list of steps")
+        for k, st in enumerate(steps):
+            sk = f"{key}.steps[{k}]"
+            if not isinstance(st, dict) or set(st) != {"line", "weeks", "item", "units"}:
+                raise bad(sk, st, "a mapping with exactly line, weeks, item, units")
+            if st["line"] not in LINES:
+                raise bad(f"{sk}.line", st["line"], "one of: " + ", ".join(LINES))
+            wk = st["weeks"]
+            if isinstance(wk, bool) or not isinstance(wk, int) or not 1 <= wk <= 104:
+                raise bad(f"{sk}.weeks", wk, "an integer from 1 to 104 (weeks)")
+            if st["item"] not in items:
+                raise bad(f"{sk}.item", st["item"], "a cost item among: " + ", ".join(items))
+            u = st["units"]
+            if isinstance(u, bool) or not isinstance(u, int | float) or not 0 <= u <= 1000:
+                raise bad(f"{sk}.units", u, "a number from 0 to 1000 (units per week)")
+    for j, t in enumerate(totals):
+        if t <= 0:
+            raise bad(
+                "pathways.library", f"weights for {STRATA[j]}", "some pathway with weight > 0"
+            )
+
+
+# --- the overview figure -------------------------------------------------------------
+
+COST_COLOURS = {
+    "cost_direct": "#4c72b0",
+    "cost_transaction": "#dd8452",
+    "cost_failure": "#c44e52",
+    "cost_connection": "#55a868",
+}
+
+
+def _legend_outside(ax: Any) -> None:
+    """A legend right of the axes, where it cannot cover a line."""
+    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+
+
+def _smooth(s: Any, weeks: int = 4) -> Any:
+    return s.rolling(weeks, min_periods=1).mean()
+
+
+def overview_figure(ts: Any, labels: dict[str, str], path: Path) -> None:
+    """Value and cost over time: four panels, 4-week rolling means.
+
+    Panels: QALYs gained and lost per week; cost per week by category (stacked);
+    episodes started, completed and failed per week; queue length and mean wait. Legends
+    sit right of their panels, so they never cover data.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8), constrained_layout=True)
+    w = ts["week"]
+    ax = axes[0, 0]
+    ax.plot(w, _smooth(ts["qalys_gained"]), label="QALYs gained", color="#55a868")
+    ax.plot(w, _smooth(ts["qalys_lost"]), label="QALYs lost", color="#c44e52")
+    ax.set_title("Patient value per week")
+    ax.set_ylabel("QALYs / week")
+    _legend_outside(ax)
+    ax = axes[0, 1]
+    stack = [_smooth(ts[c]) / 1e6 for c in COST_COLOURS]
+    ax.stackplot(
+        w,
+        stack,
+        labels=[c.replace("cost_", "") for c in COST_COLOURS],
+        colors=list(COST_COLOURS.values()),
+        alpha=0.85,
+    )
+    ax.set_title("Cost per week by category")
+    ax.set_ylabel("GBP million / week")
+    _legend_outside(ax)
+    ax = axes[1, 0]
+    for col, colour in (
+        ("episodes_started", "#4c72b0"),
+        ("episodes_completed", "#55a868"),
+        ("episodes_failed", "#c44e52"),
+    ):
+        ax.plot(w, _smooth(ts[col]), label=col.replace("episodes_", ""), color=colour)
+    ax.set_title("Care episodes per week")
+    ax.set_ylabel("episodes / week")
+    ax.set_xlabel("week")
+    _legend_outside(ax)
+    ax = axes[1, 1]
+    ax.plot(w, ts["queue_length"], color="#8172b3", label="queue length")
+    ax.set_ylabel("episodes queued", color="#8172b3")
+    ax.set_xlabel("week")
+    ax2 = ax.twinx()
+    ax2.plot(w, _smooth(ts["mean_wait_weeks"]), color="#937860", label="mean wait")
+    ax2.set_ylabel("mean wait of ended episodes (weeks)", color="#937860")
+    ax.set_title("Queues and waits")
+    title = " | ".join(f"{k}: {v}" for k, v in labels.items())
+    fig.suptitle(f"carenet run - {title}", fontsize=11)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

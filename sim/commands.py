@@ -1,0 +1,183 @@
+"""The commands that run the engine: ``carenet run -m``, ``collect``, ``report``, ``reproduce``.
+
+This is the command layer, with :mod:`carenet.sim.cli`: the engine modules raise typed
+errors (:class:`~carenet.params.ConfigError`, :class:`~carenet.sim.sweep.SweepError`,
+:class:`~carenet.sim.runner.OutputError`, :class:`~carenet.sim.collect.CollectError`...),
+each with a one-line message, and only these functions turn them into a line on stderr
+and an exit code (2: bad input, nothing done; 1: something failed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from .cli import fail
+
+
+def cmd_sweep(args: Any) -> int:
+    """``carenet run -m ...`` and ``carenet run replications=N``: run a sweep.
+
+    Returns:
+        0 when every planned run is finished, 1 when some failed or are missing, 2 for
+        bad input (nothing run).
+    """
+    from .config import ConfigError
+    from .runner import OutputError, WriteError
+    from .sweep import (
+        FAILURES,
+        SweepError,
+        _nearly_full,
+        _read_json,
+        describe_failure,
+        plan_sweep,
+        run_sweep,
+    )
+
+    try:
+        plan = plan_sweep(list(args.overrides), multirun=bool(args.multirun))
+    except (ConfigError, SweepError, OutputError) as exc:
+        return fail(str(exc))
+    by_id = {r.run_id: r for r in plan.runs}
+    n_sc = len(plan.scenarios)
+    reps = sorted({s["replications"] for s in plan.scenarios})
+    rep_text = str(reps[0]) if len(reps) == 1 else f"{reps[0]}-{reps[-1]}"
+    print(
+        f"carenet sweep: {n_sc} scenario{'s' if n_sc != 1 else ''} × {rep_text} "
+        f"replication{'s' if reps != [1] else ''} = {len(plan.runs)} runs "
+        f"into {plan.out}/ (launcher: {plan.launcher})",
+        flush=True,
+    )
+    try:
+        result = run_sweep(plan)
+    except (SweepError, OutputError) as exc:
+        return fail(str(exc))
+    except WriteError as exc:
+        return fail(str(exc), 1)
+    except OSError as exc:  # the sweep folder failed under the launcher
+        if os.environ.get("CARENET_DEBUG"):
+            raise
+        from .runner import os_reason
+
+        return fail(
+            f"the sweep failed: {os_reason(exc)} ({exc.filename or plan.out}); "
+            "rerun the same command to resume (set CARENET_DEBUG=1 to see the traceback)",
+            1,
+        )
+    c = result["counts"]
+    print(
+        f"carenet sweep: {c['finished']}/{c['planned']} runs finished "
+        f"({c['already_finished']} already there), {c['failed']} failed, "
+        f"{c['missing']} missing, in {result['_seconds']:.1f} s",
+        flush=True,
+    )
+    if result["_launch_error"]:
+        print(f"carenet: error: {result['_launch_error']}", file=sys.stderr)
+    records = {
+        f["run_id"]: _read_json(plan.out / FAILURES / f"{f['run_id']}.json") or f
+        for f in result["failures"]
+    }
+    full = {rid for rid, rec in records.items() if rec.get("disk_full")}
+    if full or (result["_missing"] and _nearly_full(plan.out)):
+        n = len(full) + len(result["_missing"])
+        print(
+            f"carenet: error: disk full: {n} run(s) could not be written into {plan.out}/ "
+            "(No space left on device); free some space and rerun the same command to "
+            "resume",
+            file=sys.stderr,
+        )
+        return 1
+    if records:
+        print(f"carenet: {len(records)} run(s) failed:", file=sys.stderr)
+        for rid, rec in records.items():
+            print(f"  {describe_failure(rid, rec, by_id.get(rid))}", file=sys.stderr)
+        print(
+            f"  details (config, seed, traceback) in {plan.out / FAILURES}/; "
+            "rerun the same command to retry them",
+            file=sys.stderr,
+        )
+    if result["_missing"]:
+        print(
+            f"carenet: {len(result['_missing'])} run(s) did not finish; "
+            "rerun the same command to resume",
+            file=sys.stderr,
+        )
+    print(f"Results in {plan.out}/  (next: carenet collect {plan.out}; carenet report {plan.out})")
+    return 0 if result["status"] == "complete" else 1
+
+
+def cmd_collect(args: Any) -> int:
+    """``carenet collect DIR``: write DIR/runs.parquet and DIR/timeseries.parquet."""
+    from .collect import CollectError, ResultWriteError, collect, unexpected
+
+    try:
+        res = collect(Path(args.dir))
+    except CollectError as exc:
+        return fail(f"collect: {exc}")
+    except ResultWriteError as exc:
+        return fail(f"collect: {exc}", 1)
+    except Exception as exc:
+        if os.environ.get("CARENET_DEBUG"):
+            raise
+        return fail(f"collect: {unexpected(exc)}", 1)
+    print(
+        f"carenet collect: {res.n_runs} runs ({res.n_failed} failed) in {res.seconds:.1f} s\n"
+        f"  {res.runs_path}  (one row per run)\n"
+        f"  {res.timeseries_path}  ({res.n_timeseries_rows:,} rows: run, week, metric, value)"
+    )
+    return 0
+
+
+def cmd_report(args: Any) -> int:
+    """``carenet report DIR [--baseline NAME]``: write DIR/report.md and DIR/figures/."""
+    from .collect import ResultWriteError, unexpected
+    from .report import ReportError, build_report
+
+    try:
+        path = build_report(Path(args.dir), getattr(args, "baseline", None))
+    except ReportError as exc:
+        return fail(f"report: {exc}")
+    except ResultWriteError as exc:
+        return fail(f"report: {exc}", 1)
+    except Exception as exc:
+        if os.environ.get("CARENET_DEBUG"):
+            raise
+        return fail(f"report: {unexpected(exc)}", 1)
+    print(f"carenet report: {path}  (figures in {path.parent / 'figures'}/)")
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    """CLI: rerun a saved run and check that every number matches."""
+    from .collect import unexpected
+    from .config import ConfigError
+    from .reproduce import ReproduceError, compare
+    from .runner import versions
+
+    run_dir: Path = args.dir
+    try:
+        diffs, manifest = compare(run_dir)
+    except ReproduceError as exc:
+        return fail(f"reproduce: {exc}")
+    except ConfigError as exc:
+        return fail(f"reproduce: the saved configuration is not valid here: {exc}")
+    except Exception as exc:  # e.g. a user-written rule that raises during the rerun
+        if os.environ.get("CARENET_DEBUG"):
+            raise
+        return fail(f"reproduce: {unexpected(exc)}", 1)
+    if not diffs:
+        print(f"reproduced exactly: {run_dir} (seed {manifest['seed']})")
+        return 0
+    print(f"NOT reproduced: {len(diffs)} difference(s) in {run_dir}")
+    for line in diffs[:20]:
+        print(f"  {line}")
+    then, now = manifest.get("versions", {}), versions()
+    changed = [f"{k} {then.get(k)} -> {now.get(k)}" for k in now if then.get(k) != now.get(k)]
+    if changed:
+        print("  versions changed since the run: " + "; ".join(changed))
+    if manifest.get("git_revision"):
+        print(f"  the run was made at git revision {manifest['git_revision']}")
+    return 1
