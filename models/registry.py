@@ -137,8 +137,17 @@ COUNTED: tuple[Metric, ...] = (
 PRIVATE: tuple[str, ...] = ("_exp_sum", "_wait_sum", "_ended", "_continuity", "_shared")
 """Weekly accumulators the record stage turns into means (not columns)."""
 
+def network_scale(name: str) -> str:
+    """The scale of a network metric: correlations are signed, Gini and shares in [0, 1]."""
+    if name.endswith("_corr"):
+        return "signed"
+    if name.endswith(("_gini", "_share")) or name in ("mean_trust", "mean_data_sharing"):
+        return "share"
+    return "nonnegative"
+
+
 _NET = tuple(
-    _weekly(k, "", f"Network metric {k} (see models/metrics.py).", "signed")
+    _weekly(k, "", f"Network metric {k} (see models/metrics.py).", network_scale(k))
     for k in NETWORK_METRICS
 )
 
@@ -335,7 +344,7 @@ SUMMARY_ONLY: tuple[Metric, ...] = (
             "",
             "neither",
             "last",
-            "signed",
+            network_scale(k),
             f"{k} at the end of the run.",
             in_series=False,
         )

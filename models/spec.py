@@ -21,67 +21,9 @@ from .schema import LINES, SERVICE_KINDS, STRATA, CarenetConfig, CostItem, Shock
 from .shocks import scenario_notes, scenario_problem
 
 
-def _m(name: str, label: str, better: str, unit: str, **kw: Any) -> Metric:
-    scale = kw.pop("scale", "nonnegative")
-    return Metric(name, unit, better, "sum", scale, label, label=label, **kw)  # type: ignore[arg-type]
-
-
-_PCT = "{:.1%}"
-
-_FALLBACK_METRICS: tuple[Metric, ...] = (
-    _m("qalys_net", "Net QALYs", "higher", "QALYs", scale="signed", headline=True),
-    _m("qalys_gained", "QALYs gained", "higher", "QALYs"),
-    _m("qalys_lost", "QALYs lost", "lower", "QALYs"),
-    _m("cost_total", "Total cost (GBP)", "lower", "GBP", headline=True),
-    _m("cost_direct", "Direct cost (GBP)", "lower", "GBP"),
-    _m("cost_transaction", "Transaction cost (GBP)", "lower", "GBP"),
-    _m("cost_failure", "Failure cost (GBP)", "lower", "GBP"),
-    _m("cost_connection", "Connection cost (GBP)", "lower", "GBP"),
-    _m(
-        "net_monetary_benefit",
-        "Net monetary benefit (GBP)",
-        "higher",
-        "GBP",
-        scale="signed",
-        headline=True,
-    ),
-    _m("episodes_completed", "Episodes completed", "higher", "count"),
-    _m("episodes_failed", "Episodes failed", "lower", "count", headline=True),
-    _m("mean_wait_weeks", "Mean wait (weeks)", "lower", "weeks", headline=True),
-    _m("on_time_share", "On-time share (%)", "higher", "share", scale="share", fmt=_PCT),
-    _m("emergency_admissions_per_1000", "Emergency admissions /1,000/yr", "lower", "per 1,000"),
-    _m(
-        "handoff_failure_rate",
-        "Handoff failure rate (%)",
-        "lower",
-        "share",
-        scale="share",
-        fmt=_PCT,
-        headline=True,
-    ),
-    _m("continuity_index", "Continuity index", "higher", "index", scale="share"),
-    _m("experience_score", "Experience score", "higher", "score", scale="share"),
-    _m("final_n_ties", "Ties at the end", "neither", "count"),
-    _m(
-        "final_top_hub_share",
-        "Top-hub share at the end (%)",
-        "neither",
-        "share",
-        scale="share",
-        fmt=_PCT,
-    ),
-    _m("final_degree_gini", "Degree Gini at the end", "neither", "index", scale="share"),
-)
-"""Stand-in for ``carenet.models.METRICS`` (the report's table metrics, in its order) until
-the model declares its metrics itself (issue #11); only the fields the engine reads here
-(label, better, scale, fmt, headline) are meant."""
-
-
 def _metrics() -> tuple[Metric, ...]:
-    try:
-        from carenet.models import METRICS  # type: ignore[attr-defined]
-    except ImportError:
-        return _FALLBACK_METRICS
+    from carenet.models import METRICS
+
     return tuple(METRICS)
 
 

@@ -249,7 +249,7 @@ def test_report_intervals_stay_in_range(sweep):
     share = summary[has & (scales == SHARE)]
     assert ((share["lo"] >= 0) & (share["hi"] <= 1)).all()
     text = (sweep / "report.md").read_text()
-    assert "logit scale" in text and "Handoff failure rate (%)" in text
+    assert "logit scale" in text and "Handoff failure rate" in text
 
 
 def test_run_headline_names_the_arrangement_net_qalys_threshold_and_open_episodes(one_run):
