@@ -255,8 +255,12 @@ def write_manifest(plan: ExperimentPlan, status: str, previous: dict[str, Any] |
 # --- run and report ---------------------------------------------------------------------
 
 
-def run_experiment(plan: ExperimentPlan) -> int:
+def run_experiment(plan: ExperimentPlan, arm_reports: bool = True) -> int:
     """Run every arm's sweep (resuming what is there), then collect and report.
+
+    Args:
+        plan: From :func:`plan_experiment`.
+        arm_reports: Also write each arm's ``carenet report`` (see :func:`report_experiment`).
 
     Returns:
         0 when every run finished and the report is written; 1 when a run failed or did
@@ -285,7 +289,7 @@ def run_experiment(plan: ExperimentPlan) -> int:
             file=sys.stderr,
         )
         return 1
-    findings = report_experiment(plan)
+    findings = report_experiment(plan, arm_reports)
     write_manifest(plan, "complete", read_manifest(plan.out))
     print(findings.markdown)
     print(f"\nReport in {plan.out / REPORT_FILE}")
@@ -320,12 +324,19 @@ def arm_runs(folder: Path) -> list[Row]:
 
 def analyse(plan: ExperimentPlan, runs: dict[str, list[Row]]) -> Findings:
     """Hand the arms' runs to the experiment's analysis function (``module:function``)."""
+    from carenet.sim.sweep import is_hydra_override
+
     module, _, func = plan.experiment.analysis.partition(":")
-    analysis = getattr(importlib.import_module(module), func)
+    try:
+        analysis = getattr(importlib.import_module(module), func)
+    except (ImportError, AttributeError) as exc:
+        raise ExperimentError(
+            f"{plan.experiment.name}.yaml: analysis {plan.experiment.analysis!r} cannot be "
+            f"loaded ({type(exc).__name__}: {exc})"
+        ) from None
+    run_keys = ("replications", "seed")
     shared = [
-        ov
-        for ov in plan.common
-        if override_key(ov) not in ("replications", "seed") and not ov.startswith("hydra")
+        ov for ov in plan.common if override_key(ov) not in run_keys and not is_hydra_override(ov)
     ]
     return analysis(Results(plan.experiment, runs, shared, plan.replications, plan.seed))
 
