@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import math
 import sys
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from carenet.experiments.common import Findings, Results
+from carenet.experiments.common import Findings, Results, interval_figure
 from carenet.sim.analysis import mean_ci
 
 METRICS: list[tuple[str, str, float, str]] = [
@@ -68,7 +69,30 @@ def analyse(results: Results) -> Findings:
         f"{results.replications} replications per arrangement, seeds spawned from root seed "
         f"{results.seed}; mean ± 95% CI half-width (t, n-1 df)."
     )
-    return Findings(f"{table(res)}\n\n{note}", {"table": table_frame(res)})
+    return Findings(
+        f"{table(res)}\n\n{note}",
+        {"table": table_frame(res)},
+        {"arrangements": figure(res, results)},
+    )
+
+
+FIGURE_METRICS = ("qalys_net", "net_monetary_benefit", "cost_transaction", "episodes_failed")
+"""The metrics of ``figures/arrangements.png``."""
+
+
+def figure(res: dict[str, list[dict]], results: Results) -> Any:
+    """Mean and 95% CI of a few headline metrics, one panel each, one point per arm."""
+    labels = {key: (label, scale) for key, label, scale, _ in METRICS}
+    short = dict(zip(res, results.runs, strict=True))  # label -> arm id, for the axis
+    panels = {
+        labels[key][0]: [
+            (short[name], mean_ci(np.array([s[key] for s in runs]) * labels[key][1]))
+            for name, runs in res.items()
+        ]
+        for key in FIGURE_METRICS
+    }
+    n = results.replications
+    return interval_figure(panels, f"Arrangements: mean and 95% CI over {n} replications")
 
 
 def table_frame(res: dict[str, list[dict]]) -> pd.DataFrame:

@@ -57,14 +57,48 @@ class Findings:
     Attributes:
         markdown: The experiment's own section of ``report.md`` (also printed).
         tables: File stem -> table, each written as ``OUT/<stem>.csv``.
+        figures: File stem -> matplotlib figure, each saved as ``OUT/figures/<stem>.png``.
     """
 
     markdown: str
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)
 
 
 Analysis = Callable[[Results], Findings]
 """The signature of an experiment's ``analysis`` function."""
+
+
+def interval_figure(
+    panels: dict[str, list[tuple[str, Any]]], title: str, ylabel: str | None = None
+) -> Any:
+    """Means with 95% intervals (:class:`~carenet.sim.analysis.Interval`), one panel each.
+
+    Args:
+        panels: Panel title -> (category, interval) pairs, drawn left to right.
+        title: The figure's title.
+        ylabel: The y axis label of every panel (default: the panel title).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    width = max(3.6 * len(panels), 6.0)
+    fig, axes = plt.subplots(1, len(panels), figsize=(width, 3.8), squeeze=False)
+    for ax, (name, bars) in zip(axes[0], panels.items(), strict=True):
+        xs = range(len(bars))
+        means = [ci.mean for _, ci in bars]
+        errs = [[ci.mean - ci.lo for _, ci in bars], [ci.hi - ci.mean for _, ci in bars]]
+        ax.errorbar(xs, means, yerr=errs, fmt="o", capsize=4, color="#4c72b0")
+        ax.set_xticks(list(xs), [c for c, _ in bars], rotation=20, ha="right", fontsize=8)
+        ax.set_title(name, fontsize=9)
+        ax.set_ylabel(ylabel or name, fontsize=8)
+        if ylabel:  # differences: show where zero is
+            ax.axhline(0, color="#999999", lw=0.5)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
 
 
 def where(rows: list[Row], **values: Any) -> list[Row]:

@@ -36,13 +36,14 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from carenet.experiments.common import Findings, Results, Row, where
+from carenet.experiments.common import Findings, Results, Row, interval_figure, where
 from carenet.models.metrics import spearman
-from carenet.sim.analysis import mean_ci
+from carenet.sim.analysis import Interval, mean_ci
 
 FRAGMENTATION = ("fragmentation-no-ties", "fragmentation-sparse-ties", "fragmentation-dense-ties")
 """The arms of pattern 1 (no, sparse and dense static ties; each with and without records)."""
@@ -117,12 +118,8 @@ def contracting(results: Results) -> Verdict:
 
 def flip(results: Results) -> Verdict:
     """Pattern 4: sign of NMB(network) - NMB(hierarchy) across trust-loss rates."""
-    net, hier = results.runs["flip-network"], results.runs["flip-hierarchy"]
     parts, signs = [], []
-    for x in TRUST_LOSSES:
-        a = _nmb(where(net, handoff__trust_loss=x))
-        b = _nmb(where(hier, handoff__trust_loss=x))
-        d = mean_ci((a - b) / 1e6)
+    for x, d in flip_differences(results):
         signs.append(np.sign(d.mean))
         parts.append(f"trust_loss={x}: {d.fmt('+.2f')}")
     return Verdict(
@@ -133,8 +130,29 @@ def flip(results: Results) -> Verdict:
     )
 
 
+def flip_differences(results: Results) -> list[tuple[float, Interval]]:
+    """Paired NMB difference (GBP m), network minus hierarchy, at each trust-loss rate."""
+    net, hier = results.runs["flip-network"], results.runs["flip-hierarchy"]
+    out = []
+    for x in TRUST_LOSSES:
+        a = _nmb(where(net, handoff__trust_loss=x))
+        b = _nmb(where(hier, handoff__trust_loss=x))
+        out.append((x, mean_ci((a - b) / 1e6)))
+    return out
+
+
 def _nmb(rows: list[Row]) -> np.ndarray:
     return np.array([r["net_monetary_benefit"] for r in rows])
+
+
+def flip_figure(results: Results) -> Any:
+    """Pattern 4 drawn: the paired NMB difference and its 95% CI at each trust-loss rate."""
+    bars = [(f"trust_loss={x}", d) for x, d in flip_differences(results)]
+    return interval_figure(
+        {"network + empowerment minus hierarchy + domination (bureaucratic)": bars},
+        f"Pattern 4: paired NMB difference over {results.replications} replications",
+        ylabel="NMB difference (GBP m)",
+    )
 
 
 PATTERNS = (fragmentation, hubs, contracting, flip)
@@ -152,7 +170,7 @@ def analyse(results: Results) -> Findings:
     table = pd.DataFrame(
         [{"pattern": v.name, "holds": v.holds, "evidence": v.evidence} for v in verdicts]
     )
-    return Findings("\n".join(lines), {"verdicts": table})
+    return Findings("\n".join(lines), {"verdicts": table}, {"flip": flip_figure(results)})
 
 
 def main(argv: list[str] | None = None) -> int:

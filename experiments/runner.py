@@ -365,8 +365,26 @@ def report_experiment(plan: ExperimentPlan, arm_reports: bool = True) -> Finding
     findings = analyse(plan, runs)
     for stem, table in findings.tables.items():
         write_atomic(plan.out / f"{stem}.csv", table.to_csv(index=False))
+    save_figures(plan.out / "figures", findings.figures)
     write_atomic(plan.out / REPORT_FILE, report_text(plan, runs, findings))
     return findings
+
+
+def save_figures(folder: Path, figures: dict[str, Any]) -> None:
+    """Save each figure as ``folder/<stem>.png`` (through a temporary name) and close it."""
+    import matplotlib.pyplot as plt
+
+    from carenet.sim.runner import hidden_name
+
+    for stem, fig in figures.items():
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / hidden_name(f"{stem}.png", "tmp")
+        try:
+            fig.savefig(tmp, dpi=110, format="png")
+            os.replace(tmp, folder / f"{stem}.png")
+        finally:
+            tmp.unlink(missing_ok=True)
+            plt.close(fig)
 
 
 def report_text(plan: ExperimentPlan, runs: dict[str, list[Row]], findings: Findings) -> str:
@@ -398,4 +416,6 @@ def report_text(plan: ExperimentPlan, runs: dict[str, list[Row]], findings: Find
         )
     if findings.tables:
         lines += ["", "Tables: " + ", ".join(f"`{s}.csv`" for s in findings.tables) + "."]
+    for stem in findings.figures:
+        lines += ["", f"![{stem}](figures/{stem}.png)"]
     return "\n".join(lines).rstrip() + "\n"
