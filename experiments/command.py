@@ -110,13 +110,13 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m carenet.experiments.command ACTION [NAME] [KEY=VALUE ...]``."""
-    p = argparse.ArgumentParser(prog="carenet experiment", description=__doc__.splitlines()[0])
-    add_arguments(p)
-    try:
-        return cmd_experiment(p.parse_args(argv))
-    except KeyboardInterrupt:
-        return _fail("interrupted", 130)
+    """``python -m carenet.experiments.command ACTION [NAME] [KEY=VALUE ...]``.
+
+    The same as ``carenet experiment ...`` (one-line usage errors included).
+    """
+    from carenet.sim.cli import main as carenet
+
+    return carenet(["experiment", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":  # pragma: no cover
