@@ -277,7 +277,9 @@ def run_experiment(plan: ExperimentPlan, arm_reports: bool = True) -> int:
         print(f"carenet experiment {plan.experiment.name}: arm {i}/{len(arms)}, {arm.label}")
         args = argparse.Namespace(command="experiment", multirun=True, overrides=plan.arms[arm.id])
         rc = cmd_sweep(args)
-        if rc == 2:  # bad input (e.g. a folder that holds a different sweep): stop here
+        if rc == 2:  # bad input (e.g. an arm's folder holds a different sweep): stop here
+            if previous is not None:  # this invocation did not happen: keep the record true
+                write_atomic(plan.out / EXPERIMENT_FILE, json.dumps(previous, indent=2) + "\n")
             return 2
         if rc != 0:
             incomplete.append(arm.id)

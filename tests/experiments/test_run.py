@@ -150,6 +150,15 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_other_overrides_into_the_same_folder_are_refused_and_change_nothing(
+    arrangements_out, capsys
+):
+    before = (arrangements_out / "experiment.json").read_text()
+    assert _run("arrangements", arrangements_out, "population.size=3500") == 2
+    assert "holds a different sweep" in capsys.readouterr().err
+    assert (arrangements_out / "experiment.json").read_text() == before
+
+
 def test_a_folder_holding_something_else_is_refused(tmp_path, capsys):
     (tmp_path / "mine.txt").write_text("x")
     assert _run("arrangements", tmp_path) == 2
