@@ -1,45 +1,32 @@
 """Experiment "arrangements": hierarchy vs network vs a mixed system, side by side.
 
-Runs each arrangement for several replications (the sweep's seeds: replication 0 is the
-root seed, the others spawned from it with SeedSequence, so the arrangements are compared
-under common random numbers) and prints a Markdown table of
-the headline metrics: mean and 95% confidence interval (t distribution, n - 1 degrees of
-freedom) over replications.
+Declared in ``arrangements.yaml`` (the arms and replications) and run through the engine
+like any sweep: ``carenet experiment run arrangements [KEY=VALUE ...]`` runs each
+arrangement for several replications (the sweep's seeds: replication 0 is the root seed,
+the others spawned from it with SeedSequence, so the arrangements are compared under
+common random numbers). :func:`analyse` makes a Markdown table of the headline metrics:
+mean and 95% confidence interval (t distribution, n - 1 degrees of freedom) over
+replications, also written as ``table.csv``.
 
 Usage::
 
-    python -m carenet.experiments.arrangements                   # default economy, 5 reps
-    python -m carenet.experiments.arrangements --reps 3 population=small organisations=small
+    carenet experiment run arrangements                   # default economy, 5 replications
+    carenet experiment run arrangements replications=3 population=small organisations=small
 
 Extra ``KEY=VALUE`` arguments are Hydra overrides applied to every arrangement.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from carenet.experiments.common import batch, experiment_main
+from carenet.experiments.common import Findings, Results, interval_figure
 from carenet.sim.analysis import mean_ci
-from carenet.sim.sweep import replication_seeds
-
-ARRANGEMENTS: dict[str, list[str]] = {
-    "hierarchy + domination + bureaucratic": [
-        "structure=hierarchy",
-        "power_rule=domination",
-        "response=bureaucratic",
-    ],
-    "network + empowerment + network": [
-        "structure=network",
-        "power_rule=empowerment",
-        "response=network",
-    ],
-    "hybrid + mixed + none (default)": ["structure=hybrid", "power_rule=mixed", "response=none"],
-}
-"""The arrangements compared, as Hydra overrides."""
 
 METRICS: list[tuple[str, str, float, str]] = [
     ("qalys_net", "QALYs net", 1.0, "{:,.0f}"),
@@ -59,17 +46,6 @@ METRICS: list[tuple[str, str, float, str]] = [
 ]
 
 
-def run(reps: int, root_seed: int, extra: list[str], n_jobs: int) -> dict[str, list[dict]]:
-    """Run every arrangement for ``reps`` replications; return summaries by arrangement."""
-    seeds = replication_seeds(root_seed, reps)
-    jobs = [(name, ov, s) for name, ov in ARRANGEMENTS.items() for s in seeds]
-    out = batch([([*ov, *extra], s) for _, ov, s in jobs], n_jobs)
-    res: dict[str, list[dict]] = {name: [] for name in ARRANGEMENTS}
-    for (name, _, _), summary in zip(jobs, out, strict=True):
-        res[name].append(summary)
-    return res
-
-
 def table(res: dict[str, list[dict]]) -> str:
     """Markdown table: one row per metric, one column per arrangement, mean ± 95% CI."""
     names = list(res)
@@ -86,17 +62,65 @@ def table(res: dict[str, list[dict]]) -> str:
     return "\n".join(lines)
 
 
+def analyse(results: Results) -> Findings:
+    """The arrangements table (Markdown and ``table.csv``) from the arms' runs."""
+    res = {results.label(a): results.runs[a] for a in results.runs}
+    note = (
+        f"{results.replications} replications per arrangement, seeds spawned from root seed "
+        f"{results.seed}; mean ± 95% CI half-width (t, n-1 df)."
+    )
+    return Findings(
+        f"{table(res)}\n\n{note}",
+        {"table": table_frame(res)},
+        {"arrangements": figure(res, results)},
+    )
+
+
+FIGURE_METRICS = ("qalys_net", "net_monetary_benefit", "cost_transaction", "episodes_failed")
+"""The metrics of ``figures/arrangements.png``."""
+
+
+def figure(res: dict[str, list[dict]], results: Results) -> Any:
+    """Mean and 95% CI of a few headline metrics, one panel each, one point per arm."""
+    labels = {key: (label, scale) for key, label, scale, _ in METRICS}
+    short = dict(zip(res, results.runs, strict=True))  # label -> arm id, for the axis
+    panels = {
+        labels[key][0]: [
+            (short[name], mean_ci(np.array([s[key] for s in runs]) * labels[key][1]))
+            for name, runs in res.items()
+        ]
+        for key in FIGURE_METRICS
+    }
+    n = results.replications
+    return interval_figure(panels, f"Arrangements: mean and 95% CI over {n} replications")
+
+
+def table_frame(res: dict[str, list[dict]]) -> pd.DataFrame:
+    """The table as data: one row per (metric, arrangement), mean and 95% CI, unscaled."""
+    rows = []
+    for key, label, _, _ in METRICS:
+        for name, runs in res.items():
+            ci = mean_ci(np.array([s[key] for s in runs]))
+            rows.append(
+                {
+                    "metric": key,
+                    "label": label,
+                    "arrangement": name,
+                    "mean": ci.mean,
+                    "ci_low": ci.lo,
+                    "ci_high": ci.hi,
+                    "half_width": ci.half_width,
+                    "n": ci.n,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the experiment and print the table."""
+    """``python -m carenet.experiments.arrangements [KEY=VALUE ...]``: run the experiment."""
+    from carenet.experiments.command import main as experiment
 
-    def body(a: argparse.Namespace) -> None:
-        print(table(run(a.reps, a.seed, a.overrides, a.jobs)))
-        print(
-            f"\n{a.reps} replications per arrangement, seeds spawned from root seed {a.seed}; "
-            "mean ± 95% CI half-width (t, n-1 df)."
-        )
-
-    return experiment_main("python -m carenet.experiments.arrangements", 5, body, argv)
+    return experiment(["run", "arrangements", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,65 +1,115 @@
-"""What the named experiments share: running summaries in parallel, and their CLI.
+"""What an experiment's analysis gets and gives back.
 
-Every experiment runs :func:`carenet.sim.runner.simulate` (no files) for lists of
-(overrides, seed) jobs with joblib, seeds from :func:`carenet.sim.sweep.replication_seeds`,
-and takes the same options: ``--reps``, ``--seed``, ``--jobs`` and Hydra overrides.
+The runner (:mod:`carenet.experiments.runner`) runs every arm as a sweep, collects it
+(``carenet collect``: ``runs.parquet``) and hands the analysis a :class:`Results`: each
+arm's finished runs as rows of that table, in plan order (scenario by scenario, each
+replication by replication, so two arms' rows pair up seed by seed). The analysis returns
+:class:`Findings`: Markdown for the experiment's report and tables written as CSV.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from carenet.experiments.declaration import Experiment
+
+Row = dict[str, Any]
+"""One run: a row of ``runs.parquet`` (identity columns, parameters, summary metrics)."""
 
 
-def summary(overrides: list[str], seed: int) -> dict[str, float]:
-    """The summary metrics of one run (nothing written)."""
-    from carenet.sim.config import load_config
-    from carenet.sim.runner import simulate
+@dataclass
+class Results:
+    """The finished runs of an experiment, by arm.
 
-    return simulate(load_config([*overrides, "progress=false"]), seed=seed).summary
+    Attributes:
+        experiment: The declaration.
+        runs: Arm id -> rows in plan order.
+        overrides: The overrides every run shares (the experiment's base with the user's),
+            without ``replications`` and ``seed``.
+        replications: Replications per scenario.
+        seed: The root seed.
+    """
+
+    experiment: Experiment
+    runs: dict[str, list[Row]]
+    overrides: list[str]
+    replications: int
+    seed: int
+
+    def of(self, *arm_ids: str) -> list[Row]:
+        """The rows of these arms, one arm after the other."""
+        return [r for a in arm_ids for r in self.runs[a]]
+
+    def label(self, arm_id: str) -> str:
+        """The printed name of an arm."""
+        return self.experiment.arm(arm_id).label
 
 
-def batch(jobs: list[tuple[list[str], int]], n_jobs: int) -> list[dict[str, float]]:
-    """Summaries of (overrides, seed) jobs, in job order, on ``n_jobs`` joblib workers."""
-    from joblib import Parallel, delayed
+@dataclass
+class Findings:
+    """What an analysis made of the runs.
 
-    return Parallel(n_jobs=n_jobs)(delayed(summary)(ov, s) for ov, s in jobs)
+    Attributes:
+        markdown: The experiment's own section of ``report.md`` (also printed).
+        tables: File stem -> table, each written as ``OUT/<stem>.csv``.
+        figures: File stem -> matplotlib figure, each saved as ``OUT/figures/<stem>.png``.
+    """
+
+    markdown: str
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)
 
 
-def experiment_main(
-    prog: str,
-    reps: int,
-    body: Callable[[argparse.Namespace], None],
-    argv: list[str] | None = None,
-    base: list[str] | None = None,
-) -> int:
-    """Parse the shared options, check the overrides, and run ``body``.
+Analysis = Callable[[Results], Findings]
+"""The signature of an experiment's ``analysis`` function."""
+
+
+def interval_figure(
+    panels: dict[str, list[tuple[str, Any]]], title: str, ylabel: str | None = None
+) -> Any:
+    """Means with 95% intervals (:class:`~carenet.sim.analysis.Interval`), one panel each.
 
     Args:
-        prog: Program name for the help text.
-        reps: Default number of replications.
-        body: Runs the experiment and prints it; gets the parsed options, with
-            ``overrides`` prefixed by ``base``.
-        argv: Command-line arguments (default ``sys.argv[1:]``).
-        base: Overrides every run starts from.
-
-    Returns:
-        0, or 2 with a one-line message when an override is not allowed.
+        panels: Panel title -> (category, interval) pairs, drawn left to right.
+        title: The figure's title.
+        ylabel: The y axis label of every panel (default: the panel title).
     """
-    from carenet.sim.config import ConfigError, load_config
+    import matplotlib
 
-    p = argparse.ArgumentParser(prog=prog)
-    p.add_argument("--reps", type=int, default=reps, help="replications (seeds) per arm")
-    p.add_argument("--seed", type=int, default=12345, help="root seed")
-    p.add_argument("--jobs", type=int, default=-1, help="parallel workers (joblib)")
-    p.add_argument("overrides", nargs="*", help="Hydra overrides for every run")
-    a = p.parse_args(argv)
-    a.overrides = [*(base or []), *a.overrides]
-    try:
-        load_config(a.overrides)
-    except ConfigError as exc:
-        print(f"carenet: error: {exc}", file=sys.stderr)
-        return 2
-    body(a)
-    return 0
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    width = max(3.6 * len(panels), 6.0)
+    fig, axes = plt.subplots(1, len(panels), figsize=(width, 3.8), squeeze=False)
+    for ax, (name, bars) in zip(axes[0], panels.items(), strict=True):
+        xs = range(len(bars))
+        means = [ci.mean for _, ci in bars]
+        errs = [[ci.mean - ci.lo for _, ci in bars], [ci.hi - ci.mean for _, ci in bars]]
+        ax.errorbar(xs, means, yerr=errs, fmt="o", capsize=4, color="#4c72b0")
+        ax.set_xticks(list(xs), [c for c, _ in bars], rotation=20, ha="right", fontsize=8)
+        ax.set_title(name, fontsize=9)
+        ax.set_ylabel(ylabel or name, fontsize=8)
+        if ylabel:  # differences: show where zero is
+            ax.axhline(0, color="#999999", lw=0.5)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def where(rows: list[Row], **values: Any) -> list[Row]:
+    """The rows whose columns equal these values (``where(rows, response="none")``).
+
+    Keys with dots are given with ``__`` (``handoff__trust_loss=0.3``).
+    """
+    want = {k.replace("__", "."): v for k, v in values.items()}
+    return [r for r in rows if all(r.get(k) == v for k, v in want.items())]
+
+
+def column(rows: list[Row], key: str) -> list[Any]:
+    """One column of the rows, in order."""
+    return [r[key] for r in rows]

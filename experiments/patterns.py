@@ -20,29 +20,40 @@ Each pattern is run as a small, paired experiment and reported honestly as **hol
    paired difference in net monetary benefit (network + empowerment minus hierarchy +
    domination) across handoff trust-loss rates; holds if its sign changes.
 
+Declared in ``patterns.yaml`` (one arm per group of runs) and run through the engine like
+any sweep; :func:`analyse` gives the verdicts (``report.md``, ``verdicts.csv``).
+
 Usage::
 
-    python -m carenet.experiments.patterns                      # small economy, 3 reps
-    python -m carenet.experiments.patterns --reps 5 steps=260   # longer runs
+    carenet experiment run patterns                        # small economy, 3 replications
+    carenet experiment run patterns replications=5 steps=260   # longer runs
 
-Extra ``KEY=VALUE`` arguments are Hydra overrides for every run (the default economy is
+Extra ``KEY=VALUE`` arguments are Hydra overrides for every run (the declared economy is
 ``population=small organisations=small steps=156`` to keep it to a few minutes).
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from carenet.experiments.common import batch, experiment_main
+from carenet.experiments.common import Findings, Results, Row, interval_figure, where
 from carenet.models.metrics import spearman
-from carenet.sim.analysis import mean_ci
-from carenet.sim.sweep import replication_seeds
+from carenet.sim.analysis import Interval, mean_ci
 
-BASE: list[str] = ["population=small", "organisations=small", "steps=156"]
+FRAGMENTATION = tuple(
+    f"fragmentation-{ties}-ties{records}"
+    for ties in ("no", "sparse", "dense")
+    for records in ("", "-records")
+)
+"""The arms of pattern 1 (no, sparse and dense static ties; each with and without records)."""
+
+TRUST_LOSSES = (0.05, 0.3, 0.9)
+"""The handoff trust-loss rates the flip arms sweep (``patterns.yaml``)."""
 
 
 @dataclass
@@ -54,27 +65,9 @@ class Verdict:
     evidence: str
 
 
-def fragmentation(base: list[str], seeds: list[int], n_jobs: int) -> Verdict:
+def fragmentation(results: Results) -> Verdict:
     """Pattern 1: continuity against emergency admissions across tie densities."""
-    arms = []
-    for degree in (0, 2, 6):
-        ties = "none" if degree == 0 else "random"
-        for records in ("none", "network"):
-            arms.append(
-                [
-                    "structure=network",
-                    "power_rule=empowerment",
-                    f"structure.initial_ties={ties}",
-                    f"structure.mean_degree={max(degree, 1)}",
-                    "structure.dynamic_ties=false",
-                    f"response={records}",
-                    # Shared records and relationship time only (no pool, no hubs).
-                    "response.components="
-                    + ("[shared_records,relationship_time]" if records == "network" else "[]"),
-                ]
-            )
-    jobs = [([*base, *a], s) for a in arms for s in seeds]
-    res = batch(jobs, n_jobs)
+    res = results.of(*FRAGMENTATION)
     cont = np.array([r["continuity_index"] for r in res])
     ea = np.array([r["emergency_admissions_per_1000"] for r in res])
     rho = spearman(cont, ea)
@@ -82,15 +75,14 @@ def fragmentation(base: list[str], seeds: list[int], n_jobs: int) -> Verdict:
         "1. Fragmentation raises emergency admissions",
         bool(rho < 0),
         f"Spearman correlation of continuity index with emergency admissions per 1,000 "
-        f"over {len(res)} runs (6 arms x {len(seeds)} seeds): {rho:+.2f}; continuity "
+        f"over {len(res)} runs (6 arms x {results.replications} seeds): {rho:+.2f}; continuity "
         f"{cont.min():.2f}-{cont.max():.2f}, admissions {ea.min():.2f}-{ea.max():.2f}.",
     )
 
 
-def hubs(base: list[str], seeds: list[int], n_jobs: int) -> Verdict:
+def hubs(results: Results) -> Verdict:
     """Pattern 2: degree tail and whether hubs are the largest organisations."""
-    ov = ["structure=network", "power_rule=empowerment", "response=none"]
-    res = batch([([*base, *ov], s) for s in seeds], n_jobs)
+    res = results.runs["hubs"]
     ratios = []
     for r in res:
         if r["final_n_ties"] <= 0 or r["final_density"] <= 0:
@@ -112,17 +104,12 @@ def hubs(base: list[str], seeds: list[int], n_jobs: int) -> Verdict:
     )
 
 
-def contracting(base: list[str], seeds: list[int], n_jobs: int) -> Verdict:
+def contracting(results: Results) -> Verdict:
     """Pattern 3: transaction share with and without a bureaucratic response."""
-    arms = {
-        r: ["structure=hierarchy", "power_rule=domination", f"response={r}"]
-        for r in ("none", "bureaucratic")
-    }
-    jobs = [([*base, *ov], s) for ov in arms.values() for s in seeds]
-    res = batch(jobs, n_jobs)
-    n = len(seeds)
-    none = np.array([r["transaction_cost_share"] for r in res[:n]]) * 100
-    bur = np.array([r["transaction_cost_share"] for r in res[n:]]) * 100
+    res = results.runs["contracting"]
+    none = np.array([r["transaction_cost_share"] for r in where(res, response="none")]) * 100
+    bur = np.array([r["transaction_cost_share"] for r in where(res, response="bureaucratic")])
+    bur = bur * 100
     diff = mean_ci(bur - none)
     return Verdict(
         "3. Contracting raises the administrative share of spending",
@@ -133,24 +120,10 @@ def contracting(base: list[str], seeds: list[int], n_jobs: int) -> Verdict:
     )
 
 
-def flip(base: list[str], seeds: list[int], n_jobs: int) -> Verdict:
+def flip(results: Results) -> Verdict:
     """Pattern 4: sign of NMB(network) - NMB(hierarchy) across trust-loss rates."""
-    losses = (0.05, 0.3, 0.9)
-    net = ["structure=network", "power_rule=empowerment", "response=network"]
-    hier = ["structure=hierarchy", "power_rule=domination", "response=bureaucratic"]
-    jobs = [
-        ([*base, *arm, f"handoff.trust_loss={x}"], s)
-        for x in losses
-        for arm in (net, hier)
-        for s in seeds
-    ]
-    res = batch(jobs, n_jobs)
-    n = len(seeds)
     parts, signs = [], []
-    for i, x in enumerate(losses):
-        a = np.array([r["net_monetary_benefit"] for r in res[2 * i * n : (2 * i + 1) * n]])
-        b = np.array([r["net_monetary_benefit"] for r in res[(2 * i + 1) * n : (2 * i + 2) * n]])
-        d = mean_ci((a - b) / 1e6)
+    for x, d in flip_differences(results):
         signs.append(np.sign(d.mean))
         parts.append(f"trust_loss={x}: {d.fmt('+.2f')}")
     return Verdict(
@@ -161,20 +134,54 @@ def flip(base: list[str], seeds: list[int], n_jobs: int) -> Verdict:
     )
 
 
+def flip_differences(results: Results) -> list[tuple[float, Interval]]:
+    """Paired NMB difference (GBP m), network minus hierarchy, at each trust-loss rate."""
+    net, hier = results.runs["flip-network"], results.runs["flip-hierarchy"]
+    out = []
+    for x in TRUST_LOSSES:
+        a = _nmb(where(net, handoff__trust_loss=x))
+        b = _nmb(where(hier, handoff__trust_loss=x))
+        out.append((x, mean_ci((a - b) / 1e6)))
+    return out
+
+
+def _nmb(rows: list[Row]) -> np.ndarray:
+    return np.array([r["net_monetary_benefit"] for r in rows])
+
+
+def flip_figure(results: Results) -> Any:
+    """Pattern 4 drawn: the paired NMB difference and its 95% CI at each trust-loss rate."""
+    bars = [(f"trust_loss={x}", d) for x, d in flip_differences(results)]
+    return interval_figure(
+        {"network + empowerment minus hierarchy + domination (bureaucratic)": bars},
+        f"Pattern 4: paired NMB difference over {results.replications} replications",
+        ylabel="NMB difference (GBP m)",
+    )
+
+
 PATTERNS = (fragmentation, hubs, contracting, flip)
 
 
+def analyse(results: Results) -> Findings:
+    """Every pattern's verdict: a Markdown list (with a heading) and ``verdicts.csv``."""
+    verdicts = [pattern(results) for pattern in PATTERNS]
+    lines = [
+        f"# Patterns ({results.replications} seeds from root {results.seed}; "
+        f"base: {' '.join(results.overrides)})\n"
+    ]
+    for v in verdicts:
+        lines.append(f"- **{v.name}: {'holds' if v.holds else 'does not hold'}.** {v.evidence}")
+    table = pd.DataFrame(
+        [{"pattern": v.name, "holds": v.holds, "evidence": v.evidence} for v in verdicts]
+    )
+    return Findings("\n".join(lines), {"verdicts": table}, {"flip": flip_figure(results)})
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run every pattern and print a Markdown report of the verdicts."""
+    """``python -m carenet.experiments.patterns [KEY=VALUE ...]``: run the experiment."""
+    from carenet.experiments.command import main as experiment
 
-    def body(a: argparse.Namespace) -> None:
-        seeds = replication_seeds(a.seed, a.reps)
-        print(f"# Patterns ({a.reps} seeds from root {a.seed}; base: {' '.join(a.overrides)})\n")
-        for pattern in PATTERNS:
-            v = pattern(a.overrides, seeds, a.jobs)
-            print(f"- **{v.name}: {'holds' if v.holds else 'does not hold'}.** {v.evidence}")
-
-    return experiment_main("python -m carenet.experiments.patterns", 3, body, argv, base=BASE)
+    return experiment(["run", "patterns", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,6 +9,7 @@ Subcommands::
     carenet reproduce RUN_DIR            rerun a saved run, check it matches exactly
     carenet docs                         ODD description and parameters, see carenet.sim.odd
     carenet bench                        performance benchmark, see carenet.sim.bench
+    carenet experiment list|run|report   named experiments, see carenet.experiments.command
     carenet view [KEY=VALUE ... | DIR]   browser view of a run or results, see carenet.viz
 
 Bad input ends with a one-line message on stderr and exit code 2; no traceback.
@@ -283,6 +284,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("rest", nargs="*", help="benchmark options (see carenet bench --help)")
     b.set_defaults(func=lambda a: _delegate("carenet.sim.bench", "cmd_bench", a))
+    # `carenet experiment`: named experiments, each arm a sweep (carenet.experiments).
+    from carenet.experiments.command import add_arguments as _experiment_arguments
+
+    e = sub.add_parser(
+        "experiment",
+        help="list, run or report a named experiment",
+        description="Named experiments (e.g. arrangements, patterns): each arm runs as a sweep "
+        "into out=DIR/arms/ARM (resumes); then collect, report and the experiment's tables.",
+    )
+    _experiment_arguments(e)
+    e.set_defaults(func=lambda a: _delegate("carenet.experiments.command", "cmd_experiment", a))
     # `carenet view`: the browser view (carenet.viz owns its options).
     try:
         from carenet.viz import add_parser as _add_view
