@@ -83,22 +83,51 @@ TARGETS: dict[str, str] = {
 }
 
 
+def schema_range(section: str, name: str) -> tuple[int, int, str]:
+    """``(lo, hi, unit)`` of a model parameter (``section`` "" for a run key), from the schema.
+
+    The benchmark's options are checked against the ranges ``carenet run`` enforces, so that
+    a value the model would refuse is refused here, before any worker starts.
+    """
+    import dataclasses
+
+    from carenet.models import schema
+
+    cls = schema.PopulationConfig if section == "population" else schema.CarenetConfig
+    meta = {f.name: f.metadata for f in dataclasses.fields(cls)}[name]
+    return int(meta["lo"]), int(meta["hi"]), str(meta.get("unit") or "")
+
+
+def _in_range(key: str, value: int, lo: int, hi: int | None = None, unit: str = "") -> int:
+    """``value`` if ``lo <= value <= hi``; else a one-line ValueError naming ``key``."""
+    if value < lo or (hi is not None and value > hi):
+        allowed = f"must be at least {lo}" + (f" and at most {hi}" if hi is not None else "")
+        raise ValueError(
+            f"{key}: {value} is not allowed; {allowed}" + (f" ({unit})" if unit else "")
+        )
+    return value
+
+
 def size_overrides(token: str) -> list[str]:
     """Overrides for one economy: a preset name, or an integer population (small orgs).
 
+    The population must be within the schema's ``population.size`` range.
+
     Raises:
-        ValueError: If the token is neither.
+        ValueError: If the token is neither, or the population is out of range.
     """
     if token in PRESETS:
         return list(PRESETS[token])
+    lo, hi, _ = schema_range("population", "size")
+    allowed = (
+        f"expected one of {', '.join(PRESETS)} or a whole number of patients from {lo} to {hi}"
+    )
     try:
         n = int(token)
     except ValueError:
-        raise ValueError(
-            f"--sizes: {token!r} is not one of {', '.join(PRESETS)} or a whole number of patients"
-        ) from None
-    if n < 1:
-        raise ValueError(f"--sizes: {token!r} must be a positive number of patients")
+        raise ValueError(f"--sizes: {token!r} is not allowed; {allowed}") from None
+    if not lo <= n <= hi:
+        raise ValueError(f"--sizes: {token!r} is not allowed; {allowed}")
     return ["population=small", "organisations=small", f"population.size={n}"]
 
 
@@ -260,17 +289,38 @@ def run_worker(job: dict[str, Any], blas_threads: int | None = None) -> dict[str
         blas_threads: Limit the worker's BLAS threads (None: inherit the environment).
 
     Raises:
-        RuntimeError: If the worker fails (with the last lines of its error output).
+        RuntimeError: If the worker fails: one line, the worker's exception (its whole error
+            output goes to stderr first when ``CARENET_DEBUG`` is set).
     """
     cmd = [sys.executable, "-m", "carenet.sim.bench", "--worker", json.dumps(job)]
     env = dict(os.environ)
     if blas_threads is not None:
         env.update(dict.fromkeys(BLAS_VARS, str(blas_threads)))
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
-    if proc.returncode != 0:
-        tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
-        raise RuntimeError(f"benchmark worker {job['kind']} failed: {tail}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode == 0 and lines:
+        try:
+            return json.loads(lines[-1])
+        except ValueError:
+            pass
+    if os.environ.get("CARENET_DEBUG"):
+        sys.stderr.write(proc.stderr)
+    if proc.returncode < 0:
+        import signal
+
+        try:
+            why = f"killed by {signal.Signals(-proc.returncode).name}"
+        except ValueError:
+            why = f"killed by signal {-proc.returncode}"
+        if proc.returncode == -signal.SIGKILL:
+            why += " (out of memory?)"
+    else:
+        err = [ln.strip() for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        why = err[-1] if err else f"exit status {proc.returncode}, no result"
+    raise RuntimeError(
+        f"bench: the {job['kind']} worker failed: {why} "
+        "(nothing was written; set CARENET_DEBUG=1 to see its traceback)"
+    )
 
 
 # ==========================================================================================
@@ -648,82 +698,286 @@ def build_parser() -> argparse.ArgumentParser:
         help="limit BLAS threads in the measured processes (default: inherit, as "
         "`carenet run` does)",
     )
-    p.add_argument("--json", type=Path, default=None, help="also write all figures to this file")
+    p.add_argument(
+        "--json",
+        default=None,
+        help="also write all figures to this file (written whole or not at all; an "
+        "existing file is replaced only if it is an earlier benchmark result)",
+    )
     return p
 
 
-def _int_list(text: str, what: str) -> list[int]:
-    try:
-        vals = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise ValueError(f"{what}: {text!r} is not a comma-separated list of integers") from None
-    if not vals or min(vals) < 1:
-        raise ValueError(f"{what}: {text!r} needs positive integers")
+def _int_list(
+    text: str, what: str, lo: int = 1, hi: int | None = None, unit: str = ""
+) -> list[int]:
+    vals = []
+    for x in text.split(","):
+        if not x.strip():
+            continue
+        try:
+            vals.append(int(x))
+        except ValueError:
+            raise ValueError(
+                f"{what}: {text!r} is not a comma-separated list of integers"
+            ) from None
+    if not vals:
+        raise ValueError(
+            f"{what}: {text!r} gives no step counts; expected comma-separated integers "
+            "such as 65,130,260"
+        )
+    for v in vals:
+        _in_range(what, v, lo, hi, unit)
     return vals
 
 
+def _sizes(text: str) -> list[str]:
+    """The economies of ``--sizes``, each checked (a preset or a population in range)."""
+    sizes = [s.strip() for s in text.split(",") if s.strip()]
+    if not sizes:
+        raise ValueError(
+            f"--sizes: {text!r} gives no sizes; expected comma-separated integers such as "
+            f"50000,500000 (or {', '.join(PRESETS)})"
+        )
+    for s in sizes:
+        size_overrides(s)
+    return sizes
+
+
+# ------------------------------------------------------------------------------------------
+# The --json file: checked before anything runs, written atomically after
+# ------------------------------------------------------------------------------------------
+MAX_RESULT_BYTES = 64 * 2**20
+"""A file larger than this is never taken for an earlier benchmark result."""
+
+
+def _is_bench_result(path: Path) -> bool:
+    """Whether ``path`` is empty or holds an earlier ``carenet bench`` result (safe to replace)."""
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            return True
+        if size > MAX_RESULT_BYTES:
+            return False
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and "economies" in data and "meta" in data
+
+
+def check_json_target(raw: str) -> Path:
+    """The file ``--json RAW`` will write (symbolic links followed), checked up front.
+
+    Raises:
+        ValueError: One line naming ``--json``, the value and what is wrong: not a file
+            name, a folder, not a regular file, a missing or unwritable folder, or an
+            existing file that is not an earlier benchmark result (it would be lost).
+    """
+    import tempfile
+
+    key = f"--json: {raw!r}"
+    if not raw.strip():
+        raise ValueError(f"{key} is not a file name; expected a file such as bench.json")
+    if raw.endswith(("/", os.sep)) or Path(raw).name in ("", ".", ".."):
+        raise ValueError(f"{key} names a folder; expected a file name such as bench.json")
+    target = Path(os.path.realpath(Path(raw).expanduser()))
+    if target.is_dir():
+        raise ValueError(
+            f"{key} is a folder; expected a file name such as {str(Path(raw) / 'bench.json')!r}"
+        )
+    if os.path.lexists(target) and not target.is_file():
+        raise ValueError(f"{key} is not a regular file; expected a file such as bench.json")
+    folder = target.parent
+    if not folder.exists():
+        raise ValueError(
+            f"{key}: the folder {str(folder)!r} does not exist; create it first, or give a "
+            "file in an existing folder"
+        )
+    if not folder.is_dir():
+        raise ValueError(
+            f"{key}: {str(folder)!r} is not a folder; expected a file in an existing folder"
+        )
+    if target.is_file():
+        if not os.access(target, os.W_OK):
+            raise ValueError(f"{key} is read-only; choose a file you can write")
+        if not _is_bench_result(target):
+            raise ValueError(
+                f"{key} already exists and is not a carenet bench result; replacing it "
+                "would lose it: remove it or choose another file"
+            )
+    try:  # the only sure test that a file can be made there (root ignores mode bits)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".carenet-bench-", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        try:
+            read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+        except OSError:
+            read_only = False
+        why = "read-only file system" if read_only else (exc.strerror or str(exc)).lower()
+        raise ValueError(
+            f"{key} cannot be written ({str(folder)!r}: {why}); choose a folder you can write to"
+        ) from None
+    return target
+
+
+def json_safe(x: Any) -> Any:
+    """``x`` with NaN and infinities as None (JSON has no NaN), tuples as lists."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {str(k): json_safe(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [json_safe(v) for v in x]
+    return x
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path``: complete, or not at all (the old file kept).
+
+    The text goes to a temporary file in the same folder, is flushed to disk, then renamed
+    over ``path``; on any failure the temporary file is removed and ``path`` is untouched.
+    A replaced file keeps its mode (and, where allowed, its owner); a new one gets the
+    mode the umask gives. NaN and infinities are written as null.
+
+    Raises:
+        OSError: If the file could not be written (disk full, read-only ...).
+    """
+    import tempfile
+
+    text = json.dumps(json_safe(data), indent=2, default=str, allow_nan=False) + "\n"
+    try:
+        old = path.stat()
+    except FileNotFoundError:
+        old = None
+    if old is not None:
+        mode = old.st_mode & 0o7777
+    else:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".carenet-bench-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        if old is not None and (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):
+            try:
+                os.chown(tmp, old.st_uid, old.st_gid)
+            except OSError:
+                pass
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def parse_options(rest: list[str]) -> dict[str, Any]:
+    """Check every option of ``carenet bench`` before anything runs.
+
+    Returns:
+        The settings :func:`measure` takes, and ``json`` (the file to write, or None).
+
+    Raises:
+        ValueError: One line naming the option, the value and what is allowed.
+        SystemExit: From the parser (its one-line usage error, exit 2; or ``--help``).
+    """
+    opts = build_parser().parse_args(rest)
+    steps_lo, steps_hi, steps_unit = schema_range("", "steps")
+    seed_lo, seed_hi, _ = schema_range("", "seed")
+    if opts.sizes is not None:
+        sizes = _sizes(opts.sizes)
+    else:
+        sizes = list(QUICK_SIZES if opts.quick else PRESETS)
+    if opts.steps is not None:
+        steps = _in_range("--steps", opts.steps, steps_lo, steps_hi, steps_unit)
+    else:
+        steps = QUICK_STEPS if opts.quick else 260
+    if opts.scaling_steps is not None:
+        scaling_steps = sorted(
+            set(_int_list(opts.scaling_steps, "--scaling-steps", 1, steps_hi, steps_unit))
+        )
+    else:
+        scaling_steps = sorted({max(1, steps // 4), max(1, steps // 2), steps})
+    if opts.scaling_size is not None:
+        if not opts.scaling_size.strip():
+            raise ValueError(
+                f"--scaling-size: {opts.scaling_size!r} gives no economy; expected one of "
+                f"{', '.join(PRESETS)} or a number of patients such as 50000"
+            )
+        scaling_size = opts.scaling_size.strip()
+        try:
+            size_overrides(scaling_size)
+        except ValueError as exc:
+            raise ValueError(str(exc).replace("--sizes:", "--scaling-size:", 1)) from None
+    else:
+        scaling_size = sizes[0]
+    if opts.floor_steps is not None:
+        floor_steps = _in_range("--floor-steps", opts.floor_steps, 1)
+    else:
+        floor_steps = QUICK_FLOOR_STEPS if opts.quick else 20
+    _in_range("--repeat", opts.repeat, 1)
+    _in_range("--seed", opts.seed, seed_lo, seed_hi)
+    if opts.blas_threads is not None:
+        _in_range("--blas-threads", opts.blas_threads, 1)
+    return {
+        "sizes": sizes,
+        "steps": steps,
+        "scaling_steps": scaling_steps,
+        "scaling_size": scaling_size,
+        "floor_steps": min(floor_steps, steps),
+        "repeat": opts.repeat,
+        "seed": opts.seed,
+        "floor": not opts.no_floor,
+        "blas_threads": opts.blas_threads,
+        "json": None if opts.json is None else (opts.json, check_json_target(opts.json)),
+    }
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
-    """Entry point of ``carenet bench`` (``args.rest`` holds its options)."""
+    """Entry point of ``carenet bench`` (``args.rest`` holds its options).
+
+    Every option, and the ``--json`` file, is checked before anything runs: bad input is
+    one line on stderr and exit 2. A measurement that fails, or a ``--json`` file that
+    cannot be written, is one line and exit 1; the file is written atomically, so an
+    earlier result there is kept whole.
+    """
     from .cli import fail
 
-    parser = build_parser()
     rest = list(getattr(args, "rest", []) or [])
     if rest[:1] == ["--"]:  # ``carenet bench -- --quick`` (see the module docstring)
         rest = rest[1:]
     try:
-        opts = parser.parse_args(rest)
-    except SystemExit as exc:  # argparse has printed its usage line
+        o = parse_options(rest)
+    except SystemExit as exc:  # argparse has printed its usage line (or the help)
         return int(exc.code or 0)
-    try:
-        sizes = (
-            [s.strip() for s in opts.sizes.split(",") if s.strip()]
-            if opts.sizes
-            else list(QUICK_SIZES if opts.quick else PRESETS)
-        )
-        for s in sizes:
-            size_overrides(s)
-        steps = opts.steps or (QUICK_STEPS if opts.quick else 260)
-        if steps < 1:
-            raise ValueError(f"--steps: {steps} must be at least 1")
-        if opts.scaling_steps:
-            scaling_steps = _int_list(opts.scaling_steps, "--scaling-steps")
-        else:
-            scaling_steps = sorted({max(1, steps // 4), max(1, steps // 2), steps})
-        scaling_size = opts.scaling_size or sizes[0]
-        size_overrides(scaling_size)
-        floor_steps = opts.floor_steps or (QUICK_FLOOR_STEPS if opts.quick else 20)
-        floor_steps = min(floor_steps, steps)
-        if opts.repeat < 1:
-            raise ValueError(f"--repeat: {opts.repeat} must be at least 1")
-        if opts.blas_threads is not None and opts.blas_threads < 1:
-            raise ValueError(f"--blas-threads: {opts.blas_threads} must be at least 1")
     except ValueError as exc:
         return fail(str(exc))
+    json_to = o.pop("json")
     print(
-        f"carenet bench: economies {', '.join(sizes)}; {steps} steps; floor stepped "
-        f"{floor_steps} weeks and extrapolated; load average {os.getloadavg()[0]:.2f}",
+        f"carenet bench: economies {', '.join(o['sizes'])}; {o['steps']} steps; floor stepped "
+        f"{o['floor_steps']} weeks and extrapolated; load average {os.getloadavg()[0]:.2f}",
         file=sys.stderr,
     )
     try:
-        res = measure(
-            sizes,
-            steps,
-            scaling_steps,
-            scaling_size,
-            floor_steps,
-            repeat=opts.repeat,
-            seed=opts.seed,
-            floor=not opts.no_floor,
-            log=lambda s: print(s, file=sys.stderr, flush=True),
-            blas_threads=opts.blas_threads,
-        )
+        res = measure(**o, log=lambda s: print(s, file=sys.stderr, flush=True))
     except RuntimeError as exc:
         return fail(str(exc), 1)
     print(format_report(res))
-    if opts.json:
-        opts.json.parent.mkdir(parents=True, exist_ok=True)
-        opts.json.write_text(json.dumps(res.to_json(), indent=2, default=str) + "\n")
-        print(f"\nFigures written to {opts.json}")
+    if json_to is not None:
+        raw, target = json_to
+        had = target.exists()
+        try:
+            write_json_atomic(target, res.to_json())
+        except OSError as exc:
+            kept = f"{raw!r} is unchanged" if had else "nothing was written"
+            why = (exc.strerror or str(exc)).lower()
+            return fail(f"--json: could not write {raw!r} ({why}); {kept}", 1)
+        print(f"\nFigures written to {raw}")
     return 0
 
 
