@@ -35,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-CLI = "import sys; from carenet.sim.cli import main; sys.exit(main())"
+CLI = "import sys; from carenet.cli import main; sys.exit(main())"
 
 
 def load() -> str:

@@ -2,6 +2,6 @@
 
 import sys
 
-from carenet.sim.cli import main
+from carenet.cli import main
 
 sys.exit(main())

@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
 
     The same as ``carenet experiment ...`` (one-line usage errors included).
     """
-    from carenet.sim.cli import main as carenet
+    from carenet.cli import main as carenet
 
     return carenet(["experiment", *(sys.argv[1:] if argv is None else argv)])
 

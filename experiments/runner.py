@@ -8,7 +8,7 @@
    plan every arm's sweep with :func:`carenet.sim.sweep.plan_sweep`, so a bad value stops
    everything with one line before anything runs.
 2. **Run** (:func:`run_experiment`): each arm is a sweep into ``OUT/arms/<arm>/``, started
-   with :func:`carenet.sim.sweep.cmd_sweep` exactly as ``carenet run -m`` starts one: the
+   with :func:`carenet.commands.cmd_sweep` exactly as ``carenet run -m`` starts one: the
    same seeds (replication 0 is the root seed, the others spawned from it, the same in
    every arm: common random numbers), resume (a finished run is never run again), failure
    records (``failures/``) and launchers (``hydra/launcher=...`` passes through).
@@ -266,7 +266,7 @@ def run_experiment(plan: ExperimentPlan, arm_reports: bool = True) -> int:
         0 when every run finished and the report is written; 1 when a run failed or did
         not finish (rerun the same command to resume); 2 for bad input.
     """
-    from carenet.sim.sweep import cmd_sweep
+    from carenet.commands import cmd_sweep
 
     previous = check_folder(plan)
     plan.out.mkdir(parents=True, exist_ok=True)

@@ -137,6 +137,7 @@ COUNTED: tuple[Metric, ...] = (
 PRIVATE: tuple[str, ...] = ("_exp_sum", "_wait_sum", "_ended", "_continuity", "_shared")
 """Weekly accumulators the record stage turns into means (not columns)."""
 
+
 def network_scale(name: str) -> str:
     """The scale of a network metric: correlations are signed, Gini and shares in [0, 1]."""
     if name.endswith("_corr"):

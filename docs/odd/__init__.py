@@ -1,1 +1,4 @@
-"""The Markdown templates of docs/model.md (ODD), installed as package data; see sim/odd.py."""
+"""The Markdown templates of docs/model.md (ODD), shipped as package data.
+
+See carenet/tools/odd.py.
+"""

@@ -11,10 +11,10 @@ import time
 import pandas as pd
 import pytest
 
+from carenet.cli import main
 from carenet.experiments import arrangements, patterns
 from carenet.experiments.declaration import load
 from carenet.experiments.runner import plan_experiment, run_experiment
-from carenet.sim.cli import main
 from carenet.sim.config import load_config
 from carenet.sim.runner import simulate
 from carenet.sim.sweep import finished_ids, replication_seeds

@@ -10,8 +10,8 @@ import mesa
 import pytest
 from mesa.agentset import AgentSet
 
-from carenet.sim import bench
-from carenet.sim.cli import main
+from carenet.cli import main
+from carenet.tools import bench
 
 
 def test_quick_bench_prints_every_row_and_writes_json(tmp_path, capsys):

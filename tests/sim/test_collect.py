@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from carenet.cli import main
 from carenet.sim import collect as collect_mod
-from carenet.sim.cli import main
 from carenet.sim.sweep import RunSpec, execute_run
 
 

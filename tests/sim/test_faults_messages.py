@@ -281,7 +281,7 @@ def _every_action_has_help(parser: argparse.ArgumentParser, where: str) -> None:
 
 
 def test_every_argument_of_every_command_has_a_help_description(tmp_path):
-    from carenet.sim import bench, cli
+    from carenet.tools import bench, cli
 
     _every_action_has_help(cli.build_parser(), "carenet")
     _every_action_has_help(bench.build_parser(), "carenet bench")

@@ -186,7 +186,7 @@ def ray_head(base_env: dict[str, str]) -> Iterator[str]:
 
 
 def _carenet(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-c", "import sys; from carenet.sim.cli import main; sys.exit(main())"]
+    cmd = [sys.executable, "-c", "import sys; from carenet.cli import main; sys.exit(main())"]
     return subprocess.run(
         cmd + args, cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT
     )

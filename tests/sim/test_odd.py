@@ -13,7 +13,7 @@ import pytest
 
 import carenet
 from carenet.models.power import RULES
-from carenet.sim import odd
+from carenet.tools import odd
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -243,7 +243,7 @@ def test_installed_carenet_writes_the_docs(tmp_path: Path) -> None:
     )
     assert r.returncode == 0, r.stderr
     where = subprocess.run(
-        [py, "-c", "import carenet.sim.odd as o; print(o.__file__)"],
+        [py, "-c", "import carenet.tools.odd as o; print(o.__file__)"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -256,7 +256,7 @@ def test_installed_carenet_writes_the_docs(tmp_path: Path) -> None:
 
 def _carenet(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "carenet.sim.cli", *args],
+        [sys.executable, "-m", "carenet.cli", *args],
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -7,8 +7,8 @@ import shutil
 import pandas as pd
 import pytest
 
+from carenet.cli import main
 from carenet.sim.analysis import mean_ci, paired_differences
-from carenet.sim.cli import main
 
 
 @pytest.fixture(scope="module")

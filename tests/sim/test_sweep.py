@@ -34,7 +34,7 @@ ENV = {**os.environ, "PYTHONHASHSEED": "0"}
 
 
 def carenet_cmd() -> list[str]:
-    return [sys.executable, "-c", "import sys; from carenet.sim.cli import main; sys.exit(main())"]
+    return [sys.executable, "-c", "import sys; from carenet.cli import main; sys.exit(main())"]
 
 
 def _run(args: list[str], cwd: Path, **kw) -> subprocess.CompletedProcess:

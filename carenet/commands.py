@@ -1,6 +1,6 @@
 """The commands that run the engine: ``carenet run -m``, ``collect``, ``report``, ``reproduce``.
 
-This is the command layer, with :mod:`carenet.sim.cli`: the engine modules raise typed
+This is the command layer, with :mod:`carenet.cli`: the engine modules raise typed
 errors (:class:`~carenet.params.ConfigError`, :class:`~carenet.sim.sweep.SweepError`,
 :class:`~carenet.sim.runner.OutputError`, :class:`~carenet.sim.collect.CollectError`...),
 each with a one-line message, and only these functions turn them into a line on stderr
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .cli import fail
+from carenet.cli import fail
 
 
 def cmd_sweep(args: Any) -> int:
@@ -25,9 +25,9 @@ def cmd_sweep(args: Any) -> int:
         0 when every planned run is finished, 1 when some failed or are missing, 2 for
         bad input (nothing run).
     """
-    from .config import ConfigError
-    from .runner import OutputError, WriteError
-    from .sweep import (
+    from carenet.sim.config import ConfigError
+    from carenet.sim.runner import OutputError, WriteError
+    from carenet.sim.sweep import (
         FAILURES,
         SweepError,
         _nearly_full,
@@ -60,7 +60,7 @@ def cmd_sweep(args: Any) -> int:
     except OSError as exc:  # the sweep folder failed under the launcher
         if os.environ.get("CARENET_DEBUG"):
             raise
-        from .runner import os_reason
+        from carenet.sim.runner import os_reason
 
         return fail(
             f"the sweep failed: {os_reason(exc)} ({exc.filename or plan.out}); "
@@ -111,7 +111,7 @@ def cmd_sweep(args: Any) -> int:
 
 def cmd_collect(args: Any) -> int:
     """``carenet collect DIR``: write DIR/runs.parquet and DIR/timeseries.parquet."""
-    from .collect import CollectError, ResultWriteError, collect, unexpected
+    from carenet.sim.collect import CollectError, ResultWriteError, collect, unexpected
 
     try:
         res = collect(Path(args.dir))
@@ -133,8 +133,8 @@ def cmd_collect(args: Any) -> int:
 
 def cmd_report(args: Any) -> int:
     """``carenet report DIR [--baseline NAME]``: write DIR/report.md and DIR/figures/."""
-    from .collect import ResultWriteError, unexpected
-    from .report import ReportError, build_report
+    from carenet.sim.collect import ResultWriteError, unexpected
+    from carenet.sim.report import ReportError, build_report
 
     try:
         path = build_report(Path(args.dir), getattr(args, "baseline", None))
@@ -152,10 +152,10 @@ def cmd_report(args: Any) -> int:
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     """CLI: rerun a saved run and check that every number matches."""
-    from .collect import unexpected
-    from .config import ConfigError
-    from .reproduce import ReproduceError, compare
-    from .runner import versions
+    from carenet.sim.collect import unexpected
+    from carenet.sim.config import ConfigError
+    from carenet.sim.reproduce import ReproduceError, compare
+    from carenet.sim.runner import versions
 
     run_dir: Path = args.dir
     try:

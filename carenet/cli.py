@@ -7,8 +7,8 @@ Subcommands::
     carenet collect DIR                  one table across a sweep, see carenet.sim.collect
     carenet report DIR                   tables, intervals and figures, see carenet.sim.report
     carenet reproduce RUN_DIR            rerun a saved run, check it matches exactly
-    carenet docs                         ODD description and parameters, see carenet.sim.odd
-    carenet bench                        performance benchmark, see carenet.sim.bench
+    carenet docs                         ODD description and parameters, see carenet.tools.odd
+    carenet bench                        performance benchmark, see carenet.tools.bench
     carenet experiment list|run|report   named experiments, see carenet.experiments.command
     carenet view [KEY=VALUE ... | DIR]   browser view of a run or results, see carenet.viz
 
@@ -43,19 +43,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     ``CARENET_DEBUG=1`` shows the traceback of a failed run instead.
     """
     if args.multirun:
-        return _delegate("carenet.sim.commands", "cmd_sweep", args)
-    from .config import load_config
-    from .runner import OutputError, check_out, headline_table, result_files, run_scenario
+        return _delegate("carenet.commands", "cmd_sweep", args)
+    from carenet.sim.config import load_config
+    from carenet.sim.runner import (
+        OutputError,
+        check_out,
+        headline_table,
+        result_files,
+        run_scenario,
+    )
 
     try:
         cfg = load_config(args.overrides)
         if cfg.replications > 1:
-            return _delegate("carenet.sim.commands", "cmd_sweep", args)
+            return _delegate("carenet.commands", "cmd_sweep", args)
         if cfg.out:
             check_out(Path(cfg.out).expanduser(), cfg.overwrite)
     except ValueError as exc:  # ConfigError, OutputError: bad input, nothing ran
         return fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-    from .modelspec import spec_of
+    from carenet.sim.modelspec import spec_of
 
     for note in spec_of(cfg).notes(cfg):
         print(f"carenet: warning: {note}", file=sys.stderr)
@@ -132,8 +138,8 @@ def run_help_epilog() -> str:
     import textwrap
     from dataclasses import fields
 
-    from .config import GROUPS, group_options
-    from .modelspec import RunKeys
+    from carenet.sim.config import GROUPS, group_options
+    from carenet.sim.modelspec import RunKeys
 
     defaults = _group_defaults()
     lines = [
@@ -240,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and runs.csv in DIR).",
     )
     c.add_argument("dir", type=Path, metavar="DIR", help="a sweep folder (from carenet run -m)")
-    c.set_defaults(func=lambda a: _delegate("carenet.sim.commands", "cmd_collect", a))
+    c.set_defaults(func=lambda a: _delegate("carenet.commands", "cmd_collect", a))
     rp = sub.add_parser(
         "report",
         help="write report.md with intervals and figures",
@@ -254,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="scenario to compare the others against (default: the first scenario)",
     )
-    rp.set_defaults(func=lambda a: _delegate("carenet.sim.commands", "cmd_report", a))
+    rp.set_defaults(func=lambda a: _delegate("carenet.commands", "cmd_report", a))
     rr = sub.add_parser(
         "reproduce",
         help="rerun a saved run and check the numbers match",
@@ -264,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     rr.add_argument(
         "dir", type=Path, metavar="RUN_DIR", help="a run folder (holding manifest.json)"
     )
-    rr.set_defaults(func=lambda a: _delegate("carenet.sim.commands", "cmd_reproduce", a))
+    rr.set_defaults(func=lambda a: _delegate("carenet.commands", "cmd_reproduce", a))
     d = sub.add_parser(
         "docs",
         help="write the ODD model description and parameter list",
@@ -275,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=Path("docs"), metavar="DIR", help="folder to write into"
     )
     d.add_argument("--check", action="store_true", help="fail if the files are out of date")
-    d.set_defaults(func=lambda a: _delegate("carenet.sim.odd", "cmd_docs", a))
+    d.set_defaults(func=lambda a: _delegate("carenet.tools.odd", "cmd_docs", a))
     b = sub.add_parser(
         "bench",
         help="benchmark speed and memory",
@@ -283,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     b.add_argument("rest", nargs="*", help="benchmark options (see carenet bench --help)")
-    b.set_defaults(func=lambda a: _delegate("carenet.sim.bench", "cmd_bench", a))
+    b.set_defaults(func=lambda a: _delegate("carenet.tools.bench", "cmd_bench", a))
     # `carenet experiment`: named experiments, each arm a sweep (carenet.experiments).
     from carenet.experiments.command import add_arguments as _experiment_arguments
 
@@ -314,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         # them as unknown to the top-level parser, even with nargs=REMAINDER).
         args = argparse.Namespace(command="bench", rest=argv[1:])
         try:
-            return _delegate("carenet.sim.bench", "cmd_bench", args)
+            return _delegate("carenet.tools.bench", "cmd_bench", args)
         except KeyboardInterrupt:
             return fail("interrupted", 130)
     parser = build_parser()

@@ -292,7 +292,7 @@ def run_worker(job: dict[str, Any], blas_threads: int | None = None) -> dict[str
         RuntimeError: If the worker fails: one line, the worker's exception (its whole error
             output goes to stderr first when ``CARENET_DEBUG`` is set).
     """
-    cmd = [sys.executable, "-m", "carenet.sim.bench", "--worker", json.dumps(job)]
+    cmd = [sys.executable, "-m", "carenet.tools.bench", "--worker", json.dumps(job)]
     env = dict(os.environ)
     if blas_threads is not None:
         env.update(dict.fromkeys(BLAS_VARS, str(blas_threads)))
@@ -655,7 +655,7 @@ def format_report(res: BenchResult) -> str:
 # ==========================================================================================
 def build_parser() -> argparse.ArgumentParser:
     """Options of ``carenet bench`` (a usage error is one line, see :class:`OneLineParser`)."""
-    from .cli import OneLineParser
+    from carenet.cli import OneLineParser
 
     p = OneLineParser(
         prog="carenet bench",
@@ -946,7 +946,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     cannot be written, is one line and exit 1; the file is written atomically, so an
     earlier result there is kept whole.
     """
-    from .cli import fail
+    from carenet.cli import fail
 
     rest = list(getattr(args, "rest", []) or [])
     if rest[:1] == ["--"]:  # ``carenet bench -- --quick`` (see the module docstring)
@@ -982,7 +982,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _worker_main(argv: list[str]) -> int:
-    """``python -m carenet.sim.bench --worker JOB``: run one measurement, print JSON."""
+    """``python -m carenet.tools.bench --worker JOB``: run one measurement, print JSON."""
     job = json.loads(argv[argv.index("--worker") + 1])
     result = WORKERS[job["kind"]](job)
     sys.stdout.write(json.dumps(result) + "\n")

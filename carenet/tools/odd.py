@@ -1,7 +1,7 @@
 """Generate carenet's model documentation so that it cannot drift from the code.
 
 Two files are written by ``carenet docs`` (default folder ``docs/``): ``parameters.md``
-(rendered by :mod:`carenet.sim.paramdocs`) and ``model.md``, an ODD description (Grimm et
+(rendered by :mod:`carenet.tools.paramdocs`) and ``model.md``, an ODD description (Grimm et
 al. 2020) rendered here from Markdown templates, one per ODD section, kept beside the docs in
 ``docs/odd/`` and installed with carenet as the package data ``carenet.odd_templates``.
 
@@ -41,7 +41,7 @@ from typing import Any
 import carenet
 from carenet.models import schema
 from carenet.params import field_default, iter_params
-from carenet.sim.modelcode import (
+from carenet.tools.modelcode import (
     STAGE,
     model_names,
     models,
@@ -52,7 +52,7 @@ from carenet.sim.modelcode import (
     stream_calls,
     uses_mesa_rng,
 )
-from carenet.sim.paramdocs import (
+from carenet.tools.paramdocs import (
     SECTIONS,
     DocsError,
     all_param_keys,
@@ -230,7 +230,7 @@ def render_template(text: str, where: str = "a template") -> str:
         name = m.group(1)
         if name not in PLACEHOLDERS:
             raise DocsError(
-                f"{where} names placeholder {{{{ {name} }}}}, which sim/odd.py does not "
+                f"{where} names placeholder {{{{ {name} }}}}, which carenet/tools/odd.py does not "
                 f"generate; known: {', '.join(sorted(PLACEHOLDERS))}"
             )
         made.append(PLACEHOLDERS[name](m.group(2) or "", m.group(3) or "", where))
