@@ -17,8 +17,31 @@ from typing import Any
 
 from carenet.cli import fail
 
+PLAN_NOTE_AT = 1000
+"""A sweep of at least this many combinations says so before planning them."""
+
 
 def cmd_sweep(args: Any) -> int:
+    """``carenet run -m ...`` and ``carenet run replications=N``: run a sweep.
+
+    SIGTERM is answered like Ctrl-C (the workers are stopped, the folder stays
+    resumable), with one line and exit code 143.
+    """
+    from carenet.sim.sweep import Terminated, sigterm_as_interrupt
+
+    try:
+        with sigterm_as_interrupt():
+            return _sweep(args)
+    except Terminated:
+        return fail("terminated; rerun the same command to resume", 143)
+
+
+def _plan_note(n: int) -> None:
+    if n >= PLAN_NOTE_AT:
+        print(f"carenet sweep: planning {n:,} combinations (checking each one)...", flush=True)
+
+
+def _sweep(args: Any) -> int:
     """``carenet run -m ...`` and ``carenet run replications=N``: run a sweep.
 
     Returns:
@@ -38,7 +61,7 @@ def cmd_sweep(args: Any) -> int:
     )
 
     try:
-        plan = plan_sweep(list(args.overrides), multirun=bool(args.multirun))
+        plan = plan_sweep(list(args.overrides), multirun=bool(args.multirun), on_plan=_plan_note)
     except (ConfigError, SweepError, OutputError) as exc:
         return fail(str(exc))
     by_id = {r.run_id: r for r in plan.runs}

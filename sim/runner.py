@@ -255,6 +255,13 @@ def hold_folder(folder: Path, what: str = "run") -> Iterator[None]:
     process, so a killed run never leaves a folder locked); ``folder/.carenet.holder``
     says who holds it while it is held.
 
+    The empty lock file is left in place on release, on purpose: deleting it is not safe.
+    A second process may have opened the path and be about to lock the file; if the file
+    were deleted between its open and its lock, it would hold a lock on a deleted file
+    while a third process creates a new lock file and locks that, and both would write
+    into the folder. It is a hidden name of carenet's (see :func:`is_own_hidden`) and is
+    never counted as a file of the result (:func:`visible_entries`).
+
     Args:
         folder: An existing folder.
         what: What takes the lock (``run`` or ``sweep``), for the message.
@@ -416,6 +423,7 @@ def default_out(base: Path | str = "outputs") -> Path:
     day = Path(base) / now.strftime("%Y-%m-%d")
     stem = now.strftime("%H-%M-%S")
     k = 0
+    made = [p for p in (day, *day.parents) if not p.exists() and not p.is_symlink()]
     try:
         day.mkdir(parents=True, exist_ok=True)
         while True:
@@ -425,6 +433,7 @@ def default_out(base: Path | str = "outputs") -> Path:
             except FileExistsError:
                 k += 1
                 continue
+            _CREATED[cand] = [cand, *made]
             return cand
     except OSError as exc:
         if isinstance(exc, FileExistsError):
@@ -433,6 +442,24 @@ def default_out(base: Path | str = "outputs") -> Path:
             f"out: cannot create {str(day)!r} for the results: {os_reason(exc)}; "
             "give out=DIR in a folder you can write to"
         ) from None
+
+
+_CREATED: dict[Path, list[Path]] = {}
+"""Folders :func:`default_out` created in this process, by the folder it returned."""
+
+
+def release_default_out(out: Path) -> None:
+    """Remove a folder :func:`default_out` made (and the dated parents it made) if empty.
+
+    Only folders this process created and that are still empty are removed (``rmdir``
+    fails on anything else, which is then kept): a run that failed or was interrupted
+    leaves no empty ``outputs/DATE/TIME`` behind.
+    """
+    for folder in _CREATED.pop(Path(out), []):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            return
 
 
 def visible_entries(folder: Path) -> list[str]:
@@ -448,16 +475,49 @@ def writable_base(path: Path) -> Path:
     return p
 
 
-def check_out(out: Path, overwrite: bool) -> None:
+def enclosing_sweep(out: Path) -> Path | None:
+    """The nearest folder above ``out`` that holds a sweep (``sweep.json``), if any."""
+    for parent in Path(os.path.abspath(out)).parents:
+        if (parent / "sweep.json").is_file():
+            return parent
+    return None
+
+
+def check_out(out: Path, overwrite: bool, *, sweep_run: bool = False) -> None:
     """Refuse an output folder that would lose something the user has, or cannot be written.
 
+    Args:
+        out: The run's folder.
+        overwrite: Whether a finished result there may be replaced.
+        sweep_run: The run is one of a sweep's (its folder is ``SWEEP/runs/<id>``).
+
     Raises:
-        OutputError: If ``out`` is a file, holds a finished result (unless ``overwrite``),
-            holds anything else (never deleted, even with ``overwrite``), or it (or the
-            folder it would be made in) cannot be written.
+        OutputError: If ``out`` is a file or a symbolic link to nothing, holds a sweep, is
+            inside a sweep (unless ``sweep_run``: a single run there would corrupt the
+            sweep), holds a finished result (unless ``overwrite``), holds anything else
+            (never deleted, even with ``overwrite``), or it (or the folder it would be made
+            in) cannot be written.
     """
+    if out.is_symlink() and not out.exists():
+        raise OutputError(
+            f"out: {str(out)!r} is a symbolic link to {os.readlink(out)!r}, which does not "
+            "exist; create the folder it points to, or choose another folder"
+        )
     if out.exists() and not out.is_dir():
         raise OutputError(f"out: {str(out)!r} is a file; give a folder")
+    if not sweep_run:
+        if out.is_dir() and (out / "sweep.json").exists():
+            raise OutputError(
+                f"out: {str(out)!r} holds a sweep; resume it with carenet run -m ... "
+                f"out={out}, or choose another folder for a single run"
+            )
+        sweep = enclosing_sweep(out)
+        if sweep is not None:
+            raise OutputError(
+                f"out: {str(out)!r} is inside sweep {str(sweep)!r}; a single run there "
+                f"would corrupt it: rerun the sweep instead (carenet run -m ... out={sweep}), "
+                "or choose a folder outside it"
+            )
     if out.is_dir() and not is_finished(out):
         remove_stale(out, "carenet")  # roll back a replacement a killed run left half-done
     if out.is_dir() and visible_entries(out):
@@ -590,6 +650,7 @@ def run_scenario(
     seed: int | None = None,
     overrides: list[str] | None = None,
     extra_manifest: dict[str, Any] | None = None,
+    sweep_run: bool = False,
 ) -> RunResult:
     """Run one scenario and write its files into ``out``.
 
@@ -601,6 +662,7 @@ def run_scenario(
         seed: Run seed (default ``cfg.seed``).
         overrides: The command-line overrides, recorded in the manifest.
         extra_manifest: More fields for the manifest (e.g. sweep bookkeeping).
+        sweep_run: The run is one of a sweep's (``out`` is ``SWEEP/runs/<id>``).
 
     Returns:
         The result, with ``out`` set.
@@ -613,7 +675,27 @@ def run_scenario(
     progress = cfg.progress if progress is None else progress
     reserved = not (out or cfg.out)
     out_path = Path(out or cfg.out or default_out()).expanduser()
-    check_out(out_path, overwrite)
+    try:
+        return _run_into(
+            cfg, out_path, overwrite, progress, seed, overrides, extra_manifest, sweep_run, reserved
+        )
+    finally:
+        if reserved:  # a run that failed or was interrupted leaves no empty dated folder
+            release_default_out(out_path)
+
+
+def _run_into(
+    cfg: Any,
+    out_path: Path,
+    overwrite: bool,
+    progress: bool,
+    seed: int | None,
+    overrides: list[str] | None,
+    extra_manifest: dict[str, Any] | None,
+    sweep_run: bool,
+    reserved: bool,
+) -> RunResult:
+    check_out(out_path, overwrite, sweep_run=sweep_run)
     started = _dt.datetime.now(_dt.UTC)
     result = simulate(cfg, seed=seed, progress=progress)
     finished = _dt.datetime.now(_dt.UTC)
@@ -638,13 +720,18 @@ def run_scenario(
         write_result(folder, cfg, result)
         write_json(folder / "manifest.json", manifest)
 
-    publish(out_path, write, overwrite=overwrite, replace_empty=reserved)
+    publish(out_path, write, overwrite=overwrite, replace_empty=reserved, sweep_run=sweep_run)
     result.out = out_path
     return result
 
 
 def publish(
-    out: Path, write: Callable[[Path], None], *, overwrite: bool, replace_empty: bool = False
+    out: Path,
+    write: Callable[[Path], None],
+    *,
+    overwrite: bool,
+    replace_empty: bool = False,
+    sweep_run: bool = False,
 ) -> None:
     """Write a result into ``out`` atomically: complete (manifest last) or not at all.
 
@@ -660,6 +747,7 @@ def publish(
         overwrite: Replace a finished result in ``out``.
         replace_empty: ``out`` is an empty folder this process reserved (:func:`default_out`):
             replace it by a rename, with no lock.
+        sweep_run: ``out`` is a run folder of a sweep (see :func:`check_out`).
 
     Raises:
         OutputError: If ``out`` cannot be used (or was taken by another run meanwhile).
@@ -676,14 +764,14 @@ def publish(
         if out.is_dir() and not replace_empty:
             with hold_folder(out, "run"):
                 remove_stale(out, "carenet")
-                check_out(out, overwrite)  # the folder may have changed while we ran
+                check_out(out, overwrite, sweep_run=sweep_run)  # it may have changed meanwhile
                 _fill(out, write)
             return
         tmp = parent / hidden_name(out.name, "partial")
         try:
             os.mkdir(tmp)  # 0777 & ~umask, unlike tempfile.mkdtemp's 0700
             write(tmp)
-            check_out(out, overwrite)
+            check_out(out, overwrite, sweep_run=sweep_run)
             os.rename(tmp, out)  # fails if another run put a result there meanwhile
             return
         except OSError as exc:
@@ -707,6 +795,7 @@ def _fill(out: Path, write: Callable[[Path], None]) -> None:
             os.mkdir(tmp)
             write(tmp)
             if is_finished(out):  # overwrite: move the old result aside, manifest first
+                _keep_modes(out, tmp)
                 old = out / hidden_name("carenet", "old")
                 os.mkdir(old)
                 kept = [n for n in os.listdir(out) if n in _TOP_LEVEL]
@@ -727,6 +816,20 @@ def _fill(out: Path, write: Callable[[Path], None]) -> None:
         _remove(tmp)
         if old is not None and (is_finished(out) or not _entries_or_none(old)):
             _remove(old)  # kept if it could not be put back: the next run restores it
+
+
+def _keep_modes(old: Path, new: Path) -> None:
+    """Give each new file the permission bits of the file it replaces (e.g. ``0660``).
+
+    A result the user shared with a group (files ``0660`` in a setgid ``2770`` folder) stays
+    shared after ``overwrite=true``, whatever this process's umask; new files with no
+    counterpart keep ``0666 & ~umask``.
+    """
+    for path in new.rglob("*"):
+        before = old / path.relative_to(new)
+        with contextlib.suppress(OSError):
+            if path.is_file() and not path.is_symlink() and before.is_file():
+                os.chmod(path, before.stat().st_mode & 0o7777)
 
 
 def _entries_or_none(folder: Path) -> list[str]:

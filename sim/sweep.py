@@ -38,16 +38,18 @@ replication (common random numbers), and adding replications never changes earli
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
+import math
 import os
 import re
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -205,6 +207,36 @@ def ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM reached the sweep's process (see :func:`sigterm_as_interrupt`)."""
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """In the main thread, answer SIGTERM as Ctrl-C: raise :class:`Terminated`.
+
+    ``kill PID`` (or a scheduler ending the job) then takes the same way out as Ctrl-C:
+    joblib stops and joins its worker processes (none is left running once the sweep's
+    process is gone), the partial run folders are removed or cleaned up on resume,
+    ``sweep.json`` records the interrupted invocation, and the semaphores and folders of
+    the pool are released (no "leaked semlock" warnings). Elsewhere it does nothing.
+    """
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def execute_run(spec: RunSpec) -> dict[str, Any]:
     """Run one (scenario, replication) of a sweep into ``<out>/runs/<run_id>``.
 
@@ -254,6 +286,7 @@ def execute_run(spec: RunSpec) -> dict[str, Any]:
             seed=seed,
             overrides=list(spec.overrides),
             extra_manifest=extra,
+            sweep_run=True,
         )
     except OutputError as exc:
         if is_finished(folder):  # another worker (e.g. of a killed sweep) finished it first
@@ -544,12 +577,18 @@ def _key(ov: str) -> str:
     return ov.split("=", 1)[0].lstrip("+~")
 
 
-def plan_sweep(overrides: list[str], multirun: bool = True) -> Plan:
+def plan_sweep(
+    overrides: list[str],
+    multirun: bool = True,
+    on_plan: Callable[[int], None] | None = None,
+) -> Plan:
     """Expand, compose and validate a sweep, and list its runs; runs and writes nothing.
 
     Args:
         overrides: Hydra overrides as typed after ``carenet run -m``.
         multirun: Whether ``-m`` was given (without it, sweep syntax is refused).
+        on_plan: Called with the number of combinations once they are counted, before
+            they are composed and validated (the long part of a large sweep's plan).
 
     Returns:
         The plan.
@@ -610,6 +649,8 @@ def plan_sweep(overrides: list[str], multirun: bool = True) -> Plan:
                 out_value = str(ov.value())
                 continue
             axes.append([f"{key}={ov.get_value_element_as_str()}"])
+    if on_plan is not None:
+        on_plan(math.prod(len(axis) for axis in axes))
     combos: list[list[str]] = [[f"{MODEL_KEY}={model}"]] if model else [[]]
     for axis in axes:
         combos = [c + [a] for c in combos for a in axis]
@@ -646,8 +687,9 @@ def plan_sweep(overrides: list[str], multirun: bool = True) -> Plan:
             seen.add(rid)
             runs.append(PlannedRun(rid, sid, label, i, s, cfg.seed, values))
     assert first_cfg is not None
-    out = Path(out_value or first_cfg.out or default_out()).expanduser()
-    check_out_path(str(out))  # a file in the way of out is bad input, before anything runs
+    given = out_value or first_cfg.out
+    if given:
+        check_out_path(str(Path(given).expanduser()))  # a file in the way: bad input
     launcher = DEFAULT_LAUNCHER
     for ov in hydra_ovs:
         if _key(ov) == "hydra/launcher":
@@ -656,6 +698,8 @@ def plan_sweep(overrides: list[str], multirun: bool = True) -> Plan:
     if not check_launcher_options(launcher, hydra_ovs):
         # A typo in a launcher's name or option stops here, in one line (about 0.15 s).
         check_hydra_overrides(hydra_choices(hydra_ovs), model)
+    # The default folder is made only now that the plan is valid: bad input leaves none.
+    out = Path(given).expanduser() if given else default_out()
     return Plan(
         out=out,
         overrides=list(overrides),
@@ -888,6 +932,11 @@ def check_sweep_folder(out: Path) -> dict[str, Any] | None:
     """
     from .runner import read_only_fs, visible_entries, writable_base
 
+    if out.is_symlink() and not out.exists():
+        raise SweepError(
+            f"out: {str(out)!r} is a symbolic link to {os.readlink(out)!r}, which does not "
+            "exist; create the folder it points to, or choose another folder"
+        )
     if out.exists() and not out.is_dir():
         raise SweepError(f"out: {str(out)!r} is a file; give a folder")
     previous = load_sweep(out)
