@@ -217,3 +217,19 @@ def test_d10_a_large_sweep_says_it_is_planning_first(tmp_path):
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate(timeout=60)
+
+
+def test_e7_ctrl_c_with_default_out_leaves_no_empty_folder(tmp_path):
+    args = ["run", "population=small", "organisations=small", "population.size=20000"]
+    proc = _start(*args, "steps=5200", "progress=false", "figures=false", cwd=tmp_path)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list((tmp_path / "outputs").glob("*/*")):
+        time.sleep(0.05)
+    time.sleep(1)
+    if proc.poll() is not None:
+        pytest.skip("the run ended before it could be interrupted")
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert _one_error_line(err) == "carenet: error: interrupted"
+    assert not (tmp_path / "outputs").exists(), list((tmp_path / "outputs").rglob("*"))
