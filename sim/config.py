@@ -69,6 +69,49 @@ def group_options(group: str, package: str = DEFAULT_PACKAGE) -> list[str]:
     return sorted(names)
 
 
+def default_choices(package: str) -> dict[str, str]:
+    """The option each config group of a config package takes by default."""
+    if not package:
+        return {}
+    import yaml
+
+    text = resources.files(package).joinpath("config.yaml").read_text()
+    out: dict[str, str] = {}
+    for item in (yaml.safe_load(text) or {}).get("defaults", []):
+        if isinstance(item, dict):
+            out.update({str(k): str(v) for k, v in item.items() if not str(k).startswith("hydra")})
+    return out
+
+
+def _check_name_labels(overrides: list[str], groups: tuple[str, ...], package: str) -> None:
+    """Refuse ``GROUP.name=OTHER`` where OTHER is another option of the group.
+
+    A group's ``name`` is the label its option gives the arrangement (in the headline, the
+    manifest and the report); setting it to another option's name would label a run with
+    an arrangement it did not run (``structure=hierarchy structure.name=network``). A name
+    that is no option of the group (a label of your own) is kept.
+    """
+    chosen = default_choices(package)
+    for ov in overrides:
+        key, _, value = ov.partition("=")
+        key = key.lstrip("+")
+        if key in groups:
+            chosen[key] = value
+    for ov in overrides:
+        key, _, value = ov.partition("=")
+        group, _, leaf = key.lstrip("+").partition(".")
+        value = value.strip("'\"")
+        if leaf != "name" or group not in groups or value == chosen.get(group):
+            continue
+        if value in group_options(group, package):
+            raise ConfigError(
+                f"{group}.name: {value!r} contradicts {group}={chosen.get(group)} "
+                f"({group}.name is set by the chosen option, with the values that go with "
+                f"it); to choose {value}, give {group}={value}; for a label of your own, "
+                f"use a name that is not an option ({', '.join(group_options(group, package))})"
+            )
+
+
 def _check_group_choices(overrides: list[str], selector: str = "") -> None:
     groups = groups_of(selector)
     package = load_spec(selector).config_package
@@ -99,6 +142,7 @@ def _check_group_choices(overrides: list[str], selector: str = "") -> None:
                     f"{key}: {value!r} is not a known option;{_did_you_mean(value, options)} "
                     f"allowed: {', '.join(options)}" + hint
                 )
+    _check_name_labels(overrides, groups, package)
 
 
 def _did_you_mean(word: str, choices: list[str] | set[str], prefix: str = "") -> str:
