@@ -251,7 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
         "report",
         help="write report.md with intervals and figures",
         description="Write DIR/report.md (means with 95% confidence intervals, paired "
-        "differences) and DIR/figures/ for a sweep or run folder.",
+        "differences) and DIR/figures/ for a sweep folder (from carenet run -m; a single "
+        "run's folder is refused: its summary.json already holds its results).",
     )
     rp.add_argument("dir", type=Path, metavar="DIR", help="a sweep folder (from carenet run -m)")
     rp.add_argument(

@@ -151,6 +151,32 @@ def _number(key: str, value: Any, meta: dict[str, Any], integer: bool) -> float 
     return value
 
 
+def _hydra_text(value: Any) -> str:
+    """A value written as a Hydra override value (``[gp,vcse]``, ``{kind:winter_surge}``)."""
+    if isinstance(value, list):
+        return "[" + ",".join(_hydra_text(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{_hydra_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def list_example(f: Any) -> str:
+    """What a list parameter expects, with an example that fits it (its default)."""
+    try:
+        default = field_default(f)
+    except ValueError:
+        default = []
+    if isinstance(default, list) and default:
+        if all(isinstance(v, int | float | str) and not isinstance(v, bool) for v in default):
+            return f"a list, e.g. {_hydra_text(default)}"
+        if isinstance(default[0], dict):
+            return f"a list of mappings, e.g. [{_hydra_text(default[0])}]"
+        return f"a list, e.g. {_hydra_text(default)}"
+    return "a list in brackets ([ITEM,ITEM]; see docs/parameters.md)"
+
+
 def type_name(f: Any) -> str:
     """A field's declared type as a name (``"int"``, ``"list"``, ``"PopulationConfig"``)."""
     return f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
@@ -176,7 +202,7 @@ def _leaf(key: str, value: Any, f: Any, length_note: Callable[[int], str] | None
         return value
     if t == "list":
         if not isinstance(value, list):
-            raise bad(key, value, "a list, e.g. [0.1,0.2]")
+            raise bad(key, value, list_example(f))
         length = meta.get("length")
         if length is not None and len(value) != length:
             note = length_note(length) if length_note else ""

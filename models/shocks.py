@@ -70,6 +70,12 @@ def scenario_problem(cfg: CarenetConfig) -> str | None:
     shocks = cfg.scenario.shocks
     for i, s in enumerate(shocks):
         key, kind = f"scenario.shocks[{i}]", s["kind"]
+        if kind == "org_failure" and int(s.get("count", 1)) < 1:
+            return (
+                f"{key}.count: {s['count']} organisations would fail: the org_failure could "
+                "never happen; give a count of at least 1, or remove the shock "
+                "(scenario=baseline for no shocks)"
+            )
         if s.get("relative"):
             if s["at_week"] >= REFERENCE_STEPS:
                 return (

@@ -131,6 +131,70 @@ def read_sweep_strict(folder: Path) -> dict[str, Any] | None:
     return data
 
 
+def check_input_folder(folder: Path, what: str) -> None:
+    """Refuse, before any work, a folder that ``collect`` or ``report`` cannot use.
+
+    A sweep's own ``runs/`` folder (the sweep folder above it is meant), and a folder that
+    cannot be written (a read-only mount, no write permission): the tables and the report
+    are written there.
+
+    Raises:
+        CollectError: One line naming the folder and what to give instead.
+    """
+    folder = Path(folder)
+    parent = folder.resolve().parent
+    if folder.resolve().name == RUNS and (parent / SWEEP_FILE).is_file():
+        raise CollectError(
+            f"{str(folder)!r} is the runs/ folder of the sweep in {str(parent)!r}; give the "
+            f"sweep folder (carenet {what} {parent})"
+        )
+    readonly = False
+    try:
+        readonly = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        pass
+    if readonly or not os.access(folder, os.W_OK | os.X_OK):
+        why = "read-only file system" if readonly else "no permission to write there"
+        raise CollectError(
+            f"{str(folder)!r} cannot be written ({why}); carenet {what} writes its files "
+            "into the sweep folder: copy the folder somewhere writable (cp -r) and run "
+            f"carenet {what} on the copy"
+        )
+
+
+def running_sweep(folder: Path) -> str:
+    """``""``, or a sentence naming the sweep that is still running in ``folder``."""
+    from .runner import HOLDER_NAME, _holder_text
+
+    try:
+        sweep = read_sweep_strict(folder)
+    except CollectError:
+        return ""
+    if not sweep or sweep.get("status") != "running":
+        return ""
+    held = (Path(folder) / HOLDER_NAME).exists()
+    who = _holder_text(Path(folder)) if held else "no holder recorded: it may have been killed"
+    return f"a sweep is still running there (sweep.json status running; {who})"
+
+
+def planned_note(folder: Path, finished: int) -> str:
+    """``"2 of 6 planned runs finished; 4 missing (sweep in progress)"``, or ``""``.
+
+    Empty when ``sweep.json`` is missing or unreadable, or every planned run finished.
+    """
+    try:
+        sweep = read_sweep_strict(folder)
+    except CollectError:
+        return ""
+    if not sweep:
+        return ""
+    planned = len({r["run_id"] for r in sweep.get("runs", [])})
+    if not planned or finished >= planned:
+        return ""
+    why = "sweep in progress" if running_sweep(folder) else "not run"
+    return f"{finished} of {planned} planned runs finished; {planned - finished} missing ({why})"
+
+
 def unexpected(exc: BaseException) -> str:
     """The one-line message for an error nobody foresaw (the traceback with CARENET_DEBUG=1)."""
     first = str(exc).splitlines()[0] if str(exc) else ""
@@ -458,8 +522,15 @@ def collect(folder: Path | str) -> Collected:
         raise CollectError(f"{str(folder)!r} is a file, not a folder; give a sweep folder")
     if not folder.is_dir():
         raise CollectError(f"{str(folder)!r}: no such folder; give a sweep folder")
+    check_input_folder(folder, "collect")
     entries = find_runs(folder)
     if not entries:
+        running = running_sweep(folder)
+        if running:
+            raise CollectError(
+                f"{str(folder)!r} holds no finished run yet: {running}; wait until its "
+                "first runs finish, then collect"
+            )
         raise CollectError(
             f"{str(folder)!r} holds no carenet run; give a sweep folder (carenet run -m ...)"
         )
@@ -551,6 +622,9 @@ def collect(folder: Path | str) -> Collected:
     finally:
         tmp_runs.unlink(missing_ok=True)
         tmp_ts.unlink(missing_ok=True)
+    note = planned_note(folder, len(entries))
+    if note:
+        print(f"carenet collect: {note}", file=sys.stderr, flush=True)
     return Collected(runs_path, ts_path, len(entries), n_failed, n_ts, time.perf_counter() - t0)
 
 

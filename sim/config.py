@@ -17,7 +17,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from carenet.params import ConfigError, allowed, nested_schema, plain_copy, type_name, typed
+from carenet.params import (
+    ConfigError,
+    allowed,
+    list_example,
+    nested_schema,
+    plain_copy,
+    type_name,
+    typed,
+)
 
 from .modelspec import MODEL_KEY, load_spec, run_schema, selector_of, split_model
 
@@ -61,6 +69,49 @@ def group_options(group: str, package: str = DEFAULT_PACKAGE) -> list[str]:
     return sorted(names)
 
 
+def default_choices(package: str) -> dict[str, str]:
+    """The option each config group of a config package takes by default."""
+    if not package:
+        return {}
+    import yaml
+
+    text = resources.files(package).joinpath("config.yaml").read_text()
+    out: dict[str, str] = {}
+    for item in (yaml.safe_load(text) or {}).get("defaults", []):
+        if isinstance(item, dict):
+            out.update({str(k): str(v) for k, v in item.items() if not str(k).startswith("hydra")})
+    return out
+
+
+def _check_name_labels(overrides: list[str], groups: tuple[str, ...], package: str) -> None:
+    """Refuse ``GROUP.name=OTHER`` where OTHER is another option of the group.
+
+    A group's ``name`` is the label its option gives the arrangement (in the headline, the
+    manifest and the report); setting it to another option's name would label a run with
+    an arrangement it did not run (``structure=hierarchy structure.name=network``). A name
+    that is no option of the group (a label of your own) is kept.
+    """
+    chosen = default_choices(package)
+    for ov in overrides:
+        key, _, value = ov.partition("=")
+        key = key.lstrip("+")
+        if key in groups:
+            chosen[key] = value
+    for ov in overrides:
+        key, _, value = ov.partition("=")
+        group, _, leaf = key.lstrip("+").partition(".")
+        value = value.strip("'\"")
+        if leaf != "name" or group not in groups or value == chosen.get(group):
+            continue
+        if value in group_options(group, package):
+            raise ConfigError(
+                f"{group}.name: {value!r} contradicts {group}={chosen.get(group)} "
+                f"({group}.name is set by the chosen option, with the values that go with "
+                f"it); to choose {value}, give {group}={value}; for a label of your own, "
+                f"use a name that is not an option ({', '.join(group_options(group, package))})"
+            )
+
+
 def _check_group_choices(overrides: list[str], selector: str = "") -> None:
     groups = groups_of(selector)
     package = load_spec(selector).config_package
@@ -91,6 +142,7 @@ def _check_group_choices(overrides: list[str], selector: str = "") -> None:
                     f"{key}: {value!r} is not a known option;{_did_you_mean(value, options)} "
                     f"allowed: {', '.join(options)}" + hint
                 )
+    _check_name_labels(overrides, groups, package)
 
 
 def _did_you_mean(word: str, choices: list[str] | set[str], prefix: str = "") -> str:
@@ -226,6 +278,96 @@ class Composition:
         self.plain: dict[str, Any] | None = None if has_interpolation(raw) else raw
 
 
+def _into_list_item(override: str) -> str:
+    """``LIST.N.KEY=V`` as ``++LIST.N.KEY=V``: sets a key of an item of a free-form list.
+
+    The items of a list parameter (``scenario.shocks``) are mappings checked by the
+    model, not by Hydra; a preset item need not spell out every key its kind accepts
+    (``kinds`` of a shock), so a key that the item does not list is added, not refused.
+    An unknown key still stops at validation, naming it.
+    """
+    key, eq, value = override.partition("=")
+    if not eq or key.startswith(("+", "~")) or key.startswith("hydra"):
+        return override
+    parts = key.split(".")
+    for i in range(1, len(parts) - 1):
+        if parts[i].isdigit() and _field_type(".".join(parts[:i])) == "list":
+            return "++" + override
+    return override
+
+
+_KINDS = {"DictConfig": "a mapping", "ListConfig": "a list"}
+
+
+def _explained(exc: Exception, loader: Any, name: str, overrides: list[str]) -> ConfigError:
+    """A composition error in one line naming the key, the value and what is allowed.
+
+    Runs inside the Hydra session (``loader``), so that it can list a group's options or
+    compose again without the failing override to count a list's entries.
+    """
+    from hydra import compose as hydra_compose
+    from omegaconf import OmegaConf
+
+    first = _first_line(exc)
+    cause = exc.__cause__
+    m = re.match(r"Error merging override (.+)$", first)
+    if m and cause is not None:
+        ov = m.group(1)
+        key, _, value = ov.partition("=")
+        bare = key.lstrip("+~")
+        text = str(cause)
+        mt = re.match(r"Cannot merge (\w+) with (\w+)", text)
+        if mt:
+            given = _KINDS.get(mt.group(1), "a value")
+            f = _schema_field(bare)
+            want = (
+                list_example(f)
+                if f is not None and type_name(f) == "list"
+                else _KINDS.get(mt.group(2), "a value of another kind")
+            )
+            return ConfigError(f"{bare}: {value!r} is {given}; expected {want}")
+        mi = re.search(r"full_key: (\S+)\[(\d+)\]", text)
+        if "index out of range" in text and mi:
+            lst, index = mi.group(1), int(mi.group(2))
+            rest = [o for o in overrides if o != ov]
+            try:
+                cfg = hydra_compose(config_name=name, overrides=rest)
+                n = len(OmegaConf.select(cfg, lst) or [])
+            except Exception:
+                n = -1
+            have = "none" if n == 0 else (f"{n}, at indices 0 to {n - 1}" if n > 0 else "fewer")
+            return ConfigError(
+                f"{bare}: index {index} is out of range ({lst} has {have} in this "
+                f"configuration); give an index that exists, or set the whole list "
+                f"({lst}=[...], see docs/parameters.md)"
+            )
+    mh = re.search(r"Could not find '(hydra/[^']+)/([^'/]+)'", first)
+    if mh:
+        options = loader.get_group_options(mh.group(1))
+        return ConfigError(
+            f"{mh.group(1)}: {mh.group(2)!r} is not a known option; allowed: "
+            + ", ".join(o for o in options if not o.startswith(("_", "carenet_")))
+        )
+    if first.startswith("Config group override must be a string"):
+        bad = next((o for o in overrides if o.split("=", 1)[0].lstrip("+~") == "hydra"), "hydra")
+        groups = ("launcher", "sweeper")
+        opts = "; ".join(
+            f"hydra/{g}="
+            + "|".join(
+                o
+                for o in loader.get_group_options(f"hydra/{g}")
+                if not o.startswith(("_", "carenet_"))
+            )
+            for g in groups
+        )
+        return ConfigError(
+            f"{bad.split('=', 1)[0]}: {bad.partition('=')[2]!r} is not allowed; hydra is "
+            f"Hydra's own configuration, not a value: choose its groups ({opts}) or set "
+            "its keys (e.g. hydra.launcher.n_jobs=4)"
+        )
+    return _compose_error(exc)
+
+
 def _compose_error(exc: Exception) -> ConfigError:
     """Hydra's composition errors (several types, long messages) as one line."""
     first = _first_line(exc)
@@ -294,7 +436,7 @@ def _allowed_at(key: str) -> str:
     if t == "bool":
         return "true or false"
     if t == "list":
-        return "a list, e.g. [0.1,0.2]"
+        return list_example(f)
     return ""
 
 
@@ -444,7 +586,7 @@ def parse_readable(parser: Any, overrides: list[str], multirun: bool) -> list[An
     if not multirun:
         for ov in parsed:
             if ov.is_sweep_override():
-                if "," in ov.input_line:
+                if _top_level_comma(ov.input_line.split("=", 1)[1]):
                     raise unreadable_override(ov.input_line)
                 key = ov.key_or_group
                 raise ConfigError(
@@ -623,26 +765,37 @@ def _compose_model(selector: str, combos: list[list[str]]) -> list[dict[str, Any
             repo = loader.repository
             parser = OverridesParser.create()
             for overrides in combos:
-                parsed = parse_readable(parser, list(overrides), multirun=False)
-                split = split_overrides(parsed, repo.group_exists)
-                if split is None:
-                    cfg = hydra_compose(config_name=name, overrides=list(overrides))
-                    results.append(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
-                    continue
-                fixed, values = split
-                base = bases.get(tuple(fixed))
-                if base is None:
-                    base = bases[tuple(fixed)] = Composition(
-                        hydra_compose(config_name=name, overrides=fixed)
-                    )
-                    if base.plain is not None:
-                        _LAST_BASES[tuple(fixed)] = base.plain
-                data = apply_values(base.plain, values) if base.plain is not None else None
-                if data is None:
-                    cfg = copy.deepcopy(base.cfg)
-                    ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
-                    data = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
-                results.append(data)  # type: ignore[arg-type]
+                overrides = [_into_list_item(ov) for ov in overrides]
+                try:
+                    parsed = parse_readable(parser, list(overrides), multirun=False)
+                except ConfigError:
+                    raise
+                except Exception as exc:
+                    raise _compose_error(exc) from None
+                try:
+                    split = split_overrides(parsed, repo.group_exists)
+                    if split is None:
+                        cfg = hydra_compose(config_name=name, overrides=list(overrides))
+                        results.append(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
+                        continue
+                    fixed, values = split
+                    base = bases.get(tuple(fixed))
+                    if base is None:
+                        base = bases[tuple(fixed)] = Composition(
+                            hydra_compose(config_name=name, overrides=fixed)
+                        )
+                        if base.plain is not None:
+                            _LAST_BASES[tuple(fixed)] = base.plain
+                    data = apply_values(base.plain, values) if base.plain is not None else None
+                    if data is None:
+                        cfg = copy.deepcopy(base.cfg)
+                        ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
+                        data = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
+                    results.append(data)  # type: ignore[arg-type]
+                except ConfigError:
+                    raise
+                except Exception as exc:  # Hydra raises several types; all become one line.
+                    raise _explained(exc, loader, name, list(overrides)) from None
     except ConfigError:
         raise
     except Exception as exc:  # Hydra raises several types; all become one line.

@@ -62,9 +62,11 @@ from .collect import (  # noqa: E402
     TIMESERIES_FILE,
     CollectError,
     ResultWriteError,
+    check_input_folder,
     check_replaceable,
     collect,
     is_our_table,
+    planned_note,
     read_sweep_strict,
 )
 from .sweep import FAILURES, RUNS, SWEEP_FILE, swept_of  # noqa: E402
@@ -620,6 +622,7 @@ def build_report(folder: Path | str, baseline: str | None = None) -> Path:
     if not folder.is_dir():
         raise ReportError(f"{str(folder)!r}: no such folder; give a sweep folder")
     try:
+        check_input_folder(folder, "report")
         sweep = read_sweep_strict(folder) or {}
         _check_outputs(folder)
         runs = load_runs(folder)
@@ -718,6 +721,9 @@ def _write_report(
         f"from `{folder}`: {len(ok)} finished runs in {len(scenarios)} scenarios"
         + (f", {len(failed)} failed." if len(failed) else ".")
     )
+    note = planned_note(folder, len(runs))
+    if note:
+        out += ["", f"**Incomplete: {note}.** The intervals below use only the finished runs."]
     out += ["", "## What was run", ""]
     out += _design_section(ok, sweep, scenarios, base)
     out += ["", "## How intervals are computed", ""]

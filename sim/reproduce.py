@@ -65,6 +65,18 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
             f"{path}: unreadable (it has no saved configuration and seed); restore it from "
             "a copy, or run the scenario again"
         )
+    listed = manifest.get("files") or []
+    missing = [
+        str(name)
+        for name in (listed if isinstance(listed, list) else [])
+        if isinstance(name, str) and not (run_dir / name).is_file()
+    ]
+    if missing:
+        raise ReproduceError(
+            f"{str(run_dir)!r}: {', '.join(missing)} listed in {path.name} "
+            f"{'is' if len(missing) == 1 else 'are'} missing; the saved run is incomplete, "
+            "so it cannot be checked: restore the file from a copy, or run the scenario again"
+        )
     return manifest
 
 

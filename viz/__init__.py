@@ -109,8 +109,16 @@ def serve(host: str, port: int, overrides: list[str], folder: str | None) -> int
         os.environ["CARENET_VIEW_DIR"] = folder
     else:
         os.environ.pop("CARENET_VIEW_DIR", None)
+    import warnings
+
     import uvicorn
     from solara.server import settings
+
+    # Solara warns on every page load that samesite=none cookies need https; the view
+    # serves one local user over http, so that one warning is noise (nothing else hidden).
+    warnings.filterwarnings(
+        "ignore", message=r"Cookies with samesite=none require https", category=UserWarning
+    )
 
     settings.main.mode = "production"
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host

@@ -500,6 +500,12 @@ def cmd_docs(args: Any) -> int:
     check = bool(getattr(args, "check", False))
     if out.exists() and not out.is_dir():
         return _docs_fail(f"--out: {str(out)!r} is a file; give a folder", 2)
+    if out.is_symlink() and not out.exists():
+        return _docs_fail(
+            f"--out: {str(out)!r} is a dangling symbolic link (to {os.readlink(out)!r}, "
+            "which does not exist); create its target, remove the link, or give another folder",
+            2,
+        )
     try:
         texts = {name: render() for name, render in RENDERERS.items()}
     except DocsError as exc:
