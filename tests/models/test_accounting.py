@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 
+from carenet.models.errors import ResultError
 from carenet.models.metrics import NETWORK_METRICS
 from carenet.models.model import CareSystemModel
 from carenet.models.schema import CarenetConfig
@@ -183,7 +184,12 @@ def check_summary(
 @SETTINGS
 @given(cfg=configs())
 def test_books_balance_every_week_and_in_the_summary(cfg: CarenetConfig):
-    res = simulate(cfg)
+    try:
+        res = simulate(cfg)
+    except ResultError:
+        # A run in which no episode ended has no mean wait: it is a failed run by design
+        # (tests/sim/test_faults_rules.py), not a case of this invariant.
+        assume(False)
     ts = res.timeseries
     assert len(ts) == cfg.steps
     thr = cfg.costs.threshold_gbp_per_qaly

@@ -281,7 +281,8 @@ def _every_action_has_help(parser: argparse.ArgumentParser, where: str) -> None:
 
 
 def test_every_argument_of_every_command_has_a_help_description(tmp_path):
-    from carenet.tools import bench, cli
+    from carenet import cli
+    from carenet.tools import bench
 
     _every_action_has_help(cli.build_parser(), "carenet")
     _every_action_has_help(bench.build_parser(), "carenet bench")
