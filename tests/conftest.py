@@ -19,3 +19,6 @@ settings.register_profile(
     print_blob=True,
 )
 settings.load_profile("carenet")
+
+# The fault tests' real mounts (read-only bind mounts, a tiny tmpfs), undone after each test.
+from tests.faults import mounts  # noqa: E402, F401

@@ -16,7 +16,6 @@ import json
 import os
 import stat
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -70,44 +69,6 @@ def _strict_json(path: Path) -> dict:
         raise ValueError(f"{path} holds {name}, which is not JSON")
 
     return json.loads(path.read_text(), parse_constant=refuse)
-
-
-class Mounts:
-    """Mounts made by a test, undone in teardown (skips when mounting is not permitted)."""
-
-    def __init__(self) -> None:
-        self.done: list[Path] = []
-
-    def _mount(self, *args: str) -> None:
-        if os.geteuid() != 0:
-            pytest.skip("mounting a file system needs root")
-        r = subprocess.run(["mount", *args], capture_output=True, text=True)
-        if r.returncode != 0:
-            pytest.skip(f"cannot mount here ({r.stderr.strip()}); needs root allowed to mount")
-
-    def tmpfs(self, path: Path, size: str) -> Path:
-        path.mkdir(parents=True, exist_ok=True)
-        self._mount("-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(path))
-        self.done.append(path)
-        return path
-
-    def read_only(self, path: Path) -> Path:
-        path.mkdir(parents=True, exist_ok=True)
-        self._mount("--bind", str(path), str(path))
-        self.done.append(path)
-        self._mount("-o", "remount,bind,ro", str(path))
-        return path
-
-    def undo(self) -> None:
-        for path in reversed(self.done):
-            subprocess.run(["umount", "-l", str(path)], capture_output=True)
-
-
-@pytest.fixture
-def mounts() -> Iterator[Mounts]:
-    m = Mounts()
-    yield m
-    m.undo()
 
 
 def _fill(folder: Path) -> None:

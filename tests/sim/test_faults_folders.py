@@ -17,63 +17,22 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.cli import carenet
+from tests.faults import one_error_line
 
 TINY = ["population=small", "organisations=small", "population.size=5000", "steps=4"]
 QUICK = [*TINY, "figures=false", "progress=false"]
 
 
-def _one_error_line(stderr: str) -> str:
-    """The single ``carenet: error:`` line of stderr (and no traceback)."""
-    assert "Traceback" not in stderr, stderr[-3000:]
-    errors = [ln for ln in stderr.splitlines() if ln.startswith("carenet: error:")]
-    assert len(errors) == 1, stderr[-3000:]
-    return errors[0]
+_one_error_line = one_error_line
 
 
 def _hidden(folder: Path) -> list[str]:
     return sorted(n for n in os.listdir(folder) if ".partial-" in n or ".old-" in n or ".tmp-" in n)
-
-
-class Mounts:
-    """Mounts made by a test, undone in teardown (skips when mounting is not permitted)."""
-
-    def __init__(self) -> None:
-        self.done: list[Path] = []
-
-    def _mount(self, *args: str) -> None:
-        r = subprocess.run(["mount", *args], capture_output=True, text=True)
-        if r.returncode != 0:
-            pytest.skip(f"cannot mount here ({r.stderr.strip()}); needs root allowed to mount")
-
-    def tmpfs(self, path: Path, size: str) -> Path:
-        path.mkdir(parents=True, exist_ok=True)
-        self._mount("-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(path))
-        self.done.append(path)
-        return path
-
-    def read_only(self, path: Path) -> Path:
-        path.mkdir(parents=True, exist_ok=True)
-        self._mount("--bind", str(path), str(path))
-        self.done.append(path)
-        self._mount("-o", "remount,bind,ro", str(path))
-        return path
-
-    def undo(self) -> None:
-        for path in reversed(self.done):
-            subprocess.run(["umount", "-l", str(path)], capture_output=True)
-
-
-@pytest.fixture
-def mounts() -> Iterator[Mounts]:
-    m = Mounts()
-    yield m
-    m.undo()
 
 
 def _with_umask(mask: int, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -17,17 +17,13 @@ from pathlib import Path
 import pytest
 
 from tests.cli import carenet
+from tests.faults import one_error_line
 
 TINY = ["population=small", "organisations=small", "population.size=5000", "steps=4"]
 QUICK = [*TINY, "figures=false", "progress=false"]
 
 
-def _one_error_line(stderr: str) -> str:
-    """The single ``carenet: error:`` line of stderr (and no traceback)."""
-    assert "Traceback" not in stderr, stderr[-3000:]
-    errors = [ln for ln in stderr.splitlines() if ln.startswith("carenet: error:")]
-    assert len(errors) == 1, stderr[-3000:]
-    return errors[0]
+_one_error_line = one_error_line
 
 
 @pytest.fixture(scope="module")
