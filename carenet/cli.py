@@ -315,6 +315,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``carenet`` console command."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (``carenet experiment list | head``): stop quietly, as Unix
+        # tools do, and keep Python from reporting the closed pipe again at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["bench"]:
         # `carenet bench --quick`: bench parses its own options (argparse would reject

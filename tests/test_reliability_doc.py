@@ -21,7 +21,8 @@ def _rows() -> list[list[str]]:
     for line in DOC.read_text().splitlines():
         if not line.startswith("|") or set(line) <= set("|-: "):
             continue
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        # Cells split at unescaped bars (a command may hold a shell pipe, written \\|).
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip().strip("|"))]
         if cells and cells[0].lower() == "case":
             continue
         rows.append(cells)

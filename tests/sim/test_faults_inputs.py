@@ -173,3 +173,21 @@ CLI_CASES: list[tuple[str, list[str], str]] = [
 def test_bad_command_line_gets_one_line(argv, needle, tmp_path):
     r = carenet(*argv, cwd=tmp_path)
     _assert_one_line(r, 2, needle)
+
+
+def test_output_piped_into_a_reader_that_stops_early_is_quiet(tmp_path):
+    """``carenet ... | head``: the closed pipe ends the command without a traceback."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "carenet", "run", "--help"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.read(10)
+    proc.stdout.close()  # the reader goes away before the command has written everything
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
