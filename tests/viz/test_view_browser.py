@@ -66,18 +66,21 @@ def test_step_play_pause_control_and_screenshot(served, tmp_path):
             page.get_by_text(re.compile(r"^Week 1 of")).wait_for(timeout=60_000)
             _until(lambda: _chart_src(page) != before, "the charts redrawing after Step")
 
+            # Play, then pause at once: the small economy plays a few hundred weeks a
+            # second, so on a loaded machine a slow test could otherwise reach the end.
             page.get_by_role("button", name="▶").click()
             _until(lambda: _week(page) >= 6, "the run playing to week 6")
-            # The page stays usable while it plays: a view control answers.
-            page.get_by_role("button", name="influence").click()
-            _until(lambda: _week(page) >= 8, "the run still playing after a click")
-            pause = page.get_by_role("button", name="❚❚")
-            _until(pause.is_enabled, "the pause button being enabled while playing", 60)
-            pause.click()
+            page.get_by_role("button", name="❚❚").click()
             page.get_by_role("button", name="▶").wait_for(timeout=60_000)
             paused = _week(page)
+            assert paused < 5200, "the run ended before it could be paused"
             time.sleep(1)  # a pause must hold: nothing to poll for
             assert _week(page) == paused
+            # The page stays usable while it plays: a view control answers, and the run
+            # goes on (to its end, possibly, on a slow machine).
+            page.get_by_role("button", name="▶").click()
+            page.get_by_role("button", name="influence").click()
+            _until(lambda: _week(page) >= paused + 2, "the run still playing after a click")
 
             shot = tmp_path / "view.png"
             page.screenshot(path=str(shot), full_page=False)
