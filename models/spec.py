@@ -110,8 +110,12 @@ class CarenetSpec(BaseSpec):
         }
 
     def describe(self, config: Any) -> dict[str, Any]:
-        """``population`` in ``summary.json``."""
-        return {"population": config.population.size}
+        """``population`` and ``warmup_weeks`` in ``summary.json``."""
+        return {"population": config.population.size, "warmup_weeks": config.warmup_weeks}
+
+    def warmup_steps(self, config: Any) -> int:
+        """``warmup_weeks``: weeks simulated and left out of every summary metric."""
+        return int(config.warmup_weeks)
 
     def notes(self, config: Any) -> list[str]:
         """Shocks that cannot act as configured (warnings, not errors)."""
@@ -122,7 +126,8 @@ class CarenetSpec(BaseSpec):
         return "one per stratum: " + ", ".join(STRATA) if length == len(STRATA) else ""
 
     def check(self, config: Any) -> None:
-        """Rules across fields: shares, cost items, pathways, the power rule, shocks."""
+        """Rules across fields: the warm-up, shares, cost items, pathways, rule, shocks."""
+        _check_warmup(config)
         _cross_checks(config)
 
     def headline(self, summary: dict[str, float], config: Any) -> str:
@@ -156,6 +161,17 @@ def _did_you_mean(word: str, choices: list[str] | set[str], prefix: str = "") ->
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _check_warmup(cfg: Any) -> None:
+    """``steps`` must leave weeks after the warm-up for the summary to count."""
+    steps, warm = int(cfg.steps), int(cfg.warmup_weeks)
+    if warm >= steps:
+        raise ConfigError(
+            f"warmup_weeks: {warm} is not allowed with steps={steps}; expected warmup_weeks "
+            "below steps (the warm-up weeks are left out of every summary metric), e.g. "
+            f"steps={warm + 52} or warmup_weeks=0"
+        )
 
 
 def _cross_checks(cfg: Any) -> None:
@@ -365,6 +381,21 @@ def _legend_outside(ax: Any) -> None:
     ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
+def shade_warmup(ax: Any, ts: Any, label: bool = True) -> None:
+    """Shade the warm-up weeks (``warmup`` column 1) of a time series on ``ax``."""
+    if "warmup" not in ts or not (ts["warmup"] > 0).any():
+        return
+    weeks = ts.loc[ts["warmup"] > 0, "week"]
+    ax.axvspan(
+        float(weeks.min()) - 0.5,
+        float(weeks.max()) + 0.5,
+        color="grey",
+        alpha=0.15,
+        lw=0,
+        label="warm-up (not in totals)" if label else None,
+    )
+
+
 def _smooth(s: Any, weeks: int = 4) -> Any:
     return s.rolling(weeks, min_periods=1).mean()
 
@@ -374,7 +405,8 @@ def overview_figure(ts: Any, labels: dict[str, str], path: Path) -> None:
 
     Panels: QALYs gained and lost per week; cost per week by category (stacked);
     episodes started, completed and failed per week; queue length and mean wait. Legends
-    sit right of their panels, so they never cover data.
+    sit right of their panels, so they never cover data. The warm-up weeks, which the
+    summary leaves out, are shaded grey.
     """
     import matplotlib
 
@@ -386,6 +418,7 @@ def overview_figure(ts: Any, labels: dict[str, str], path: Path) -> None:
     ax = axes[0, 0]
     ax.plot(w, _smooth(ts["qalys_gained"]), label="QALYs gained", color="#55a868")
     ax.plot(w, _smooth(ts["qalys_lost"]), label="QALYs lost", color="#c44e52")
+    shade_warmup(ax, ts)
     ax.set_title("Patient value per week")
     ax.set_ylabel("QALYs / week")
     _legend_outside(ax)
@@ -398,6 +431,7 @@ def overview_figure(ts: Any, labels: dict[str, str], path: Path) -> None:
         colors=list(COST_COLOURS.values()),
         alpha=0.85,
     )
+    shade_warmup(ax, ts)
     ax.set_title("Cost per week by category")
     ax.set_ylabel("GBP million / week")
     _legend_outside(ax)
@@ -408,6 +442,7 @@ def overview_figure(ts: Any, labels: dict[str, str], path: Path) -> None:
         ("episodes_failed", "#c44e52"),
     ):
         ax.plot(w, _smooth(ts[col]), label=col.replace("episodes_", ""), color=colour)
+    shade_warmup(ax, ts)
     ax.set_title("Care episodes per week")
     ax.set_ylabel("episodes / week")
     ax.set_xlabel("week")
@@ -419,6 +454,7 @@ def overview_figure(ts: Any, labels: dict[str, str], path: Path) -> None:
     ax2 = ax.twinx()
     ax2.plot(w, _smooth(ts["mean_wait_weeks"]), color="#937860", label="mean wait")
     ax2.set_ylabel("mean wait of ended episodes (weeks)", color="#937860")
+    shade_warmup(ax, ts, label=False)
     ax.set_title("Queues and waits")
     title = " | ".join(f"{k}: {v}" for k, v in labels.items())
     fig.suptitle(f"carenet run - {title}", fontsize=11)

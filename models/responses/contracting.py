@@ -27,6 +27,53 @@ class Contracts(Component):
         "contract_fail_multiplier",
     )
 
+    @staticmethod
+    def working_pairs(m: Any) -> np.ndarray:
+        """[org, org] True where one used pathway step hands on across the pair (symmetric).
+
+        ``i`` has capacity on a step's line and ``j`` on the next step's line, in a pathway
+        some stratum uses; an organisation is never paired with itself.
+        """
+        used = m.pw_prob.sum(axis=0) > 0
+        steps = {
+            (int(m.step_line[p, k]), int(m.step_line[p, k + 1]))
+            for p in range(m.npw)
+            if used[p]
+            for k in range(int(m.pw_len[p]) - 1)
+        }
+        has = m.cap > 0
+        pairs = np.zeros((m.n, m.n), dtype=bool)
+        for a, b in sorted(steps):
+            pairs |= has[:, a][:, None] & has[:, b][None, :]
+        pairs |= pairs.T
+        np.fill_diagonal(pairs, False)
+        return pairs
+
+    def start(self, m: Any) -> None:
+        """Contracts in force at week 0 between the pairs that already work together.
+
+        The status quo under a bureaucratic response is a system already under contract,
+        not one that signs every contract in its first weeks. A pair works together when
+        one pathway step leads to the next across it: the first organisation has capacity
+        on a line, the second on the line a used pathway (weight above 0) goes to next.
+        These are the pairs the handoffs stage can refer between; in the small economy all
+        of them have signed within 15 weeks of an empty start (docs/warmup.md). Their
+        setup was paid before the run, so none is charged; each expires at a week drawn
+        uniformly from 1 to ``contract_duration_weeks`` (the ``contracts`` stream), so
+        renewals, charged as they fall due, are staggered rather than all in one week.
+
+        Args:
+            m: The model being built (capacity and pathway tables set).
+        """
+        linked = self.working_pairs(m)
+        a, b = np.nonzero(np.triu(linked, 1))
+        if a.size == 0:
+            return
+        rng = m.streams.get("contracts")
+        expiry = rng.integers(1, self.p.contract_duration_weeks + 1, size=a.size).astype(float)
+        m.contract_ready[a, b] = m.contract_ready[b, a] = 0.0
+        m.contract_expiry[a, b] = m.contract_expiry[b, a] = expiry
+
     def handoff(
         self, m: Any, ho: Any, t: int, p: np.ndarray, d: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
