@@ -399,6 +399,7 @@ SUMMED: tuple[str, ...] = tuple(
 HEADLINE_METRICS: tuple[str, ...] = tuple(m.name for m in METRICS if m.headline)
 """Summary metrics every finished run must have as finite numbers (shown after a run)."""
 
+
 def after_warmup(records: list[dict[str, float]]) -> Any:
     """The weekly records after the warm-up, as a DataFrame: what every summary aggregates.
 

@@ -840,14 +840,16 @@ class CarenetConfig:
     scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
     pathways: PathwaysConfig = field(default_factory=PathwaysConfig)
     warmup_weeks: int = P(
-        26,
+        52,
         lo=0,
         hi=5199,
         unit="weeks",
         doc="Weeks simulated first and left out of every summary metric (the warm-up: "
         "queues, episodes, ties and trust settle from their built state). Must be below "
-        "steps; 0 counts every week. Default from a measured warm-up (MSER-5 on weekly "
-        "cost, net QALYs and queue length; docs/warmup.md, benchmarks/warmup.py).",
+        "steps; 0 counts every week. Default: MSER-5 on weekly cost, net QALYs and queue "
+        "length of the three reference arrangements, 5 seeds, gave at most 35 weeks for "
+        "every series that levels off, rounded up to one budget year (docs/warmup.md, "
+        "benchmarks/warmup.py).",
     )
 
 
