@@ -299,8 +299,9 @@ def timeseries_figure(
 
     series = _view().series
     names = [m for m, *_ in series]
-    table = pq.read_table(folder / TIMESERIES_FILE, filters=[("metric", "in", names)])
+    table = pq.read_table(folder / TIMESERIES_FILE, filters=[("metric", "in", [*names, WARMUP])])
     ts = table.to_pandas()
+    warm, ts = _warmup_weeks(ts)
     if ts.empty:
         return False
     rows, cols = (2, 2) if len(series) > 2 else (1, len(series))
@@ -317,8 +318,8 @@ def timeseries_figure(
                 continue
             wide = wide.sort_index(axis=1)
             v = wide.to_numpy(dtype=float)
-            if cumulative:
-                v = np.nancumsum(v, axis=1)
+            if cumulative:  # from the end of the warm-up, as the summary counts
+                v = np.nancumsum(np.where(np.isin(wide.columns, warm)[None, :], 0.0, v), axis=1)
             mean, lo, hi = band(v * scale)
             # Weekly values near zero over few replications make a log-scale band explode;
             # the plain band is clipped at the range instead (stated in the title).
@@ -329,19 +330,39 @@ def timeseries_figure(
             w = wide.columns.to_numpy()
             ax.plot(w, mean, color=colours[s], label=f"{s} (n={v.shape[0]})", lw=1.6)
             ax.fill_between(w, lo, hi, color=colours[s], alpha=0.2, lw=0)
+        if len(warm):
+            ax.axvspan(min(warm) - 0.5, max(warm) + 0.5, color="grey", alpha=0.15, lw=0)
         ax.set_title(title)
         ax.set_xlabel("week")
         ax.grid(alpha=0.3)
     handles, labels = axes.flat[0].get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="outside lower center", ncol=min(2, len(handles)))
+    shaded = (
+        f"\nshaded: the warm-up, weeks {min(warm)}-{max(warm)}, left out of every total "
+        "(cumulative panels start after it)"
+        if len(warm)
+        else ""
+    )
     fig.suptitle(
         f"Mean over replications with {LEVEL:.0%} t-interval bands "
-        "(clipped at zero for non-negative series)"
+        f"(clipped at zero for non-negative series){shaded}",
+        fontsize=10,
     )
     _savefig(fig, path)
     plt.close(fig)
     return True
+
+
+WARMUP = "warmup"
+"""The time-series column a model flags its warm-up weeks with (1; see ModelSpec)."""
+
+
+def _warmup_weeks(ts: pd.DataFrame) -> tuple[list[int], pd.DataFrame]:
+    """The weeks any run flags as warm-up, and the long-form series without the flag."""
+    flag = ts[ts["metric"] == WARMUP]
+    weeks = sorted(int(w) for w in flag.loc[flag["value"] > 0, "week"].unique())
+    return weeks, ts[ts["metric"] != WARMUP]
 
 
 def _savefig(fig: Any, path: Path) -> None:
