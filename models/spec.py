@@ -18,7 +18,7 @@ from carenet.spec import BaseSpec, Metric
 
 from .power import RULES, PowerRule, load_target
 from .schema import LINES, SERVICE_KINDS, STRATA, CarenetConfig, CostItem, ShockConfig
-from .shocks import scenario_notes, scenario_problem
+from .shocks import scenario_notes, scenario_problem, shock_window
 
 
 def _metrics() -> tuple[Metric, ...]:
@@ -118,8 +118,8 @@ class CarenetSpec(BaseSpec):
         return int(config.warmup_weeks)
 
     def notes(self, config: Any) -> list[str]:
-        """Shocks that cannot act as configured (warnings, not errors)."""
-        return scenario_notes(config)
+        """Shocks that cannot act as configured, or start in the warm-up (warnings)."""
+        return scenario_notes(config) + _warmup_notes(config)
 
     def length_note(self, length: int) -> str:
         """Lists of one value per stratum."""
@@ -172,6 +172,21 @@ def _check_warmup(cfg: Any) -> None:
             "below steps (the warm-up weeks are left out of every summary metric), e.g. "
             f"steps={warm + 52} or warmup_weeks=0"
         )
+
+
+def _warmup_notes(cfg: Any) -> list[str]:
+    """One line for each shock that starts inside the warm-up (its weeks there not counted)."""
+    warm = int(cfg.warmup_weeks)
+    notes = []
+    for i, s in enumerate(cfg.scenario.shocks):
+        start, _ = shock_window(s, cfg.steps)
+        if start < warm:
+            notes.append(
+                f"scenario.shocks[{i}] ({s['kind']}) starts at week {start}, inside the "
+                f"warm-up (warmup_weeks={warm}): the summary leaves out its weeks before "
+                f"week {warm}"
+            )
+    return notes
 
 
 def _cross_checks(cfg: Any) -> None:
