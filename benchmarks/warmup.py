@@ -16,6 +16,7 @@ Usage::
     python benchmarks/warmup.py                      # small economy, 5 seeds, 260 weeks
     python benchmarks/warmup.py --seeds 3 --steps 156 population.size=20000
     python benchmarks/warmup.py --warmup 26          # the drift table after 26 weeks
+    python benchmarks/warmup.py --default-economy --seeds 2 --steps 156
 
 Extra ``key=value`` arguments are configuration overrides for every run.
 """
@@ -89,7 +90,7 @@ def measure(
     """MSER-5 truncation per arrangement and metric: per seed and on the mean series."""
     rows, runs = [], {}
     for name, ovs in ARRANGEMENTS.items():
-        dfs = [simulate([*SMALL, *ovs, *extra, f"steps={steps}"], 1000 + s) for s in range(seeds)]
+        dfs = [simulate([*ovs, *extra, f"steps={steps}"], 1000 + s) for s in range(seeds)]
         runs[name] = dfs
         for metric in METRICS:
             per = [mser(df[metric].to_numpy()) for df in dfs]
@@ -154,9 +155,11 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--steps", type=int, default=260)
     ap.add_argument("--warmup", type=int, default=None, help="for the drift table")
+    ap.add_argument("--default-economy", action="store_true", help="not the small economy")
     ap.add_argument("overrides", nargs="*")
     a = ap.parse_args()
-    table, runs = measure(a.overrides, a.seeds, a.steps)
+    economy = [] if a.default_economy else SMALL
+    table, runs = measure([*economy, *a.overrides], a.seeds, a.steps)
     print(markdown(table))
     warm = a.warmup if a.warmup is not None else int(table["mser5_mean_series"].max())
     print(f"\nYear-by-year after a warm-up of {warm} weeks (mean over {a.seeds} seeds):\n")

@@ -126,9 +126,9 @@ class CarenetSpec(BaseSpec):
         return "one per stratum: " + ", ".join(STRATA) if length == len(STRATA) else ""
 
     def check(self, config: Any) -> None:
-        """Rules across fields: the warm-up, shares, cost items, pathways, rule, shocks."""
-        _check_warmup(config)
+        """Rules across fields: shares, cost items, pathways, rule, shocks, the warm-up."""
         _cross_checks(config)
+        _check_warmup(config)
 
     def headline(self, summary: dict[str, float], config: Any) -> str:
         """The headline metrics under the arrangement, NMB at the configured threshold."""
