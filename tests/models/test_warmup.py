@@ -187,3 +187,16 @@ def test_contracts_at_the_start_cut_the_first_weeks_transaction_and_waits() -> N
     n_pairs = int(np.triu(Contracts.working_pairs(m), 1).sum())
     assert signed < 0.5 * n_pairs  # only renewals falling due in 12 of 52 weeks
     assert math.isfinite(m.summary()["mean_wait_weeks"])
+
+
+def test_a_shock_starting_in_the_warmup_is_a_warning_not_an_error() -> None:
+    from carenet.models.spec import CarenetSpec
+
+    shocks = "scenario.shocks=[{kind:data_outage,at_week:4,duration_weeks:2}]"
+    cfg = load_config([*SMALL, "steps=20", "warmup_weeks=8", shocks])
+    notes = CarenetSpec().notes(cfg)
+    assert len(notes) == 1
+    assert notes[0].startswith("scenario.shocks[0] (data_outage) starts at week 4")
+    assert "warmup_weeks=8" in notes[0]
+    late = load_config([*SMALL, "steps=20", "warmup_weeks=3", shocks])
+    assert CarenetSpec().notes(late) == []
