@@ -219,7 +219,8 @@ def _worker_model(job: dict[str, Any]) -> dict[str, Any]:
     # Warm up: the first run in a process imports pandas/SciPy parts and fills caches;
     # `carenet run` pays that once per process, so it is reported apart (startup_s).
     t0 = time.perf_counter()
-    simulate(load_config(WARMUP + [f"steps={WARMUP_STEPS}"]), seed=job["seed"])
+    # warmup_weeks=0: the model's warm-up changes what the summary counts, not the work.
+    simulate(load_config([*WARMUP, f"steps={WARMUP_STEPS}", "warmup_weeks=0"]), seed=job["seed"])
     startup = time.perf_counter() - t0
     base_mb = _rss_mb()
     runs = []
@@ -227,7 +228,7 @@ def _worker_model(job: dict[str, Any]) -> dict[str, Any]:
         for k in acc:
             acc[k] = 0.0
         build[0] = 0.0
-        cfg = load_config(list(job["overrides"]) + [f"steps={steps}"])
+        cfg = load_config([*job["overrides"], f"steps={steps}", "warmup_weeks=0"])
         res = simulate(cfg, seed=job["seed"])
         runs.append(
             {

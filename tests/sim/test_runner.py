@@ -28,8 +28,14 @@ from carenet.sim.runner import (
 )
 from tests.cli import carenet
 
-SMALL = ["population=small", "organisations=small", "steps=12", "seed=7"]
-TINY = ["population=small", "organisations=small", "population.size=3000", "steps=3"]
+SMALL = ["population=small", "organisations=small", "steps=12", "seed=7", "warmup_weeks=0"]
+TINY = [
+    "population=small",
+    "organisations=small",
+    "population.size=3000",
+    "steps=3",
+    "warmup_weeks=0",
+]
 
 SUMMARY_KEYS = (
     "qalys_gained",
