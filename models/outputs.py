@@ -29,6 +29,11 @@ def summary(m: CareSystemModel) -> dict[str, float]:
     ``final_*`` and ``share_*`` metrics are the last week's values.
     """
     df = after_warmup(m.records)
+    if m.records and df.empty:
+        raise ResultError(
+            f"no week after the warm-up to summarise: {len(m.records)} weeks run, "
+            f"warmup_weeks={m.warmup_weeks}; run more weeks or set a shorter warm-up"
+        )
     tt = m.ledger.totals
     years = max(len(df), 1) / 52.0
     s: dict[str, float] = {k: float(df[k].sum()) if k in df else 0.0 for k in SUMMED}

@@ -136,6 +136,12 @@ class CarenetSpec(BaseSpec):
 
         labels = self.labels(config)
         rows = ["  " + " | ".join(f"{k}: {v}" for k, v in labels.items())]
+        warm = int(config.warmup_weeks)
+        if warm:
+            rows.append(
+                f"  weeks {warm} to {config.steps - 1} counted; the first {warm} "
+                "(warm-up, warmup_weeks) left out"
+            )
         threshold = config.costs.threshold_gbp_per_qaly
         for key, label, fmt in HEADLINE:
             if key == "net_monetary_benefit":

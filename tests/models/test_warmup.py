@@ -200,3 +200,24 @@ def test_a_shock_starting_in_the_warmup_is_a_warning_not_an_error() -> None:
     assert "warmup_weeks=8" in notes[0]
     late = load_config([*SMALL, "steps=20", "warmup_weeks=3", shocks])
     assert CarenetSpec().notes(late) == []
+
+
+def test_the_printed_table_says_which_weeks_it_counts(warm: CareSystemModel) -> None:
+    from carenet.models.spec import CarenetSpec
+
+    text = CarenetSpec().headline(warm.summary(), warm.cfg)
+    assert "weeks 8 to 19 counted; the first 8 (warm-up, warmup_weeks) left out" in text
+    cold = CarenetSpec().headline(
+        warm.summary(), load_config([*SMALL, "steps=5", "warmup_weeks=0"])
+    )
+    assert "warm-up" not in cold
+
+
+def test_a_run_stopped_inside_its_warmup_fails_with_a_reason() -> None:
+    """The check on steps can be bypassed by running fewer weeks than configured."""
+    from carenet.models.errors import ResultError
+
+    m = CareSystemModel(load_config([*SMALL, "steps=20", "warmup_weeks=8"]))
+    m.run(5)
+    with pytest.raises(ResultError, match="no week after the warm-up .* warmup_weeks=8"):
+        m.summary()

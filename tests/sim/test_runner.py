@@ -295,7 +295,9 @@ def _parquet_bytes(df: pd.DataFrame) -> bytes:
 
 
 def test_same_seed_same_results_different_seed_different_results():
-    cfg = load_config(["population=small", "organisations=small", "population.size=8000"])
+    cfg = load_config(
+        ["population=small", "organisations=small", "population.size=8000", "warmup_weeks=0"]
+    )
     cfg.steps = 10
     a, b = simulate(cfg), simulate(cfg)
     pd.testing.assert_frame_equal(a.timeseries, b.timeseries)
