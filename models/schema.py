@@ -249,6 +249,22 @@ class OrganisationsConfig:
         unit="share/year",
         doc="Largest change in an organisation's budget at one annual allocation.",
     )
+    budget_ring_fence: float = P(
+        1.0,
+        lo=0.0,
+        hi=1.0,
+        unit="share",
+        doc="Share of each funding stream's budget that only its own organisations bid for "
+        "at the annual allocation (the rest is bid for across streams); pooled budgets are "
+        "outside it. Streams: ICB core (acute, community), primary care (GP), mental health, "
+        "local authority (social care, VCSE). 1: money moves between streams only through "
+        "a pool; 0: every non-pooled organisation bids against all others (before #12).",
+        source="NHS England ICB allocations identify the delegated primary medical care "
+        "allocation separately; the Mental Health Investment Standard (NHS Long Term Plan "
+        "2019) sets a floor on mental health spending growth; adult social care is a "
+        "local-authority duty (Care Act 2014) funded outside NHS allocations; money moves "
+        "between NHS and councils by pooling (NHS Act 2006 s.75, the Better Care Fund)",
+    )
     brokerage_capacity: float = P(
         20.0,
         lo=0.0,
