@@ -605,7 +605,21 @@ class ResponseConfig:
         4.0, lo=0.0, hi=100.0, unit="hours", doc="Hours each attendee spends per board."
     )
     board_trust_boost: float = P(
-        0.02, lo=0.0, hi=1.0, doc="Share of the gap to full trust closed on every tie per board."
+        0.02,
+        lo=0.0,
+        hi=1.0,
+        doc="Share of the gap to full trust closed, per board, on each tie between two "
+        "attending organisations.",
+    )
+    board_tie_trust: float = P(
+        0.2,
+        doc="Trust on the weak tie a board forms between two attending organisations that "
+        "hand patients to each other and have none (0: boards form no ties). Just above "
+        "structure.dissolve_below_trust (0.15): a named contact from a meeting, weaker than "
+        "a tie an organisation seeks for its value (structure.new_tie_trust, 0.4), kept "
+        "only if the handoffs over it go well.",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+        **PROB,
     )
     inspection_interval_weeks: int = P(
         52, lo=1, hi=1040, unit="weeks", doc="Weeks between inspections of one provider."
