@@ -12,12 +12,20 @@ import pytest
 
 from carenet.models.model import CareSystemModel
 from carenet.models.power import Domination
-from carenet.models.stages.governance import FUNDING_STREAMS
 from carenet.sim.config import load_config
 
 SMALL = ["population=small", "organisations=small", "population.size=8000"]
 EMPOWER_HIER = ["structure=hierarchy", "power_rule=empowerment"]
 DOMINATE_HIER = ["structure=hierarchy", "power_rule=domination"]
+FUNDING_STREAMS = {
+    "acute": "icb_core",
+    "community": "icb_core",
+    "gp": "primary_care",
+    "mental_health": "mental_health",
+    "social_care": "local_authority",
+    "vcse": "local_authority",
+}
+"""The funding streams as documented (the model's own table is checked against it)."""
 
 
 def model(*overrides: str, seed: int = 3) -> CareSystemModel:
@@ -187,6 +195,12 @@ def test_capacity_per_registered_patient_is_kept_after_a_gp_fails():
 
 
 # --- 6. domination's budget capture, bounded by the funding streams --------------------
+
+
+def test_the_funding_streams_are_as_documented():
+    from carenet.models.stages.governance import FUNDING_STREAMS as model_streams
+
+    assert model_streams == FUNDING_STREAMS
 
 
 @pytest.mark.parametrize("fence", ["1", "0"])
