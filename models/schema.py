@@ -600,7 +600,14 @@ class ResponseConfig:
         doc="Failure chance under a contract is multiplied by this (agreed protocol).",
     )
     board_interval_weeks: int = P(4, lo=1, hi=520, unit="weeks", doc="Weeks between boards.")
-    board_attendees: int = P(12, lo=0, hi=1000, unit="people", doc="People at each board.")
+    board_attendees: int = P(
+        12,
+        lo=0,
+        hi=1000,
+        unit="people",
+        doc="People at each board, one from each of the largest active service organisations "
+        "(by budget): also the number of organisations that attend.",
+    )
     board_hours: float = P(
         4.0, lo=0.0, hi=100.0, unit="hours", doc="Hours each attendee spends per board."
     )
