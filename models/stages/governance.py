@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from carenet.models.power import ask_flag, ask_values
+from carenet.models.schema import OrganisationsConfig
 from carenet.models.state import build_entry_tables
 
 from .base import Stage
@@ -72,12 +73,11 @@ class Governance(Stage):
         bonus = 0.0
         if pooled.any():
             bonus = pool.p.shared_savings_share * m.ledger.year_end()
-        group = np.array([STREAM_INDEX[FUNDING_STREAMS[k]] for k in m.kinds[ids]])
+        group = np.array([STREAM_INDEX[FUNDING_STREAMS[k]] for k in m.kinds[ids]], dtype=int)
         group[pooled] = len(STREAM_INDEX)  # the pool is a group of its own
         target = _targets(old, bids, view.need[ids], group, pooled, m.cfg.organisations)
         goal = np.bincount(group, weights=target, minlength=len(STREAM_INDEX) + 1)
-        pool_goal = old[pooled].sum() + bonus
-        goal[-1] = pool_goal
+        goal[-1] = old[pooled].sum() + bonus
         new = _rescale_groups(target, old, group, goal, m.cfg.organisations.budget_max_change)
         ratio = np.divide(new, old, out=np.ones_like(new), where=old > 0)
         m.cap[ids] *= ratio[:, None]
@@ -125,7 +125,7 @@ def _targets(
     need: np.ndarray,
     group: np.ndarray,
     pooled: np.ndarray,
-    cfg: object,
+    cfg: OrganisationsConfig,
 ) -> np.ndarray:
     """Each organisation's budget before the bounds: pool by need, the rest by bids.
 
