@@ -150,11 +150,14 @@ class Ledger:
         rec["net_monetary_benefit"] = thr * rec["qalys_net"] - rec["cost_total"]
 
     def year_end(self) -> float:
-        """Close the budget year; return its failure-cost savings on the year before."""
-        savings = 0.0
-        if not math.isnan(self.failure_cost_prev_year):
-            savings = max(0.0, self.failure_cost_prev_year - self.failure_cost_year)
-        return savings
+        """Close the budget year; return its failure-cost savings on the year before.
+
+        Both-signed: a year whose failure cost rose returns a negative saving (a claw
+        back), so that noise in failure cost alone does not ratchet budgets up.
+        """
+        if math.isnan(self.failure_cost_prev_year):
+            return 0.0
+        return self.failure_cost_prev_year - self.failure_cost_year
 
     def roll_year(self) -> None:
         """Start a new budget year."""

@@ -130,7 +130,7 @@ COUNTED: tuple[Metric, ...] = (
     ),
     _count("contracts_signed", "Contracts signed or renewed."),
     _count("inspections", "Provider inspections."),
-    _count("ties_formed", "Ties formed in tie rounds."),
+    _count("ties_formed", "Ties formed in tie rounds and, as weak ties, at boards."),
     _count("ties_dropped", "Ties dropped in tie rounds."),
     _count("ties_dissolved", "Ties dissolved for low trust."),
     _count("rule_switches", "Organisations that switched rule (adaptive)."),

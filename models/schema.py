@@ -249,6 +249,22 @@ class OrganisationsConfig:
         unit="share/year",
         doc="Largest change in an organisation's budget at one annual allocation.",
     )
+    budget_ring_fence: float = P(
+        1.0,
+        lo=0.0,
+        hi=1.0,
+        unit="share",
+        doc="Share of each funding stream's budget that only its own organisations bid for "
+        "at the annual allocation (the rest is bid for across streams); pooled budgets are "
+        "outside it. Streams: ICB core (acute, community), primary care (GP), mental health, "
+        "local authority (social care, VCSE). 1: money moves between streams only through "
+        "a pool; 0: every non-pooled organisation bids against all others (before #12).",
+        source="NHS England ICB allocations identify the delegated primary medical care "
+        "allocation separately; the Mental Health Investment Standard (NHS Long Term Plan "
+        "2019) sets a floor on mental health spending growth; adult social care is a "
+        "local-authority duty (Care Act 2014) funded outside NHS allocations; money moves "
+        "between NHS and councils by pooling (NHS Act 2006 s.75, the Better Care Fund)",
+    )
     brokerage_capacity: float = P(
         20.0,
         lo=0.0,
@@ -584,12 +600,33 @@ class ResponseConfig:
         doc="Failure chance under a contract is multiplied by this (agreed protocol).",
     )
     board_interval_weeks: int = P(4, lo=1, hi=520, unit="weeks", doc="Weeks between boards.")
-    board_attendees: int = P(12, lo=0, hi=1000, unit="people", doc="People at each board.")
+    board_attendees: int = P(
+        12,
+        lo=0,
+        hi=1000,
+        unit="people",
+        doc="People at each board, one from each of the largest active service organisations "
+        "(by budget): also the number of organisations that attend.",
+    )
     board_hours: float = P(
         4.0, lo=0.0, hi=100.0, unit="hours", doc="Hours each attendee spends per board."
     )
     board_trust_boost: float = P(
-        0.02, lo=0.0, hi=1.0, doc="Share of the gap to full trust closed on every tie per board."
+        0.02,
+        lo=0.0,
+        hi=1.0,
+        doc="Share of the gap to full trust closed, per board, on each tie between two "
+        "attending organisations.",
+    )
+    board_tie_trust: float = P(
+        0.2,
+        doc="Trust on the weak tie a board forms between two attending organisations that "
+        "hand patients to each other and have none (0: boards form no ties). Just above "
+        "structure.dissolve_below_trust (0.15): a named contact from a meeting, weaker than "
+        "a tie an organisation seeks for its value (structure.new_tie_trust, 0.4), kept "
+        "only if the handoffs over it go well.",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+        **PROB,
     )
     inspection_interval_weeks: int = P(
         52, lo=1, hi=1040, unit="weeks", doc="Weeks between inspections of one provider."

@@ -176,7 +176,7 @@ def refresh_hierarchy(m: CareSystemModel) -> None:
     """Depths, escalation levels and branches from the current parents."""
     m.depth = depths(m.parent)
     m.levels = escalation_levels(m.parent).astype(float)
-    m.branch = branches(m.parent)
+    m.branch = branches(m.parent, m.org_locality, m.service)
 
 
 def calibrate_capacity(m: CareSystemModel) -> None:

@@ -113,19 +113,67 @@ class Contracts(Component):
 
 
 class Boards(Component):
-    """Partnership boards meet on a schedule; each raises trust on every tie a little."""
+    """Partnership boards: the organisations that attend come to know one another.
+
+    Every ``board_interval_weeks`` a board meets, attended by one representative of each
+    of the ``board_attendees`` largest active service organisations (by budget; ties by
+    id): the providers, councils and practices that sit on a partnership board. The
+    attendees' time is the board's cost. A board acts where it meets, among its
+    attendees: a tie between two of them closes ``board_trust_boost`` of its gap to full
+    trust; two that hand patients to each other but have no tie form a weak one, at
+    trust ``board_tie_trust``, while both have relationship time for it (meeting gives a
+    named contact for the handoffs they already make). Ties with organisations that do
+    not attend are untouched.
+    """
 
     name = "boards"
-    params = ("board_interval_weeks", "board_attendees", "board_hours", "board_trust_boost")
+    params = (
+        "board_interval_weeks",
+        "board_attendees",
+        "board_hours",
+        "board_trust_boost",
+        "board_tie_trust",
+    )
 
     def governance(self, m: Any, t: int, rec: dict[str, float]) -> None:
-        """A board every ``board_interval_weeks``: its hours cost; trust rises."""
+        """A board every ``board_interval_weeks``: its hours cost; attendees' trust rises."""
         r = self.p
-        if t % r.board_interval_weeks == 0:
-            m.ledger.charge("transaction", r.board_attendees * r.board_hours * m.ledger.hour_gbp)
-            if r.board_trust_boost > 0:
-                has = m.trust > 0
-                m.trust[has] += r.board_trust_boost * (1.0 - m.trust[has])
+        if t % r.board_interval_weeks != 0:
+            return
+        m.ledger.charge("transaction", r.board_attendees * r.board_hours * m.ledger.hour_gbp)
+        at = self.attendees(m)
+        if at.size < 2:
+            return
+        sub = np.ix_(at, at)
+        T = m.trust[sub]
+        has = T > 0
+        T[has] += r.board_trust_boost * (1.0 - T[has])
+        m.trust[sub] = T
+        if r.board_tie_trust > 0:
+            rec["ties_formed"] += self.acquaint(m, at)
+
+    def attendees(self, m: Any) -> np.ndarray:
+        """The ``board_attendees`` largest active service organisations, by budget."""
+        ids = m.service_ids[m.active[m.service_ids]]
+        order = ids[np.lexsort((ids, -m.budget[ids]))]
+        return np.sort(order[: self.p.board_attendees])
+
+    def acquaint(self, m: Any, at: np.ndarray) -> int:
+        """Weak ties between attendees that work together; return how many formed."""
+        from carenet.models.stages.learning import tie_budget
+
+        room = tie_budget(m) - (m.trust > 0).sum(axis=1)
+        fl = m.flow[np.ix_(at, at)]
+        a, b = np.nonzero(np.triu((fl > 0) & (m.trust[np.ix_(at, at)] <= 0), 1))
+        order = np.lexsort((b, a, -fl[a, b]))  # most flow first, then by id
+        formed = 0
+        for i, j in zip(at[a[order]], at[b[order]], strict=True):
+            if room[i] > 0 and room[j] > 0:
+                m.trust[i, j] = m.trust[j, i] = self.p.board_tie_trust
+                room[i] -= 1
+                room[j] -= 1
+                formed += 1
+        return formed
 
 
 class Inspections(Component):

@@ -80,9 +80,9 @@ class Empowerment(PowerRule):
         )
 
     def budget_bid(self, org: int, view: RuleView) -> float:
-        """Bids its need, not its power."""
+        """Bids its need, not its power (outside a pool: within its funding stream)."""
         return float(view.need[org])
 
     def pools_budget(self, org: int, view: RuleView) -> bool:
-        """Joins a pooled budget."""
+        """Joins a pooled budget: its budget is then shared by need across streams."""
         return True
