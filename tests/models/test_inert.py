@@ -14,7 +14,7 @@ from carenet.models.model import CareSystemModel
 from carenet.models.power import Domination
 from carenet.sim.config import load_config
 
-SMALL = ["population=small", "organisations=small", "population.size=8000"]
+SMALL = ["population=small", "organisations=small", "population.size=8000", "warmup_weeks=0"]
 EMPOWER_HIER = ["structure=hierarchy", "power_rule=empowerment"]
 DOMINATE_HIER = ["structure=hierarchy", "power_rule=domination"]
 FUNDING_STREAMS = {
