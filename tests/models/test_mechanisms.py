@@ -14,7 +14,7 @@ from carenet.models.power import Domination, Empowerment
 from carenet.models.state import QUEUED, SERVICE, TRANSIT
 from carenet.sim.config import load_config
 
-SMALL = ["population=small", "organisations=small", "population.size=8000"]
+SMALL = ["population=small", "organisations=small", "population.size=8000", "warmup_weeks=0"]
 
 
 def model(*overrides: str, seed: int = 3) -> CareSystemModel:
