@@ -17,8 +17,8 @@ class Empowerment(PowerRule):
       ``influence_preference`` x the partner's influence x the upkeep (well-connected,
       trusted partners are worth tying to: influence accrues to hubs by connectivity);
     - referral: softmax over expected outcome: the route's expected cost (failure, delay,
-      admin) plus the cost of the weeks a patient would wait in the receiver's queue
-      (``choice_sharpness``);
+      admin, repeated assessment) plus the cost of the weeks a patient would wait in the
+      receiver's queue, both priced as the accounting charges them (``choice_sharpness``);
     - data: shares much (``sharing``, default 0.8);
     - escalation: never demands it;
     - budget: bids its need (recent demand at cost) and pools when a pool is offered.
@@ -57,7 +57,8 @@ class Empowerment(PowerRule):
 
     def referral_matrix(self, orgs: np.ndarray, view: RuleView) -> np.ndarray:
         """Softmax of minus (route cost + cost of the expected wait), relative to its scale."""
-        cost = view.route_cost[orgs] + view.expected_wait[None, :] * view.wait_cost
+        wait = view.wait_cost if view.wait_price is None else view.wait_price[orgs]
+        cost = view.route_cost[orgs] + view.expected_wait[None, :] * wait
         scale = max(float(np.median(view.route_cost[view.service][:, view.service])), 1.0)
         z = -self.params["choice_sharpness"] * cost / scale
         z -= z.max(axis=1, keepdims=True)
