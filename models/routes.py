@@ -131,9 +131,11 @@ def expected_cost(
         S: Whether records are shared.
 
     Returns:
-        Admin + delay x the pair's weekly wait price + failure chance (with overload,
-        clipped to [0, 1]) x the receiver's failure price + (1 - failure chance) x (not
-        shared) x repeat chance x the receiver's repeated-assessment price.
+        Admin + failure chance (with overload, clipped to [0, 1]) x the receiver's
+        failure price + (1 - failure chance) x (delay x the pair's weekly wait price +
+        (not shared) x repeat chance x the receiver's repeated-assessment price): a
+        failed handoff ends the episode, so only a handoff that goes through waits or
+        is assessed again.
     """
     h = m.cfg.handoff
     pr = m.ledger.prices
@@ -141,8 +143,8 @@ def expected_cost(
     W = pr.pair_wait(m)
     m.ec_wait = W
     Pe = np.clip(P + h.overload_fail_slope * m.queue_ratio[None, :], 0.0, 1.0)
-    repeat = (1.0 - Pe) * ~S * h.repeat_assessment_prob * rep_j[None, :]
-    return pr.admin(A) + D * W + Pe * fail_j[None, :] + repeat
+    repeat = ~S * h.repeat_assessment_prob * rep_j[None, :]
+    return pr.admin(A) + Pe * fail_j[None, :] + (1.0 - Pe) * (D * W + repeat)
 
 
 def new_tie_cost(m: CareSystemModel, pair_share: np.ndarray) -> np.ndarray:
