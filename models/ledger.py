@@ -45,7 +45,8 @@ class Prices:
     (waiting, handoffs, failed episodes) and the decisions price with them (route tables,
     and the rules through :class:`~carenet.models.power.RuleView`), so that no decision
     weighs a consequence at other than what the accounting then charges. QALYs are
-    valued at the threshold. Per-stratum figures are what is charged to one patient;
+    valued at the threshold, including the health gain a failure forgoes and a delay
+    shrinks (:meth:`receivers`). Per-stratum figures are what is charged to one patient;
     the decision prices are their expectations over the strata of the patients a
     receiver gets by handoff (:meth:`receivers`).
 
@@ -120,30 +121,36 @@ class Prices:
         """Expected failure, weekly-wait and repeated-assessment cost per receiver.
 
         Per receiving organisation, over the patients it gets by handoff (a week's wait
-        without bed days: :meth:`pair_wait` adds them).
+        without bed days: :meth:`pair_wait` adds them). Besides what the ledger charges,
+        a failure forgoes the episode's health gain and a week's delay shrinks it (the
+        service stage divides it by 1 + ``delay_gain_decay`` x weeks waited): both are
+        valued at the threshold, for an episode that has not waited yet (the first
+        week's loss, gain x decay / (1 + decay), per week of delay).
 
         An organisation's patients are the handoff steps of the lines it offers
-        (:meth:`handoff_steps`); one offering none gets the whole population's mix.
+        (:meth:`handoff_steps`); one offering none gets every handoff step's mix.
         Computed once per model (kinds and pathways do not change).
         """
         if self._recv is not None:
             return self._recv
         hs = self.handoff_steps(m)
-        rep = self.repeat(m.step_cost[hs["pw"], hs["stage"]])
-        fail = np.full(m.n, float(self.mix @ self.fail_s))
-        wait = np.full(m.n, float(self.mix @ self.wait_s))
-        rcost = np.zeros(m.n)
-        if hs["weight"].sum() > 0:
-            rcost[:] = float(np.average(rep, weights=hs["weight"]))
+        decay = float(self.cfg.health.delay_gain_decay)
+        gain = self.thr * m.pw_gain[hs["pw"]]
+        rows = np.stack(
+            [
+                self.fail_s[hs["s"]] + gain,
+                self.wait_s[hs["s"]] + gain * decay / (1.0 + decay),
+                self.repeat(m.step_cost[hs["pw"], hs["stage"]]),
+            ]
+        )
+        out = np.zeros((3, m.n))
+        w_all = hs["weight"]
+        out[:] = (rows @ w_all / w_all.sum())[:, None] if w_all.sum() > 0 else 0.0
         for j in range(m.n):
-            sel = m.offers[j, hs["line"]]
-            w = hs["weight"] * sel
-            if w.sum() <= 0:
-                continue
-            fail[j] = float(np.average(self.fail_s[hs["s"]], weights=w))
-            wait[j] = float(np.average(self.wait_s[hs["s"]], weights=w))
-            rcost[j] = float(np.average(rep, weights=w))
-        self._recv = (fail, wait, rcost)
+            w = w_all * m.offers[j, hs["line"]]
+            if w.sum() > 0:
+                out[:, j] = rows @ w / w.sum()
+        self._recv = (out[0], out[1], out[2])
         return self._recv
 
     def pair_wait(self, m: Any) -> np.ndarray:
