@@ -60,6 +60,36 @@ def route_tables(m: CareSystemModel) -> RouteTables:
     Also sets the model's expected-cost tables the rules decide on (``ec_best``,
     ``ec_alt``, ``ec_new``, and ``ec_wait``, the price of a week's wait per pair).
     """
+    P, D, A, S, K, pair_share = route_parameters(m)
+    EC = expected_cost(m, P, D, A, S)
+    EC[DIRECT][~(m.trust > 0)] = np.inf
+    EC[BROKER][K < 0] = np.inf
+    if not m.hierarchy:
+        EC[ESCALATION] = np.inf
+    else:
+        force = _forced_escalation(m)
+        if force.any():
+            for k in (DIRECT, BROKER, COLD):
+                EC[k][force] = np.inf
+    route = np.argmin(EC, axis=0)
+    fb_ec = EC.copy()
+    fb_ec[BROKER] = np.inf
+    fallback = np.argmin(fb_ec, axis=0)
+    m.ec_best = np.take_along_axis(EC, route[None], 0)[0]
+    alt = EC.copy()
+    alt[DIRECT] = np.inf
+    m.ec_alt = alt.min(axis=0)
+    m.ec_new = new_tie_cost(m, pair_share)
+    return RouteTables(route, K, fallback, P, D, A, S)
+
+
+def route_parameters(m: CareSystemModel) -> tuple[np.ndarray, ...]:
+    """Each route's failure chance, delay, admin hours and shared records per pair.
+
+    Returns:
+        (P, D, A, S, K, pair_share): [4, n, n] arrays by route, the best broker per pair
+        (-1: none) and whether both ends share records.
+    """
     h = m.cfg.handoff
     n = m.n
     T = m.trust
@@ -80,7 +110,7 @@ def route_tables(m: CareSystemModel) -> RouteTables:
     can_broker = m.active & ((m.broker_base + m.hub_bonus) >= 1)
     B, K = broker_table(T, has, np.flatnonzero(can_broker & (has.sum(axis=1) >= 2)))
     np.fill_diagonal(B, 0.0)
-    hasb = B > 0
+    K[B <= 0] = -1
     P[BROKER] = h.best_fail + gap_f * (1.0 - B)
     D[BROKER] = h.best_delay_weeks + gap_d * (1.0 - B) + h.broker_delay_weeks
     A[BROKER] = h.broker_admin_hours
@@ -96,26 +126,7 @@ def route_tables(m: CareSystemModel) -> RouteTables:
     A[COLD] = h.cold_admin_hours
     S[COLD] = pair_share & m.shared_live
     P = np.where(S, P * h.shared_records_fail_multiplier, P)
-    EC = expected_cost(m, P, D, A, S)
-    EC[DIRECT][~has] = np.inf
-    EC[BROKER][~hasb] = np.inf
-    if not m.hierarchy:
-        EC[ESCALATION] = np.inf
-    else:
-        force = _forced_escalation(m)
-        if force.any():
-            for k in (DIRECT, BROKER, COLD):
-                EC[k][force] = np.inf
-    route = np.argmin(EC, axis=0)
-    fb_ec = EC.copy()
-    fb_ec[BROKER] = np.inf
-    fallback = np.argmin(fb_ec, axis=0)
-    m.ec_best = np.take_along_axis(EC, route[None], 0)[0]
-    alt = EC.copy()
-    alt[DIRECT] = np.inf
-    m.ec_alt = alt.min(axis=0)
-    m.ec_new = new_tie_cost(m, pair_share)
-    return RouteTables(route, K, fallback, P, D, A, S)
+    return P, D, A, S, K, pair_share
 
 
 def expected_cost(
