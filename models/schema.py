@@ -321,13 +321,22 @@ class HandoffConfig:
 
     cold_fail: float = P(
         0.25,
-        doc="Failure chance of a handoff with no tie, broker or hierarchy.",
+        doc=(
+            "Failure chance of a cold handoff (no tie, broker or hierarchy): the referral is "
+            "lost, refused or not acted on. Reasoning: a referral to an unknown team with no "
+            "relationship or approval behind it is the least reliable route; the same "
+            "receiver-overload term as every route is added (overload_fail_slope)."
+        ),
         **PROB,
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     best_fail: float = P(
         0.02,
-        doc="Failure chance over a fully trusted direct tie.",
+        doc=(
+            "Failure chance over a fully trusted direct tie; a tie of trust T fails at "
+            "best + (cold - best) x (1 - T). Reasoning: a trusted working relationship "
+            "removes most, not all, lost referrals."
+        ),
         **PROB,
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
@@ -336,7 +345,10 @@ class HandoffConfig:
         lo=0.0,
         hi=52.0,
         unit="weeks",
-        doc="Delay of a cold handoff.",
+        doc=(
+            "Delay of a cold handoff (finding the right team, a referral form, triage). "
+            "Reasoning: about a week for an unsolicited referral to be picked up."
+        ),
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     best_delay_weeks: float = P(
@@ -344,24 +356,60 @@ class HandoffConfig:
         lo=0.0,
         hi=52.0,
         unit="weeks",
-        doc="Delay over a fully trusted tie.",
+        doc=(
+            "Delay over a fully trusted tie (interpolated by trust like failure). "
+            "Reasoning: a phone call between people who know each other: under a day."
+        ),
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     direct_admin_hours: float = P(
-        0.25, lo=0.0, hi=100.0, unit="hours", doc="Admin time of a direct handoff."
+        0.25,
+        lo=0.0,
+        hi=100.0,
+        unit="hours",
+        doc="Admin time of a direct handoff (one call or message between known contacts).",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     cold_admin_hours: float = P(
-        1.0, lo=0.0, hi=100.0, unit="hours", doc="Admin time of a cold handoff."
+        1.0,
+        lo=0.0,
+        hi=100.0,
+        unit="hours",
+        doc="Admin time of a cold handoff (finding the service, forms, chasing).",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     broker_admin_hours: float = P(
-        0.75, lo=0.0, hi=100.0, unit="hours", doc="Admin time of a brokered handoff."
+        0.75,
+        lo=0.0,
+        hi=100.0,
+        unit="hours",
+        doc=(
+            "Admin time of a brokered handoff (two legs, the broker's time included); "
+            "brokers are capped at organisations.brokerage_capacity handoffs a week, "
+            "beyond which a handoff takes the best route without a broker."
+        ),
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     broker_delay_weeks: float = P(
-        0.25, lo=0.0, hi=52.0, unit="weeks", doc="Extra delay added by a broker."
+        0.25,
+        lo=0.0,
+        hi=52.0,
+        unit="weeks",
+        doc=(
+            "Extra delay added by a broker (its failure and trust delay are those of the "
+            "weaker leg). Reasoning: one more person relays the referral: a day or two."
+        ),
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     escalation_fail: float = P(
         0.04,
-        doc="Failure chance of a handoff enforced through the hierarchy.",
+        doc=(
+            "Failure chance of a handoff approved through the hierarchy, whatever the trust. "
+            "Reasoning: a formally approved referral is rarely lost, but approval does not "
+            "make the receiver know the patient. Load acts on it as on every route: the "
+            "receiver's queue adds overload_fail_slope, and the approving body's capacity "
+            "(escalation_capacity_per_org) queues approvals beyond it."
+        ),
         **PROB,
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
@@ -370,11 +418,37 @@ class HandoffConfig:
         lo=0.0,
         hi=52.0,
         unit="weeks/level",
-        doc="Approval delay per hierarchy level.",
+        doc=(
+            "Approval delay per hierarchy level climbed and descended (to the lowest common "
+            "superior and back), before any wait for the approver's capacity. Reasoning: a "
+            "panel or sign-off at each level, of the order of days."
+        ),
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     escalation_admin_hours_per_level: float = P(
-        0.5, lo=0.0, hi=100.0, unit="hours/level", doc="Admin time per hierarchy level."
+        0.5,
+        lo=0.0,
+        hi=100.0,
+        unit="hours/level",
+        doc="Admin time per hierarchy level (requests, forms and sign-off at each level).",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+    )
+    escalation_capacity_per_org: float = P(
+        20.0,
+        lo=0.01,
+        hi=1e6,
+        unit="handoffs/week per organisation",
+        doc=(
+            "Approvals a body of the hierarchy can give a week, per active service "
+            "organisation below it (the lowest common superior of the pair approves). "
+            "Beyond it approvals queue: the body's backlog carries over, and a handoff "
+            "waits backlog / capacity extra weeks in transit (priced into the route's "
+            "expected delay). Reasoning: the same coordination capacity per organisation "
+            "as a broker's (organisations.brokerage_capacity), so that neither structure's "
+            "coordination route is unlimited; approval staff scale with the number of "
+            "organisations a body oversees."
+        ),
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     shared_records_fail_multiplier: float = P(
         0.6,
@@ -397,7 +471,11 @@ class HandoffConfig:
         lo=0.0,
         hi=1.0,
         unit="per queue/capacity",
-        doc="Extra failure chance per unit of the receiver's queue relative to its capacity.",
+        doc=(
+            "Extra failure chance per unit of the receiver's queue relative to its capacity, "
+            "added to every route alike (direct, broker, escalation, cold)."
+        ),
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     trust_gain: float = P(0.05, doc="Trust gained per unit success share (slow).", **PROB)
     trust_loss: float = P(0.25, doc="Trust lost per unit failure share (fast).", **PROB)

@@ -147,7 +147,9 @@ def test_boards_change_results_in_a_tie_less_hierarchy():
     runs = {}
     for comps in ("[]", "[boards]"):
         m = model(*DOMINATE_HIER, f"response.components={comps}")
-        m.run(52)  # a weak board tie is used once its trust has grown over a few boards
+        # A weak board tie is used once its trust has grown over many boards: priced as
+        # the accounting charges (#12 item 2), direct beats approval only at high trust.
+        m.run(130)
         runs[comps] = (m, m.summary())
     (bare, s0), (board, s1) = runs["[]"], runs["[boards]"]
     assert (bare.trust > 0).sum() == 0

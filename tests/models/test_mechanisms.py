@@ -87,7 +87,7 @@ def test_empowerment_refers_to_the_partner_with_the_best_expected_outcome():
     vcse = np.flatnonzero(m.kinds == "vcse")
     rule = Empowerment(choice_sharpness=50.0)
     w = rule.referral_weights(gp, view)[vcse] / (view.capacity[vcse] * view.local_weight[gp, vcse])
-    cost = view.route_cost[gp, vcse] + view.expected_wait[vcse] * view.wait_cost
+    cost = view.route_cost[gp, vcse] + view.expected_wait[vcse] * view.wait_price[gp, vcse]
     assert int(np.argmax(w)) == int(np.argmin(cost))
 
 
