@@ -961,9 +961,11 @@ class CarenetConfig:
         unit="weeks",
         doc="Weeks simulated first and left out of every summary metric (the warm-up: "
         "queues, episodes, ties and trust settle from their built state). Must be below "
-        "steps; 0 counts every week. Default: MSER-5 on weekly cost, net QALYs and queue "
-        "length of the three reference arrangements, 5 seeds, gave at most 35 weeks for "
-        "every series that levels off, rounded up to one budget year (docs/warmup.md, "
+        "steps; 0 counts every week. Default: the start-up transient of weekly cost and net "
+        "QALYs lasts about one quarter (MSER-5 per run, median over 5 seeds: 5-20 weeks in "
+        "the reference arrangements, but 60 for the network's QALYs), rounded up to one "
+        "budget year; slower trends "
+        "(trust building, queue growth) are dynamics, left in (docs/warmup.md, "
         "benchmarks/warmup.py).",
     )
 
