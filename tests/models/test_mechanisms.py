@@ -174,6 +174,10 @@ def test_tie_count_respects_each_organisations_relationship_time():
 def test_a_required_contract_delays_the_first_handoff_by_its_lead_time():
     lead = 6
     m = model("response=bureaucratic", f"response.contract_lead_time_weeks={lead}")
+    # Pairs that already work together start under contract (tests/models/test_warmup.py);
+    # here no pair has one yet, so each first handoff signs one and waits its lead time.
+    m.contract_ready[:] = np.inf
+    m.contract_expiry[:] = -np.inf
     while m.records == [] or m.records[-1]["handoffs"] - m.records[-1]["handoffs_failed"] == 0:
         m.step()
     ep = m.episodes
