@@ -92,8 +92,9 @@ def schema_range(section: str, name: str) -> tuple[int, int, str]:
     import dataclasses
 
     from carenet.models import schema
+    from carenet.sim.modelspec import RunKeys
 
-    cls = schema.PopulationConfig if section == "population" else schema.CarenetConfig
+    cls = schema.PopulationConfig if section == "population" else RunKeys
     meta = {f.name: f.metadata for f in dataclasses.fields(cls)}[name]
     return int(meta["lo"]), int(meta["hi"]), str(meta.get("unit") or "")
 
