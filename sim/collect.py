@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .runner import is_finished
-from .sweep import FAILURES, RUNS, SWEEP_FILE, run_id, scenario_id, swept_of
+from .sweep import FAILURES, RUNS, SWEEP_FILE, load_sweep, run_id, scenario_id, swept_of
 
 RUNS_FILE = "runs.parquet"
 TIMESERIES_FILE = "timeseries.parquet"
@@ -102,33 +102,20 @@ def is_sweep_folder(folder: Path) -> bool:
     return (folder / SWEEP_FILE).is_file() or (folder / RUNS).is_dir()
 
 
+SWEEP_NOTE = (
+    "it records what the sweep ran and is needed for the scenario labels and the baseline: "
+    "restore it, or run the sweep again"
+)
+"""What a damaged ``sweep.json`` means to ``collect`` and ``report``."""
+
+
 def read_sweep_strict(folder: Path) -> dict[str, Any] | None:
     """The ``sweep.json`` of ``folder``; None if there is none.
 
     Raises:
         CollectError: If it exists but cannot be read or is not a sweep record.
     """
-    p = Path(folder) / SWEEP_FILE
-    if not p.exists():
-        return None
-    try:
-        data = json.loads(p.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise CollectError(
-            f"{p}: unreadable ({_why(exc)}); it records what the sweep ran and is needed for "
-            "the scenario labels and the baseline: restore it, or run the sweep again"
-        ) from None
-    if not isinstance(data, dict) or not isinstance(data.get("runs", []), list):
-        raise CollectError(f"{p}: not a carenet sweep record; restore it or run the sweep again")
-    try:
-        for r in data.get("runs", []):
-            r["run_id"]  # noqa: B018 - every planned run has an id
-        swept_of(data)
-    except (KeyError, TypeError, AttributeError):
-        raise CollectError(
-            f"{p}: not a carenet sweep record; restore it or run the sweep again"
-        ) from None
-    return data
+    return load_sweep(folder, SWEEP_NOTE, CollectError)
 
 
 def check_input_folder(folder: Path, what: str) -> None:

@@ -90,6 +90,8 @@ KIND_COLOURS: dict[str, str] = {
     "regulator": "#a0a0a0",
     "hwb": "#bcbd22",
 }
+"""Node colour by organisation kind in the network figures (the report's and the view's);
+any other kind is grey."""
 
 
 @dataclass(frozen=True)
