@@ -940,28 +940,20 @@ def check_sweep_folder(out: Path) -> dict[str, Any] | None:
         SweepError: If ``out`` is a file, holds something that is not a carenet sweep, has a
             corrupt ``sweep.json``, or cannot be written.
     """
-    from .runner import read_only_fs, visible_entries, writable_base
+    from .runner import path_problem, visible_entries, write_problem
 
-    if out.is_symlink() and not out.exists():
-        raise SweepError(
-            f"out: {str(out)!r} is a symbolic link to {os.readlink(out)!r}, which does not "
-            "exist; create the folder it points to, or choose another folder"
-        )
-    if out.exists() and not out.is_dir():
-        raise SweepError(f"out: {str(out)!r} is a file; give a folder")
+    problem = path_problem(out)
+    if problem:
+        raise SweepError(problem)
     previous = load_sweep(out)
     if previous is None and out.is_dir() and visible_entries(out):
         raise SweepError(
             f"out: {str(out)!r} is not empty and holds no carenet sweep; "
             "choose an empty or new folder"
         )
-    base = writable_base(out)
-    if base.is_dir() and not os.access(base, os.W_OK | os.X_OK):
-        why = "read-only file system" if read_only_fs(base) else "permission denied"
-        raise SweepError(
-            f"out: {str(out)!r} cannot be written ({str(base)!r}: {why}); "
-            "choose a folder you can write to"
-        )
+    problem = write_problem(out)
+    if problem:
+        raise SweepError(problem)
     return previous
 
 
