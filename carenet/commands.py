@@ -50,30 +50,13 @@ def _sweep(args: Any) -> int:
     """
     from carenet.sim.config import ConfigError
     from carenet.sim.runner import OutputError, WriteError
-    from carenet.sim.sweep import (
-        FAILURES,
-        SweepError,
-        _nearly_full,
-        _read_json,
-        describe_failure,
-        plan_sweep,
-        run_sweep,
-    )
+    from carenet.sim.sweep import SweepError, plan_sweep, run_sweep
 
     try:
         plan = plan_sweep(list(args.overrides), multirun=bool(args.multirun), on_plan=_plan_note)
     except (ConfigError, SweepError, OutputError) as exc:
         return fail(str(exc))
-    by_id = {r.run_id: r for r in plan.runs}
-    n_sc = len(plan.scenarios)
-    reps = sorted({s["replications"] for s in plan.scenarios})
-    rep_text = str(reps[0]) if len(reps) == 1 else f"{reps[0]}-{reps[-1]}"
-    print(
-        f"carenet sweep: {n_sc} scenario{'s' if n_sc != 1 else ''} × {rep_text} "
-        f"replication{'s' if reps != [1] else ''} = {len(plan.runs)} runs "
-        f"into {plan.out}/ (launcher: {plan.launcher})",
-        flush=True,
-    )
+    _say_plan(plan)
     try:
         result = run_sweep(plan)
     except (SweepError, OutputError) as exc:
@@ -90,6 +73,26 @@ def _sweep(args: Any) -> int:
             "rerun the same command to resume (set CARENET_DEBUG=1 to see the traceback)",
             1,
         )
+    return _say_result(plan, result)
+
+
+def _say_plan(plan: Any) -> None:
+    """One line: how many scenarios and replications, into which folder, by what launcher."""
+    n_sc = len(plan.scenarios)
+    reps = sorted({s["replications"] for s in plan.scenarios})
+    rep_text = str(reps[0]) if len(reps) == 1 else f"{reps[0]}-{reps[-1]}"
+    print(
+        f"carenet sweep: {n_sc} scenario{'s' if n_sc != 1 else ''} × {rep_text} "
+        f"replication{'s' if reps != [1] else ''} = {len(plan.runs)} runs "
+        f"into {plan.out}/ (launcher: {plan.launcher})",
+        flush=True,
+    )
+
+
+def _say_result(plan: Any, result: dict[str, Any]) -> int:
+    """Tell what the sweep did: counts, a full disk, failed and missing runs; the exit code."""
+    from carenet.sim.sweep import FAILURES, _nearly_full, _read_json
+
     c = result["counts"]
     print(
         f"carenet sweep: {c['finished']}/{c['planned']} runs finished "
@@ -114,14 +117,7 @@ def _sweep(args: Any) -> int:
         )
         return 1
     if records:
-        print(f"carenet: {len(records)} run(s) failed:", file=sys.stderr)
-        for rid, rec in records.items():
-            print(f"  {describe_failure(rid, rec, by_id.get(rid))}", file=sys.stderr)
-        print(
-            f"  details (config, seed, traceback) in {plan.out / FAILURES}/; "
-            "rerun the same command to retry them",
-            file=sys.stderr,
-        )
+        _say_failures(plan, records)
     if result["_missing"]:
         print(
             f"carenet: {len(result['_missing'])} run(s) did not finish; "
@@ -130,6 +126,21 @@ def _sweep(args: Any) -> int:
         )
     print(f"Results in {plan.out}/  (next: carenet collect {plan.out}; carenet report {plan.out})")
     return 0 if result["status"] == "complete" else 1
+
+
+def _say_failures(plan: Any, records: dict[str, dict[str, Any]]) -> None:
+    """One line a failed run, and where their records are."""
+    from carenet.sim.sweep import FAILURES, describe_failure
+
+    by_id = {r.run_id: r for r in plan.runs}
+    print(f"carenet: {len(records)} run(s) failed:", file=sys.stderr)
+    for rid, rec in records.items():
+        print(f"  {describe_failure(rid, rec, by_id.get(rid))}", file=sys.stderr)
+    print(
+        f"  details (config, seed, traceback) in {plan.out / FAILURES}/; "
+        "rerun the same command to retry them",
+        file=sys.stderr,
+    )
 
 
 def cmd_collect(args: Any) -> int:
