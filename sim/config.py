@@ -357,23 +357,26 @@ def _explained(exc: Exception, loader: Any, name: str, overrides: list[str]) -> 
     if unknown:
         return unknown
     if first.startswith("Config group override must be a string"):
-        bad = next((o for o in overrides if o.split("=", 1)[0].lstrip("+~") == "hydra"), "hydra")
-        groups = ("launcher", "sweeper")
-        opts = "; ".join(
-            f"hydra/{g}="
-            + "|".join(
-                o
-                for o in loader.get_group_options(f"hydra/{g}")
-                if not o.startswith(("_", "carenet_"))
-            )
-            for g in groups
-        )
-        return ConfigError(
-            f"{bad.split('=', 1)[0]}: {bad.partition('=')[2]!r} is not allowed; hydra is "
-            f"Hydra's own configuration, not a value: choose its groups ({opts}) or set "
-            "its keys (e.g. hydra.launcher.n_jobs=4)"
-        )
+        return _hydra_as_value(loader, overrides)
     return _compose_error(exc)
+
+
+def _hydra_as_value(loader: Any, overrides: list[str]) -> ConfigError:
+    """The one-line error for ``hydra=VALUE``: Hydra's own configuration is not a value."""
+    bad = next((o for o in overrides if o.split("=", 1)[0].lstrip("+~") == "hydra"), "hydra")
+    groups = ("launcher", "sweeper")
+    opts = "; ".join(
+        f"hydra/{g}="
+        + "|".join(
+            o for o in loader.get_group_options(f"hydra/{g}") if not o.startswith(("_", "carenet_"))
+        )
+        for g in groups
+    )
+    return ConfigError(
+        f"{bad.split('=', 1)[0]}: {bad.partition('=')[2]!r} is not allowed; hydra is "
+        f"Hydra's own configuration, not a value: choose its groups ({opts}) or set "
+        "its keys (e.g. hydra.launcher.n_jobs=4)"
+    )
 
 
 def _compose_error(exc: Exception) -> ConfigError:
