@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -143,20 +144,34 @@ def _say_failures(plan: Any, records: dict[str, dict[str, Any]]) -> None:
     )
 
 
-def cmd_collect(args: Any) -> int:
-    """``carenet collect DIR``: write DIR/runs.parquet and DIR/timeseries.parquet."""
-    from carenet.sim.collect import CollectError, ResultWriteError, collect, unexpected
+def _guarded(name: str, call: Callable[[], Any], bad: type[Exception]) -> tuple[Any, int | None]:
+    """Run ``call`` for command ``name``; its errors as one line and an exit code.
+
+    Returns:
+        ``(result, None)``, or ``(None, code)`` once the line is printed: 2 for ``bad``
+        (bad input, nothing done), 1 for a failed write or anything unexpected.
+    """
+    from carenet.sim.collect import ResultWriteError, unexpected
 
     try:
-        res = collect(Path(args.dir))
-    except CollectError as exc:
-        return fail(f"collect: {exc}")
+        return call(), None
+    except bad as exc:
+        return None, fail(f"{name}: {exc}")
     except ResultWriteError as exc:
-        return fail(f"collect: {exc}", 1)
+        return None, fail(f"{name}: {exc}", 1)
     except Exception as exc:
         if os.environ.get("CARENET_DEBUG"):
             raise
-        return fail(f"collect: {unexpected(exc)}", 1)
+        return None, fail(f"{name}: {unexpected(exc)}", 1)
+
+
+def cmd_collect(args: Any) -> int:
+    """``carenet collect DIR``: write DIR/runs.parquet and DIR/timeseries.parquet."""
+    from carenet.sim.collect import CollectError, collect
+
+    res, code = _guarded("collect", lambda: collect(Path(args.dir)), CollectError)
+    if code is not None:
+        return code
     print(
         f"carenet collect: {res.n_runs} runs ({res.n_failed} failed) in {res.seconds:.1f} s\n"
         f"  {res.runs_path}  (one row per run)\n"
@@ -167,19 +182,12 @@ def cmd_collect(args: Any) -> int:
 
 def cmd_report(args: Any) -> int:
     """``carenet report DIR [--baseline NAME]``: write DIR/report.md and DIR/figures/."""
-    from carenet.sim.collect import ResultWriteError, unexpected
     from carenet.sim.report import ReportError, build_report
 
-    try:
-        path = build_report(Path(args.dir), getattr(args, "baseline", None))
-    except ReportError as exc:
-        return fail(f"report: {exc}")
-    except ResultWriteError as exc:
-        return fail(f"report: {exc}", 1)
-    except Exception as exc:
-        if os.environ.get("CARENET_DEBUG"):
-            raise
-        return fail(f"report: {unexpected(exc)}", 1)
+    baseline = getattr(args, "baseline", None)
+    path, code = _guarded("report", lambda: build_report(Path(args.dir), baseline), ReportError)
+    if code is not None:
+        return code
     print(f"carenet report: {path}  (figures in {path.parent / 'figures'}/)")
     return 0
 
