@@ -201,8 +201,11 @@ def spec_of(cfg: Any) -> ModelSpec:
 
 
 def __getattr__(name: str) -> type:
-    """Rebuild a run schema on first use by name, so that a pickled configuration loads
-    in a fresh process (a launcher's worker) before any configuration was made there."""
+    """Make a run schema on first use by name (``Run_carenet``...).
+
+    A pickled configuration then loads in a fresh process (a launcher's worker) before
+    any configuration was made there.
+    """
     kind, _, safe = name.partition("_")
     if kind in ("Run", "RunKeys") and safe:
         if safe == DEFAULT_MODEL:
