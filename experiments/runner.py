@@ -307,10 +307,10 @@ def arm_runs(folder: Path) -> list[Row]:
     import pandas as pd
 
     from carenet.sim.collect import RUNS_FILE, collect
-    from carenet.sim.sweep import read_sweep
+    from carenet.sim.sweep import load_sweep
 
     collect(folder)
-    sweep = read_sweep(folder) or {}
+    sweep = load_sweep(folder) or {}
     planned = [r["run_id"] for r in sweep.get("runs", [])]
     table = pd.read_parquet(folder / RUNS_FILE)
     done = table[table["status"] == "complete"]

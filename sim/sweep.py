@@ -720,23 +720,26 @@ def plan_sweep(
 # --- the folder -------------------------------------------------------------------------
 
 
-def read_sweep(folder: Path) -> dict[str, Any] | None:
-    """The ``sweep.json`` of a sweep folder, or None if there is none (or it is unreadable)."""
-    p = Path(folder) / SWEEP_FILE
-    if not p.is_file():
-        return None
-    try:
-        return json.loads(p.read_text())
-    except (OSError, ValueError):
-        return None
+RESUME_NOTE = "the sweep cannot be resumed: restore the file, or choose another folder"
+"""What a damaged ``sweep.json`` means to a resume (:func:`load_sweep`'s default)."""
 
 
-def load_sweep(folder: Path) -> dict[str, Any] | None:
-    """The ``sweep.json`` of a folder to resume, or None if there is none.
+def load_sweep(
+    folder: Path, then: str = RESUME_NOTE, error: type[ValueError] = SweepError
+) -> dict[str, Any] | None:
+    """The ``sweep.json`` of a folder, or None if there is none.
+
+    Every reader of a sweep's record (resume, ``collect``, ``report``, experiments) reads
+    it here, so a damaged one is refused the same way.
+
+    Args:
+        folder: The sweep folder.
+        then: What the damage means to the caller, ending the one-line message.
+        error: The typed error to raise (``SweepError``; ``collect`` passes its own).
 
     Raises:
-        SweepError: If it is there but cannot be read, is truncated or corrupt, or is not
-            a carenet sweep file (one line naming the file).
+        SweepError: (or ``error``) If it is there but cannot be read, is truncated or
+            corrupt, or is not a carenet sweep record (one line naming the file).
     """
     p = Path(folder) / SWEEP_FILE
     if not p.exists() and not p.is_symlink():
@@ -744,22 +747,29 @@ def load_sweep(folder: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(p.read_bytes().decode("utf-8"))
     except OSError as exc:
-        raise SweepError(
-            f"{SWEEP_FILE}: cannot read {str(p)!r} ({exc.strerror or exc}); "
-            "the sweep cannot be resumed"
-        ) from None
+        raise error(f"{p}: unreadable ({exc.strerror or exc}); {then}") from None
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
         where = f"line {exc.lineno} column {exc.colno}: " if hasattr(exc, "lineno") else ""
-        raise SweepError(
-            f"{SWEEP_FILE}: {str(p)!r} is truncated or corrupt ({where}{_first(exc)}); "
-            "the sweep cannot be resumed: restore the file, or choose another folder"
+        raise error(
+            f"{p}: unreadable, truncated or corrupt ({where}{_first(exc)}); {then}"
         ) from None
-    if not isinstance(data, dict) or data.get("kind") != "carenet-sweep":
-        raise SweepError(
-            f"{SWEEP_FILE}: {str(p)!r} is not a carenet sweep file; "
-            "the sweep cannot be resumed: restore the file, or choose another folder"
-        )
+    if not _is_sweep_record(data):
+        raise error(f"{p}: not a carenet sweep record; {then}")
     return data
+
+
+def _is_sweep_record(data: Any) -> bool:
+    """Whether ``data`` has the shape of a ``sweep.json`` that carenet wrote."""
+    if not isinstance(data, dict) or data.get("kind") != "carenet-sweep":
+        return False
+    runs = data.get("runs", [])
+    if not isinstance(runs, list) or not all(isinstance(r, dict) and "run_id" in r for r in runs):
+        return False
+    try:
+        swept_of(data)
+    except (KeyError, TypeError, AttributeError, ValueError):
+        return False
+    return True
 
 
 def _first(exc: BaseException) -> str:
@@ -930,28 +940,20 @@ def check_sweep_folder(out: Path) -> dict[str, Any] | None:
         SweepError: If ``out`` is a file, holds something that is not a carenet sweep, has a
             corrupt ``sweep.json``, or cannot be written.
     """
-    from .runner import read_only_fs, visible_entries, writable_base
+    from .runner import path_problem, visible_entries, write_problem
 
-    if out.is_symlink() and not out.exists():
-        raise SweepError(
-            f"out: {str(out)!r} is a symbolic link to {os.readlink(out)!r}, which does not "
-            "exist; create the folder it points to, or choose another folder"
-        )
-    if out.exists() and not out.is_dir():
-        raise SweepError(f"out: {str(out)!r} is a file; give a folder")
+    problem = path_problem(out)
+    if problem:
+        raise SweepError(problem)
     previous = load_sweep(out)
     if previous is None and out.is_dir() and visible_entries(out):
         raise SweepError(
             f"out: {str(out)!r} is not empty and holds no carenet sweep; "
             "choose an empty or new folder"
         )
-    base = writable_base(out)
-    if base.is_dir() and not os.access(base, os.W_OK | os.X_OK):
-        why = "read-only file system" if read_only_fs(base) else "permission denied"
-        raise SweepError(
-            f"out: {str(out)!r} cannot be written ({str(base)!r}: {why}); "
-            "choose a folder you can write to"
-        )
+    problem = write_problem(out)
+    if problem:
+        raise SweepError(problem)
     return previous
 
 
