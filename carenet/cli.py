@@ -10,6 +10,8 @@ Subcommands::
     carenet docs                         ODD description and parameters, see carenet.tools.odd
     carenet bench                        performance benchmark, see carenet.tools.bench
     carenet experiment list|run|report   named experiments, see carenet.experiments.command
+    carenet analyse DIR --metric M       sensitivity indices, see carenet.sim.sensitivity
+    carenet discover DIR --where EXPR    scenario discovery, see carenet.sim.discovery
     carenet view [KEY=VALUE ... | DIR]   browser view of a run or results, see carenet.viz
 
 Bad input ends with a one-line message on stderr and exit code 2; no traceback.
@@ -302,6 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _experiment_arguments(e)
     e.set_defaults(func=lambda a: _delegate("carenet.experiments.command", "cmd_experiment", a))
+    # `carenet analyse` and `carenet discover`: a design's results (carenet.design_commands).
+    from carenet.design_commands import add_parsers as _add_design_parsers
+
+    _add_design_parsers(sub)
     # `carenet view`: the browser view (carenet.viz owns its options).
     try:
         from carenet.viz import add_parser as _add_view
