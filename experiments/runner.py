@@ -340,7 +340,8 @@ def analyse(plan: ExperimentPlan, runs: dict[str, list[Row]]) -> Findings:
     shared = [
         ov for ov in plan.common if override_key(ov) not in run_keys and not is_hydra_override(ov)
     ]
-    return analysis(Results(plan.experiment, runs, shared, plan.replications, plan.seed))
+    folders = {arm.id: plan.folder(arm.id) for arm in plan.experiment.arms}
+    return analysis(Results(plan.experiment, runs, shared, plan.replications, plan.seed, folders))
 
 
 def report_experiment(plan: ExperimentPlan, arm_reports: bool = True) -> Findings:

@@ -235,16 +235,25 @@ def from_dict(data: Any, source: str = "design") -> Design:
 
 
 def load_design(path: str | Path) -> Design:
-    """Read and check a design file.
+    """Read and check a design file (a path, or ``pkg://PACKAGE/FILE`` for a shipped one).
 
     Raises:
         ConfigError: If the file cannot be read or is not a well-formed design (one line).
     """
     import yaml
 
-    p = Path(str(path)).expanduser()
+    text = str(path)
     try:
+        if text.startswith("pkg://"):  # a design shipped in a package (named experiments)
+            from importlib import resources
+
+            package, _, rel = text[len("pkg://") :].partition("/")
+            p: Any = resources.files(package).joinpath(rel)
+        else:
+            p = Path(text).expanduser()
         data = yaml.safe_load(p.read_text("utf-8"))
+    except ModuleNotFoundError:
+        raise _fail(repr(text), "names no installed package (pkg://PACKAGE/FILE)") from None
     except OSError as exc:
         raise _fail(repr(str(path)), f"cannot be read ({exc.strerror or exc})") from None
     except yaml.YAMLError as exc:
