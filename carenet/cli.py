@@ -343,6 +343,10 @@ def _main(argv: list[str] | None) -> int:
             return fail("interrupted", 130)
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    if extra and getattr(args, "command", None) == "experiment":
+        # `carenet experiment run NAME --quick KEY=VALUE`: overrides after an option
+        args.overrides = [*args.overrides, *[x for x in extra if "=" in x]]
+        extra = [x for x in extra if "=" not in x]
     if extra:
         if getattr(args, "command", None) == "run":
             opt = extra[0].lstrip("-")
