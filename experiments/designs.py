@@ -187,9 +187,17 @@ def where_network_wins(results: Results) -> Findings:
             for r in sens.fillna({"flag": ""}).itertuples()
         ],
     ]
+    share = float(wins.mean())
     for who, res in boxes.items():
         lines += ["", f"### Where the {who} wins (PRIM)", ""]
-        lines += box_lines(res["box"]) if res else [f"The {who} wins at no sample point."]
+        if res is not None:
+            lines += box_lines(res["box"])
+            continue
+        every = share == 1.0 if who == "network" else share == 0.0
+        lines.append(
+            f"The {who} wins at {'every' if every else 'no'} sample point (ties count for "
+            "neither): there is no boundary to find within this design's ranges."
+        )
     if len(fx):
         lines += [
             "",

@@ -27,7 +27,8 @@ def write_design(folder: Path, name: str = "d.yaml", **fields) -> Path:
 def run_design(design: Path, out: Path, *extra: str) -> dict:
     from carenet.sim.sweep import plan_sweep, run_sweep
 
-    plan = plan_sweep([f"design={design}", f"out={out}", "hydra/launcher=basic", *extra])
+    ovs = [f"design={design}", f"out={out}", "hydra.launcher.n_jobs=2", *extra]
+    plan = plan_sweep(ovs)
     result = run_sweep(plan)
     assert result["status"] == "complete", result["counts"]
     return result
