@@ -5,6 +5,7 @@ on each sample point (the mean over its replications), e.g.
 ``diff(net_monetary_benefit, network, hierarchy) > 0`` (network beats hierarchy), with:
 
 - a metric name: its value (a design without arms, or with one arm);
+- a design parameter's name (``handoff.trust_loss``): its value at the point;
 - ``value(METRIC, ARM)``: its value under an arm;
 - ``diff(METRIC, A, B)``: the paired difference, arm A minus arm B (same point, same
   seeds);
@@ -79,6 +80,7 @@ class _Evaluator:
         self.folder, self.rec, self.expr = folder, rec, expr
         self.arms = list(rec.get("arms") or {})
         self.n = len(rec["points"])
+        self.params = [p["name"] for p in rec["parameters"]]
         self._tables: dict[str, pd.DataFrame] = {}
 
     def fail(self, msg: str) -> AnalysisError:
@@ -98,6 +100,8 @@ class _Evaluator:
 
     def call(self, node: ast.Call) -> np.ndarray:
         fn = node.func.id if isinstance(node.func, ast.Name) else ""
+        if fn not in ("diff", "value") or node.keywords:
+            raise self.fail("allowed calls: diff(METRIC, A, B), value(METRIC, ARM)")
         args = [self.name(a) for a in node.args]
         if fn == "diff" and len(args) == 3:
             return self.metric(args[0], args[1]) - self.metric(args[0], args[2])
@@ -110,10 +114,15 @@ class _Evaluator:
             return self.eval(node.body)
         if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
             return float(node.value)
-        if isinstance(node, ast.Name):
+        if isinstance(node, ast.Name | ast.Attribute):
+            name = _dotted(node)
+            if name is None:
+                raise self.fail("expected a metric or parameter name")
+            if name in self.params:  # a design parameter: the point's own value
+                return np.array([v[self.params.index(name)] for v in self.rec["values"]])
             if len(self.arms) > 1:
-                raise self.fail(f"{node.id}: name an arm: value({node.id}, ARM) or diff(...)")
-            return self.metric(node.id, self.arms[0] if self.arms else "")
+                raise self.fail(f"{name}: name an arm: value({name}, ARM) or diff(...)")
+            return self.metric(name, self.arms[0] if self.arms else "")
         if isinstance(node, ast.Call):
             return self.call(node)
         if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
@@ -137,6 +146,16 @@ class _Evaluator:
                 left = right
             return out
         raise self.fail(f"{type(node).__name__} is not allowed here")
+
+
+def _dotted(node: ast.AST) -> str | None:
+    """``a.b.c`` of a name or attribute chain (a dotted parameter), else None."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        head = _dotted(node.value)
+        return None if head is None else f"{head}.{node.attr}"
+    return None
 
 
 def evaluate(folder: str | Path, expr: str) -> np.ndarray:
@@ -195,7 +214,7 @@ def full_limits(x: pd.DataFrame) -> dict[str, Any]:
     """The box holding every point."""
     num = _numeric(x)
     return {
-        c: (float(x[c].min()), float(x[c].max())) if num[c] else tuple(sorted(map(str, x[c])))
+        c: (float(x[c].min()), float(x[c].max())) if num[c] else tuple(sorted(set(map(str, x[c]))))
         for c in x.columns
     }
 
