@@ -353,3 +353,67 @@ def draw(folder: Path, name: str, rows: list[dict], method: str) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def design_report(folder: str | Path) -> Path:
+    """``carenet report`` of a design's folder: the design, its runs, its analyses.
+
+    A design has a scenario per sample point, so a table of every scenario (a sweep's
+    report) says little; this report shows the design, the runs' status, the sensitivity
+    indices of ``sensitivity.csv`` and the discovery of ``discovery.md`` where
+    ``carenet analyse`` and ``carenet discover`` made them (and says how, where not).
+
+    Returns:
+        The path of ``report.md`` (written atomically).
+    """
+    from .sweep import failed_records, finished_ids, load_sweep
+
+    folder = Path(folder)
+    rec = _design_record(folder)
+    sweep = load_sweep(folder) or {}
+    planned = {r["run_id"] for r in sweep.get("runs", [])}
+    done = finished_ids(folder) & planned
+    failed = set(failed_records(folder)) - done
+    lines = [
+        f"# carenet report: {folder.resolve().name} (a {rec['method']} design)",
+        "",
+        f"{len(rec['points'])} sample points x {max(len(rec.get('arms') or {}), 1)} arm(s); "
+        f"{len(done)} of {len(planned)} runs finished, {len(failed)} failed.",
+        "",
+        "| parameter | type | range or values |",
+        "|---|---|---|",
+    ]
+    for p in rec["parameters"]:
+        span = f"{p['low']:g} to {p['high']:g}" if p["low"] is not None else str(p["values"])
+        lines.append(f"| {p['name']} | {p['type']} | {span} |")
+    for arm, ovs in (rec.get("arms") or {}).items():
+        lines.append(f"\nArm `{arm}`: `{' '.join(ovs)}`")
+    lines += ["", "## Sensitivity", ""]
+    path = folder / SENSITIVITY_FILE
+    if path.is_file():
+        t = pd.read_csv(path).fillna({"flag": ""})
+        lines += [
+            "| metric | parameter | index | value | 95% interval | flag |",
+            "|---|---|---|---:|---|---|",
+        ]
+        lines += [
+            f"| {r.metric} | {r.parameter} | {r.index} | {r.value:.3f} | {r.lower:.3f} to "
+            f"{r.upper:.3f} | {r.flag} |"
+            for r in t.itertuples()
+        ]
+    else:
+        lines.append(f"Not yet analysed: `carenet analyse {folder} --metric METRIC`.")
+    lines += ["", "## Scenario discovery", ""]
+    disc = folder / "discovery.md"
+    if disc.is_file():
+        body = disc.read_text().splitlines()[1:]  # its own title dropped
+        lines += [("#" + x) if x.startswith("## ") else x for x in body]
+    else:
+        lines.append(f'Not yet explored: `carenet discover {folder} --where "EXPR"`.')
+    from .runner import hidden_name
+
+    out = folder / "report.md"
+    tmp = out.with_name(hidden_name(out.name, "tmp"))
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, out)
+    return out

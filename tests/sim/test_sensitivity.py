@@ -140,3 +140,12 @@ def test_cli_analyse(sobol_dir, tmp_path):
     res = carenet("analyse", str(tmp_path), "--metric", "y")
     assert res.returncode == 2 and "holds no design" in res.stderr
     assert res.stderr.strip().count("\n") == 0
+
+
+def test_report_of_a_design_shows_its_analyses(sobol_dir):
+    from carenet.sim.report import build_report
+
+    sa.analyse(sobol_dir, ["y"], figures=False)
+    text = build_report(sobol_dir).read_text()
+    assert "(a sobol design)" in text and "160 of 160 runs finished" in text
+    assert "| y | x2 | ST |" in text and "Not yet explored: `carenet discover" in text
