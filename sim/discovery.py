@@ -376,18 +376,8 @@ def discover(
     pvals = quasi_p(x, y, box, full)
     stab = stability(x, y, threshold, resamples, seed, **kw)
     box_table = _box_table(box, full, pvals, stab)
-    traj = pd.DataFrame(
-        [
-            {
-                "step": k,
-                "coverage": b.coverage,
-                "density": b.density,
-                "mass": b.mass,
-                "restricted": len(b.restricted(full)),
-            }
-            for k, b in enumerate(boxes)
-        ]
-    )
+    traj = trajectory_table(boxes, full)
+
     tree = cart(x, y, depth, seed)
     write_csv_atomic(box_table, folder / BOX_FILE)
     write_csv_atomic(traj, folder / TRAJECTORY_FILE)
@@ -404,6 +394,21 @@ def discover(
     _figures(folder, traj, i, tree)
     _write_md(folder, result)
     return result
+
+
+def trajectory_table(boxes: list[Box], full: dict[str, Any]) -> pd.DataFrame:
+    """The coverage-density trade-off: one row per box of the peeling trajectory."""
+    rows = [
+        {
+            "step": k,
+            "coverage": b.coverage,
+            "density": b.density,
+            "mass": b.mass,
+            "restricted": len(b.restricted(full)),
+        }
+        for k, b in enumerate(boxes)
+    ]
+    return pd.DataFrame(rows)
 
 
 def _box_table(box: Box, full: dict, pvals: dict, stab: dict) -> pd.DataFrame:

@@ -746,6 +746,26 @@ def _design_combos(
     return unit, values, combos
 
 
+def checked_launcher(hydra_ovs: list[str], model: str) -> str:
+    """The launcher a sweep's ``hydra`` overrides choose, with its options checked.
+
+    Raises:
+        ConfigError: For a launcher option that is not allowed (one line).
+        SweepError: For a launcher whose optional extra is not installed.
+    """
+    from .config import check_hydra_overrides
+
+    launcher = DEFAULT_LAUNCHER
+    for ov in hydra_ovs:
+        if _key(ov) == "hydra/launcher":
+            launcher = ov.split("=", 1)[1]
+    check_launcher_installed(launcher)
+    if not check_launcher_options(launcher, hydra_ovs):
+        # A typo in a launcher's name or option stops here, in one line (about 0.15 s).
+        check_hydra_overrides(hydra_choices(hydra_ovs), model)
+    return launcher
+
+
 def plan_from_combos(
     combos: list[tuple[list[str], dict[str, str]]],
     swept: dict[str, list[str]],
@@ -765,7 +785,7 @@ def plan_from_combos(
     Returns:
         The plan (``job_overrides``, ``overrides`` and ``multirun`` for the caller to set).
     """
-    from .config import check_hydra_overrides, check_out_path, compose_many, to_dict, validate
+    from .config import check_out_path, compose_many, to_dict, validate
     from .runner import default_out, scenario_label
 
     scenarios: list[dict[str, Any]] = []
@@ -801,14 +821,7 @@ def plan_from_combos(
     given = out_value or first_cfg.out
     if given:
         check_out_path(str(Path(given).expanduser()))  # a file in the way: bad input
-    launcher = DEFAULT_LAUNCHER
-    for ov in hydra_ovs:
-        if _key(ov) == "hydra/launcher":
-            launcher = ov.split("=", 1)[1]
-    check_launcher_installed(launcher)
-    if not check_launcher_options(launcher, hydra_ovs):
-        # A typo in a launcher's name or option stops here, in one line (about 0.15 s).
-        check_hydra_overrides(hydra_choices(hydra_ovs), model)
+    launcher = checked_launcher(hydra_ovs, model)
     # The default folder is made only now that the plan is valid: bad input leaves none.
     out = Path(given).expanduser() if given else default_out()
     return Plan(
