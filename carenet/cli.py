@@ -10,6 +10,8 @@ Subcommands::
     carenet docs                         ODD description and parameters, see carenet.tools.odd
     carenet bench                        performance benchmark, see carenet.tools.bench
     carenet experiment list|run|report   named experiments, see carenet.experiments.command
+    carenet analyse DIR --metric M       sensitivity indices, see carenet.sim.sensitivity
+    carenet discover DIR --where EXPR    scenario discovery, see carenet.sim.discovery
     carenet view [KEY=VALUE ... | DIR]   browser view of a run or results, see carenet.viz
 
 Bad input ends with a one-line message on stderr and exit code 2; no traceback.
@@ -345,6 +347,13 @@ def _add_experiment(sub: Any) -> None:
     e.set_defaults(func=_delegated("carenet.experiments.command", "cmd_experiment"))
 
 
+def _add_design(sub: Any) -> None:
+    """``carenet analyse`` and ``carenet discover``: a design's results."""
+    from carenet.design_commands import add_parsers
+
+    add_parsers(sub)
+
+
 def _add_view(sub: Any) -> None:
     """``carenet view``: the browser view (carenet.viz owns its options), if installed."""
     try:
@@ -362,6 +371,7 @@ COMMANDS: tuple[Callable[[Any], None], ...] = (
     _add_docs,
     _add_bench,
     _add_experiment,
+    _add_design,
     _add_view,
 )
 """The functions that add each command's parser, in the order the help lists them."""
@@ -391,6 +401,10 @@ def _main(argv: list[str] | None) -> int:
             return fail("interrupted", 130)
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    if extra and getattr(args, "command", None) == "experiment":
+        # `carenet experiment run NAME --quick KEY=VALUE`: overrides after an option
+        args.overrides = [*args.overrides, *[x for x in extra if "=" in x]]
+        extra = [x for x in extra if "=" not in x]
     if extra:
         if getattr(args, "command", None) == "run":
             opt = extra[0].lstrip("-")

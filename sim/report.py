@@ -655,6 +655,12 @@ def build_report(folder: Path | str, baseline: str | None = None) -> Path:
         raise ReportError(f"{str(folder)!r} is a file, not a folder; give a sweep folder")
     if not folder.is_dir():
         raise ReportError(f"{str(folder)!r}: no such folder; give a sweep folder")
+    from .design import read_record
+
+    if read_record(folder) is not None:  # a design: its analyses, not a table per point
+        from .sensitivity import design_report
+
+        return design_report(folder)
     try:
         check_input_folder(folder, "report")
         sweep = read_sweep_strict(folder) or {}
