@@ -17,6 +17,10 @@ from typing import Any
 
 from carenet.params import PROB, P
 
+# power first: it re-exports the rules package, which imports power back.
+from . import power  # noqa: F401
+from .rules import Domination, Empowerment, default
+
 STRATA: tuple[str, ...] = ("well", "ltc", "multimorbid", "frail")
 """Risk strata, in order of need: well, one long-term condition, multimorbidity, frail."""
 
@@ -571,7 +575,11 @@ class HealthConfig:
 
 @dataclass
 class PowerRuleConfig:
-    """The power rule organisations follow (see models/power.py for each rule)."""
+    """The power rule organisations follow (see models/rules/ for each rule).
+
+    The defaults of a rule's own parameters are declared once, in its class's constructor
+    (``models/rules/domination.py``, ``empowerment.py``), and read from there.
+    """
 
     name: str = P(
         "mixed",
@@ -582,29 +590,40 @@ class PowerRuleConfig:
         doc="Import path 'pkg.module.Class' or 'path/to/file.py:Class' of a user-written rule.",
     )
     params: dict = P({}, doc="Keyword arguments passed to a user-written rule.")
-    domination_sharing: float = P(0.2, doc="Data-sharing level under domination.", **PROB)
-    empowerment_sharing: float = P(0.8, doc="Data-sharing level under empowerment.", **PROB)
+    domination_sharing: float = P(
+        default(Domination, "sharing"), doc="Data-sharing level under domination.", **PROB
+    )
+    empowerment_sharing: float = P(
+        default(Empowerment, "sharing"), doc="Data-sharing level under empowerment.", **PROB
+    )
     branch_bias: float = P(
-        4.0,
+        default(Domination, "branch_bias"),
         lo=1.0,
         hi=1000.0,
         unit="ratio",
         doc="Domination: weight on referrals and ties inside the org's own branch.",
     )
     capture_strength: float = P(
-        0.5, lo=0.0, hi=20.0, doc="Domination: how strongly authority captures budget."
+        default(Domination, "capture_strength"),
+        lo=0.0,
+        hi=20.0,
+        doc="Domination: how strongly authority captures budget.",
     )
     escalate_out_of_branch: bool = P(
-        True, doc="Domination: demand hierarchy approval for referrals out of its branch."
+        default(Domination, "escalate_out_of_branch"),
+        doc="Domination: demand hierarchy approval for referrals out of its branch.",
     )
     choice_sharpness: float = P(
-        3.0,
+        default(Empowerment, "choice_sharpness"),
         lo=0.0,
         hi=100.0,
         doc="Empowerment: softmax sharpness of referral by expected outcome (0 = uniform).",
     )
     influence_preference: float = P(
-        1.0, lo=0.0, hi=100.0, doc="Empowerment: weight on a partner's influence when tying."
+        default(Empowerment, "influence_preference"),
+        lo=0.0,
+        hi=100.0,
+        doc="Empowerment: weight on a partner's influence when tying.",
     )
     empower_share: float = P(
         0.5, doc="Mixed/adaptive: share of organisations starting under empowerment.", **PROB
@@ -925,25 +944,13 @@ class PathwaysConfig:
 
 @dataclass
 class CarenetConfig:
-    """A whole scenario: every group plus run-level settings."""
+    """A whole scenario: every group.
 
-    seed: int = P(12345, lo=0, hi=2**63 - 1, doc="Root seed of all random streams.")
-    steps: int = P(260, lo=1, hi=5200, unit="weeks", doc="Number of weekly steps to run.")
-    out: str = P("", doc="Output folder (default: a new dated folder under outputs/).")
-    overwrite: bool = P(False, doc="Replace a finished result already in out.")
-    progress: bool = P(True, doc="Show a progress bar.")
-    figures: bool = P(
-        True,
-        doc="Draw figures/overview.png for the run (sweeps default to false: their figures "
-        "come from carenet report).",
-    )
-    replications: int = P(
-        1,
-        lo=1,
-        hi=100000,
-        unit="runs",
-        doc="Replications: seeds spawned from the root seed with numpy SeedSequence.",
-    )
+    The run keys (``seed``, ``steps``, ``out``...) are the engine's
+    (``carenet.sim.modelspec.RunKeys``): the engine adds them to this schema when it
+    validates a configuration (``run_schema``), so they are declared in one place.
+    """
+
     population: PopulationConfig = field(default_factory=PopulationConfig)
     organisations: OrganisationsConfig = field(default_factory=OrganisationsConfig)
     structure: StructureConfig = field(default_factory=StructureConfig)

@@ -27,26 +27,33 @@ def _metrics() -> tuple[Metric, ...]:
     return tuple(METRICS)
 
 
-HEADLINE: tuple[tuple[str, str, str], ...] = (
-    ("qalys_net", "Net QALYs (gained - lost)", "{:,.1f}"),
-    ("qalys_gained", "  QALYs gained", "{:,.1f}"),
-    ("qalys_lost", "  QALYs lost", "{:,.1f}"),
-    ("cost_total", "Total cost (GBP)", "{:,.0f}"),
-    ("cost_direct", "  direct care", "{:,.0f}"),
-    ("cost_transaction", "  transaction", "{:,.0f}"),
-    ("cost_failure", "  failure", "{:,.0f}"),
-    ("cost_connection", "  connection", "{:,.0f}"),
-    ("net_monetary_benefit", "Net monetary benefit (GBP)", "{:,.0f}"),
-    ("episodes_started", "Episodes started", "{:,.0f}"),
-    ("episodes_completed", "  completed", "{:,.0f}"),
-    ("episodes_failed", "  failed", "{:,.0f}"),
-    ("episodes_in_progress", "  still in progress at the end", "{:,.0f}"),
-    ("emergency_admissions_per_1000", "Emergency admissions /1,000/yr", "{:,.1f}"),
-    ("mean_wait_weeks", "Mean wait (weeks)", "{:,.2f}"),
-    ("handoff_failure_rate", "Handoff failure rate", "{:.1%}"),
-    ("continuity_index", "Continuity index (0-1)", "{:.2f}"),
+HEADLINE_ORDER: tuple[str, ...] = (
+    "qalys_net",
+    "qalys_gained",
+    "qalys_lost",
+    "cost_total",
+    "cost_direct",
+    "cost_transaction",
+    "cost_failure",
+    "cost_connection",
+    "net_monetary_benefit",
+    "episodes_started",
+    "episodes_completed",
+    "episodes_failed",
+    "episodes_in_progress",
+    "emergency_admissions_per_1000",
+    "mean_wait_weeks",
+    "handoff_failure_rate",
+    "continuity_index",
 )
-"""Rows of the headline table: summary metric, label, format (shares as %)."""
+"""The rows of the printed headline table, in order: the registry's headline metrics."""
+
+
+def headline() -> tuple[tuple[str, str, str], ...]:
+    """Rows of the headline table: summary metric, label and format, from the registry."""
+    by_name = {m.name: m for m in _metrics()}
+    return tuple((k, by_name[k].label, by_name[k].fmt) for k in HEADLINE_ORDER)
+
 
 SERIES_PANELS: tuple[tuple[str, str, bool, float], ...] = (
     ("qalys_net", "Net QALYs, cumulative", True, 1.0),
@@ -143,7 +150,7 @@ class CarenetSpec(BaseSpec):
                 "(warm-up, warmup_weeks) left out"
             )
         threshold = config.costs.threshold_gbp_per_qaly
-        for key, label, fmt in HEADLINE:
+        for key, label, fmt in headline():
             if key == "net_monetary_benefit":
                 label = f"{label} at {threshold:,.0f}/QALY"
             v = summary.get(key, float("nan"))

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from carenet.models.spec import HEADLINE
+from carenet.models.spec import headline
 from carenet.sim.config import load_config, to_dict
 from carenet.sim.runner import (
     RESULT_FILES,
@@ -156,7 +156,7 @@ def test_overview_figure_is_a_real_png(small_run):
 def test_printed_table_shows_headline_metrics_and_where_the_files_are(small_run):
     stdout = small_run["proc"].stdout
     metrics = json.loads((small_run["out"] / "summary.json").read_text())["metrics"]
-    for key, label, fmt in HEADLINE:
+    for key, label, fmt in headline():
         line = next((ln for ln in stdout.splitlines() if ln.strip().startswith(label.strip())), "")
         assert line, f"no row for {label!r}"
         if metrics.get(key) is not None:
