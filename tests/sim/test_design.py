@@ -122,7 +122,8 @@ def test_a_group_cannot_be_a_design_parameter(tmp_path):
 
     f = tmp_path / "g.yaml"
     f.write_text(
-        "method: lhs\nn: 2\nbase: [population=small, organisations=small, steps=2, warmup_weeks=0]\n"
+        "method: lhs\nn: 2\n"
+        "base: [population=small, organisations=small, steps=2, warmup_weeks=0]\n"
         "parameters:\n  structure: {type: categorical, values: [hierarchy, network]}\n"
     )
     with pytest.raises(SweepError, match="parameters.structure: cannot be set per run"):
