@@ -137,6 +137,11 @@ COUNTED: tuple[Metric, ...] = (
     _count("shock_events", "Shock starts and ends that changed the system.", in_summary=False),
     _count("waiting", "Episodes that waited this week.", in_summary=False),
     _weekly("queue_length", _N, "Episodes queued after admission."),
+    _weekly(
+        "approval_backlog",
+        _N,
+        "Escalations waiting beyond their approving bodies' weekly capacity, at the week's end.",
+    ),
     _weekly("utilisation", "share", "Share of capacity in use.", "share"),
 )
 """Weekly counters the stages add to (zero at the start of each week), in column order."""
