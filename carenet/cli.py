@@ -9,6 +9,7 @@ Subcommands::
     carenet reproduce RUN_DIR            rerun a saved run, check it matches exactly
     carenet docs                         ODD description and parameters, see carenet.tools.odd
     carenet bench                        performance benchmark, see carenet.tools.bench
+    carenet audit                        parameters that change nothing, see carenet.tools.audit
     carenet experiment list|run|report   named experiments, see carenet.experiments.command
     carenet view [KEY=VALUE ... | DIR]   browser view of a run or results, see carenet.viz
 
@@ -291,6 +292,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("rest", nargs="*", help="benchmark options (see carenet bench --help)")
     b.set_defaults(func=lambda a: _delegate("carenet.tools.bench", "cmd_bench", a))
+    # `carenet audit`: the effect audit (carenet.tools.audit owns its options).
+    from carenet.tools.audit import add_arguments as _audit_arguments
+
+    au = sub.add_parser(
+        "audit",
+        help="find the parameters that change nothing",
+        description="Perturb every model parameter one at a time in each reference "
+        "arrangement, with common random numbers, and list those that change no summary "
+        "metric (see docs/audit.md). Exit code 1 if one is not documented.",
+    )
+    _audit_arguments(au)
+    au.set_defaults(func=lambda a: _delegate("carenet.tools.audit", "cmd_audit", a))
     # `carenet experiment`: named experiments, each arm a sweep (carenet.experiments).
     from carenet.experiments.command import add_arguments as _experiment_arguments
 
