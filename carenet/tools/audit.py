@@ -23,11 +23,11 @@ and one that does not act changes nothing: every summary metric is equal to the
 baseline's within a relative tolerance of :data:`RTOL` (with NaN equal to NaN), on every
 seed, at every end whose configuration is valid. That is the test: it needs no noise
 estimate and cannot mistake a small real effect for none. With two seeds or more the CSV
-also gives each perturbation's largest headline effect in units of the seed-to-seed
-standard deviation (``noise_ratio``), and the printout lists the parameters that act but
-stay below that noise everywhere (for reading, not a failure). A perturbation whose
-configuration is refused is ``invalid``; a run that raises is ``failed``; neither stops
-the audit.
+also gives each perturbation's largest effect on a summary metric in units of that
+metric's seed-to-seed standard deviation (``noise_ratio``), and the printout lists the
+parameters that act but stay below that noise everywhere (for reading, not a failure).
+A perturbation whose configuration is refused is ``invalid``; a run that raises is
+``failed``; neither stops the audit.
 
 **Explained.** An inert parameter is expected when the arrangement lacks what reads it: a
 ``response.*`` key of a component the response does not list (the components' ``params``
@@ -126,7 +126,8 @@ class Outcome:
         status: ``active``, ``inert``, ``invalid`` or ``failed``.
         changed: Summary metrics that changed (on any seed).
         largest: The metric with the largest relative change, and that change.
-        noise_ratio: Largest headline |mean paired change| / seed-to-seed sd (NaN if < 2 seeds).
+        noise_ratio: Largest |mean paired change| / seed-to-seed sd of a changed metric
+            (NaN with one seed).
         message: Why it is invalid or failed.
     """
 
@@ -497,22 +498,19 @@ def _rel(a: float, b: float) -> float:
 
 
 def compare(
-    base: list[dict[str, float]],
-    pert: list[dict[str, float]],
-    headline: tuple[str, ...],
-    rtol: float = RTOL,
+    base: list[dict[str, float]], pert: list[dict[str, float]], rtol: float = RTOL
 ) -> tuple[list[str], tuple[str, float], float]:
     """How perturbed summaries differ from their paired baselines.
 
     Args:
         base: Baseline summaries, one per seed.
         pert: Perturbed summaries, same seeds, same order.
-        headline: Metrics whose change is also measured against seed-to-seed noise.
         rtol: Relative tolerance of "unchanged".
 
     Returns:
         The metrics that changed on any seed, the metric with the largest relative
-        change and that change, and the largest headline noise ratio (NaN with one seed).
+        change and that change, and the largest noise ratio of a changed metric (its
+        |mean paired change| over its seed-to-seed sd; NaN with one seed).
     """
     changed: list[str] = []
     largest = ("", 0.0)
@@ -523,17 +521,17 @@ def compare(
             rel = max(_rel(float(b[m]), float(p[m])) for b, p in zip(base, pert, strict=True))
             if rel > largest[1]:
                 largest = (m, rel)
-    return changed, largest, _noise_ratio(base, pert, headline)
+    return changed, largest, _noise_ratio(base, pert, tuple(changed))
 
 
-def _noise_ratio(base: list[dict], pert: list[dict], headline: tuple[str, ...]) -> float:
-    """Largest |mean paired change| / sd across seeds of the baseline, over headline metrics."""
+def _noise_ratio(base: list[dict], pert: list[dict], metrics: tuple[str, ...]) -> float:
+    """Largest |mean paired change| / sd across the baseline's seeds, over ``metrics``."""
     import numpy as np
 
     if len(base) < 2:
         return math.nan
     ratio = 0.0
-    for m in headline:
+    for m in metrics:
         b = np.array([float(s[m]) for s in base])
         p = np.array([float(s[m]) for s in pert])
         if not (np.isfinite(b).all() and np.isfinite(p).all()):
@@ -549,12 +547,6 @@ def _matches(key: str, only: list[str] | None) -> bool:
         return True
     base = key.split("[")[0]
     return any(key == o or base == o or key.startswith(o.rstrip(".") + ".") for o in only)
-
-
-def _headline(cfg: Any) -> tuple[str, ...]:
-    from carenet.sim.modelspec import spec_of
-
-    return tuple(m.name for m in spec_of(cfg).metrics if m.headline and m.in_summary)
 
 
 def _plan(
@@ -631,13 +623,12 @@ def run_audit(
         first.setdefault((arr, p.key if p else ""), i)
     phase1 = sorted(first.values()) if quick else valid
     results = _execute(todo, phase1, run_seeds, jobs)
-    headline = _headline(todo[0][2])
-    outcomes = _outcomes(todo, results, headline, rtol)
+    outcomes = _outcomes(todo, results, rtol)
     if quick:
         acted = {(o.arrangement, o.p.key) for o in outcomes if o.status == "active"}
         rest = [i for i in valid if i not in results and (todo[i][0], todo[i][1].key) not in acted]
         results.update(_execute(todo, rest, run_seeds, jobs))
-        outcomes = _outcomes(todo, results, headline, rtol)
+        outcomes = _outcomes(todo, results, rtol)
     runs = len(results) * len(run_seeds)
     return Audit(outcomes, skipped, runs, time.perf_counter() - t0, run_seeds, configs)
 
@@ -655,7 +646,7 @@ def _execute(todo: list, idx: list[int], run_seeds: list[int], jobs: int) -> dic
     return {i: flat[j * k : (j + 1) * k] for j, i in enumerate(idx)}
 
 
-def _outcomes(todo: list, results: dict[int, list], headline: tuple, rtol: float) -> list:
+def _outcomes(todo: list, results: dict[int, list], rtol: float) -> list:
     """The outcome of every planned perturbation that ran or was refused, in plan order."""
     outcomes: list[Outcome] = []
     base: list[Any] = []
@@ -665,17 +656,15 @@ def _outcomes(todo: list, results: dict[int, list], headline: tuple, rtol: float
         elif p is None:
             base = results[i]
         elif i in results:
-            outcomes.append(_outcome(arr, p, base, results[i], headline, rtol))
+            outcomes.append(_outcome(arr, p, base, results[i], rtol))
     return outcomes
 
 
-def _outcome(
-    arr: str, p: Perturbation, base: list, res: list, headline: tuple[str, ...], rtol: float
-) -> Outcome:
+def _outcome(arr: str, p: Perturbation, base: list, res: list, rtol: float) -> Outcome:
     failed = next((r for r in [*base, *res] if isinstance(r, str)), None)
     if failed is not None:
         return Outcome(arr, p, "failed", message=failed)
-    changed, largest, ratio = compare(base, res, headline, rtol)
+    changed, largest, ratio = compare(base, res, rtol)
     return Outcome(arr, p, "active" if changed else "inert", changed, largest, ratio)
 
 
@@ -848,7 +837,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--jobs", type=_jobs, default=1, help="worker processes (joblib; -1: every core)"
     )
-    p.add_argument("--out", type=Path, default=None, metavar="CSV", help="write every effect")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="CSV",
+        help="write one row per perturbation to this CSV file",
+    )
     p.add_argument("--only", nargs="+", metavar="KEY", help="audit only these keys or groups")
     p.add_argument(
         "--quick",

@@ -15,8 +15,9 @@ from tests.cli import carenet
 TINY = {"size": 3000, "steps": 8, "seeds": 1}
 """An economy small and short enough for unit tests of the machinery (not for verdicts)."""
 
-CI = {"size": 3000, "steps": 56, "seeds": 1}
-"""The CI audit's economy: tiny, but long enough for the annual budget round (week 52)."""
+CI = {"size": 3000, "steps": 64, "seeds": 1}
+"""The CI audit's economy: tiny, but past the annual budget round (week 52) and the first
+contract renewals (lead time 8 + duration 52 weeks)."""
 
 
 @pytest.fixture(scope="module")
