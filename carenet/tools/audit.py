@@ -406,13 +406,12 @@ def inert_notes(decl: dict[str, dict[str, str]] | None = None) -> dict[str, str]
     rule's parameter in the reference arrangements that lack it.
     """
     decl = load_declarations() if decl is None else decl
-    notes: dict[str, dict[str, list[str]]] = {}
+    notes: dict[str, dict[tuple[str, str], list[str]]] = {}
     for key, by in decl.items():
         base = "costs.items" if key.startswith("costs.items.") else key.split("[")[0]
         part = key.removeprefix(base).lstrip(".")
         for arr, why in by.items():
-            text = f"`{part}`: {why}" if part else why
-            notes.setdefault(base, {}).setdefault(text, []).append(
+            notes.setdefault(base, {}).setdefault((part, why.rstrip(".")), []).append(
                 "every arrangement" if arr == ALL else arr
             )
     from carenet.models.schema import CarenetConfig
@@ -423,9 +422,12 @@ def inert_notes(decl: dict[str, dict[str, str]] | None = None) -> dict[str, str]
         for arr, cfg in configs.items():
             why = automatic_reason(key, cfg)
             if why:
-                notes.setdefault(key, {}).setdefault(why, []).append(arr)
+                notes.setdefault(key, {}).setdefault(("", why), []).append(arr)
     return {
-        k: "; ".join(f"inert in {', '.join(arrs)}: {why}" for why, arrs in by.items())
+        k: "; ".join(
+            (f"`{part}` " if part else "") + f"inert in {', '.join(arrs)}: {why}"
+            for (part, why), arrs in by.items()
+        )
         for k, by in notes.items()
     }
 

@@ -265,7 +265,7 @@ def _param_row(key: str, f: Any) -> str:
     meaning = meta.get("doc") or ""
     inert = _inert_notes().get(key)
     if inert:
-        meaning += f" *{inert[0].upper()}{inert[1:]}.*"
+        meaning += f" *{inert[0].upper() + inert[1:] if inert[0] != '`' else inert}.*"
     cells = [
         f"`{key}`",
         _type_name(f),

@@ -15,9 +15,11 @@ from tests.cli import carenet
 TINY = {"size": 3000, "steps": 8, "seeds": 1}
 """An economy small and short enough for unit tests of the machinery (not for verdicts)."""
 
-CI = {"size": 3000, "steps": 64, "seeds": 1}
-"""The CI audit's economy: tiny, but past the annual budget round (week 52) and the first
-contract renewals (lead time 8 + duration 52 weeks)."""
+CI = {"size": 20_000, "steps": 104, "seeds": 1}
+"""The CI audit's economy: the full audit's (run time is set by the weeks and the
+organisations, hardly by the population), one seed, ``quick``. A smaller or shorter
+economy finds more parameters inert (no renewal before week 60, no tie that runs out of
+relationship time, a run in which no episode ends), which the full audit does not."""
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +168,7 @@ def test_declared_reason_and_notes():
     assert audit.declared_reason(decl, "population.progression_per_year[3]", "network")
     notes = audit.inert_notes(decl)
     assert notes["structure.rewire_prob"].startswith("inert in hierarchy: no initial ties")
-    assert "`[3]`: frail" in notes["population.progression_per_year"]
+    assert "`[3]` inert in every arrangement: frail" in notes["population.progression_per_year"]
     assert "every arrangement" in notes["population.progression_per_year"]
     assert "boards is not in the response" in notes["response.board_hours"]
 
