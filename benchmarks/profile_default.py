@@ -1,9 +1,10 @@
 """Profile one scenario line by line and print the hot spots (file:line, % of run time).
 
 Uses line_profiler (``pip install line_profiler`` into the venv; not a carenet dependency)
-on every function of ``carenet.models`` (model, metrics, power rules, organisations),
-then prints the lines that take most of the run, with their share of ``simulate``'s wall
-time, and each stage's share::
+on every function of every module of ``carenet.models`` (the model, its stages, routes,
+ledger, rules, responses...), then prints the lines that take most of the run, with their
+share of ``simulate``'s wall time, and each stage's share, timed through the model's stage
+timing hook (``CareSystemModel.stage_timer``, as ``carenet bench`` does)::
 
     python benchmarks/profile_default.py                       # the default scenario
     python benchmarks/profile_default.py population=small organisations=small --top 15
@@ -29,6 +30,39 @@ import time
 from pathlib import Path
 
 
+def _profile_models(lp: object) -> None:
+    """Add every function and method defined in a module of ``carenet.models`` to ``lp``."""
+    import importlib
+    import pkgutil
+
+    import carenet.models as pkg
+
+    names = sorted(m.name for m in pkgutil.walk_packages(pkg.__path__, f"{pkg.__name__}."))
+    for mod in (pkg, *(importlib.import_module(n) for n in names)):
+        for obj in vars(mod).values():
+            if getattr(obj, "__module__", None) != mod.__name__:
+                continue
+            if inspect.isfunction(obj):
+                lp.add_function(obj)  # type: ignore[attr-defined]
+            elif inspect.isclass(obj):
+                for f in vars(obj).values():
+                    if inspect.isfunction(f) and not hasattr(f, "__wrapped__"):
+                        lp.add_function(f)  # type: ignore[attr-defined]
+
+
+def _time_stages() -> dict[str, float]:
+    """Seconds by stage (and the build), summed through the model's stage timing hook."""
+    from carenet.models.model import CareSystemModel
+
+    acc: dict[str, float] = {}
+
+    def timer(name: str, seconds: float) -> None:
+        acc[name] = acc.get(name, 0.0) + seconds
+
+    CareSystemModel.stage_timer = staticmethod(timer)  # type: ignore[assignment]
+    return acc
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("overrides", nargs="*")
@@ -36,33 +70,23 @@ def main() -> None:
     a = ap.parse_args()
     from line_profiler import LineProfiler
 
-    from carenet.models import metrics, model, organisation, power
+    from carenet.models import model
     from carenet.sim.config import load_config
     from carenet.sim.runner import simulate
 
     lp = LineProfiler()
-    for mod in (model, metrics, power, organisation):
-        for _, obj in vars(mod).items():
-            if inspect.isfunction(obj) and obj.__module__ == mod.__name__:
-                lp.add_function(obj)
-            elif inspect.isclass(obj) and obj.__module__ == mod.__name__:
-                for _, f in vars(obj).items():
-                    if inspect.isfunction(f):
-                        lp.add_function(f)
+    _profile_models(lp)
     cfg = load_config(a.overrides)
     simulate(load_config(["population=small", "organisations=small", "steps=3"]))  # imports
+    stage_time = _time_stages()
     t0 = time.perf_counter()
     lp.runcall(simulate, cfg)
     wall = time.perf_counter() - t0
     stats = lp.get_stats()
     root = Path(model.__file__).resolve().parent.parent
     lines = []
-    stage_time = {}
     for (fn, _lineno, name), timings in stats.timings.items():
         rel = os.path.relpath(fn, root)
-        tot = sum(t for _, _, t in timings) * stats.unit
-        if name.split(".")[-1].startswith("_stage_"):
-            stage_time[name] = tot
         for ln, hits, t in timings:
             lines.append((t * stats.unit, hits, f"{rel}:{ln}", name))
     lines.sort(reverse=True)
@@ -73,7 +97,7 @@ def main() -> None:
         f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', '(unset)')}  "
         f"load average {os.getloadavg()[0]:.2f}"
     )
-    print("\nStages (inclusive, % of wall):")
+    print("\nStages (inclusive, % of wall; from the stage timing hook):")
     for name, t in sorted(stage_time.items(), key=lambda x: -x[1]):
         print(f"  {name:<20} {t:7.2f} s  {100 * t / wall:5.1f}%")
     print(f"\nTop {a.top} lines (own time incl. callees not profiled, % of wall):")

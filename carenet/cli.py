@@ -11,6 +11,8 @@ Subcommands::
     carenet bench                        performance benchmark, see carenet.tools.bench
     carenet audit                        parameters that change nothing, see carenet.tools.audit
     carenet experiment list|run|report   named experiments, see carenet.experiments.command
+    carenet analyse DIR --metric M       sensitivity indices, see carenet.sim.sensitivity
+    carenet discover DIR --where EXPR    scenario discovery, see carenet.sim.discovery
     carenet view [KEY=VALUE ... | DIR]   browser view of a run or results, see carenet.viz
 
 Bad input ends with a one-line message on stderr and exit code 2; no traceback.
@@ -22,8 +24,9 @@ import argparse
 import importlib
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 EXIT_USAGE = 2
 
@@ -201,9 +204,11 @@ def _group_defaults() -> dict[str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``carenet`` command."""
-    import textwrap
+    """The argument parser of the ``carenet`` command.
 
+    Each command is added by one function of :data:`COMMANDS`, in the order ``carenet
+    --help`` lists them; a new command is one more function there.
+    """
     from carenet import __version__
 
     p = OneLineParser(
@@ -215,6 +220,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"carenet {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for add in COMMANDS:
+        add(sub)
+    p.commands = sub.choices  # type: ignore[attr-defined]  # for one-line usage errors
+    return p
+
+
+def _delegated(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+    """A command's function that imports its module only when the command runs."""
+    return lambda a: _delegate(module, name, a)
+
+
+def _add_run(sub: Any) -> None:
+    """``carenet run``: one scenario, or a sweep with -m."""
+    import textwrap
+
     r = sub.add_parser(
         "run",
         help="run one scenario, or a sweep with -m",
@@ -240,6 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="Hydra overrides: GROUP=OPTION, a run key or GROUP.KEY=VALUE (see below)",
     )
     r.set_defaults(func=cmd_run)
+
+
+def _add_collect(sub: Any) -> None:
+    """``carenet collect DIR``."""
     c = sub.add_parser(
         "collect",
         help="collect a sweep folder into one table",
@@ -247,7 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
         "and runs.csv in DIR).",
     )
     c.add_argument("dir", type=Path, metavar="DIR", help="a sweep folder (from carenet run -m)")
-    c.set_defaults(func=lambda a: _delegate("carenet.commands", "cmd_collect", a))
+    c.set_defaults(func=_delegated("carenet.commands", "cmd_collect"))
+
+
+def _add_report(sub: Any) -> None:
+    """``carenet report DIR [--baseline NAME]``."""
     rp = sub.add_parser(
         "report",
         help="write report.md with intervals and figures",
@@ -262,7 +290,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="scenario to compare the others against (default: the first scenario)",
     )
-    rp.set_defaults(func=lambda a: _delegate("carenet.commands", "cmd_report", a))
+    rp.set_defaults(func=_delegated("carenet.commands", "cmd_report"))
+
+
+def _add_reproduce(sub: Any) -> None:
+    """``carenet reproduce RUN_DIR``."""
     rr = sub.add_parser(
         "reproduce",
         help="rerun a saved run and check the numbers match",
@@ -272,7 +304,11 @@ def build_parser() -> argparse.ArgumentParser:
     rr.add_argument(
         "dir", type=Path, metavar="RUN_DIR", help="a run folder (holding manifest.json)"
     )
-    rr.set_defaults(func=lambda a: _delegate("carenet.commands", "cmd_reproduce", a))
+    rr.set_defaults(func=_delegated("carenet.commands", "cmd_reproduce"))
+
+
+def _add_docs(sub: Any) -> None:
+    """``carenet docs [--out DIR] [--check]``."""
     d = sub.add_parser(
         "docs",
         help="write the ODD model description and parameter list",
@@ -283,7 +319,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=Path("docs"), metavar="DIR", help="folder to write into"
     )
     d.add_argument("--check", action="store_true", help="fail if the files are out of date")
-    d.set_defaults(func=lambda a: _delegate("carenet.tools.odd", "cmd_docs", a))
+    d.set_defaults(func=_delegated("carenet.tools.odd", "cmd_docs"))
+
+
+def _add_bench(sub: Any) -> None:
+    """``carenet bench ...``: its own parser reads the options."""
     b = sub.add_parser(
         "bench",
         help="benchmark speed and memory",
@@ -291,9 +331,12 @@ def build_parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     b.add_argument("rest", nargs="*", help="benchmark options (see carenet bench --help)")
-    b.set_defaults(func=lambda a: _delegate("carenet.tools.bench", "cmd_bench", a))
-    # `carenet audit`: the effect audit (carenet.tools.audit owns its options).
-    from carenet.tools.audit import add_arguments as _audit_arguments
+    b.set_defaults(func=_delegated("carenet.tools.bench", "cmd_bench"))
+
+
+def _add_audit(sub: Any) -> None:
+    """``carenet audit``: the effect audit (carenet.tools.audit owns its options)."""
+    from carenet.tools.audit import add_arguments
 
     au = sub.add_parser(
         "audit",
@@ -302,10 +345,13 @@ def build_parser() -> argparse.ArgumentParser:
         "arrangement, with common random numbers, and list those that change no summary "
         "metric (see docs/audit.md). Exit code 1 if one is not documented.",
     )
-    _audit_arguments(au)
-    au.set_defaults(func=lambda a: _delegate("carenet.tools.audit", "cmd_audit", a))
-    # `carenet experiment`: named experiments, each arm a sweep (carenet.experiments).
-    from carenet.experiments.command import add_arguments as _experiment_arguments
+    add_arguments(au)
+    au.set_defaults(func=_delegated("carenet.tools.audit", "cmd_audit"))
+
+
+def _add_experiment(sub: Any) -> None:
+    """``carenet experiment``: named experiments, each arm a sweep (carenet.experiments)."""
+    from carenet.experiments.command import add_arguments
 
     e = sub.add_parser(
         "experiment",
@@ -313,17 +359,39 @@ def build_parser() -> argparse.ArgumentParser:
         description="Named experiments (e.g. arrangements, patterns): each arm runs as a sweep "
         "into out=DIR/arms/ARM (resumes); then collect, report and the experiment's tables.",
     )
-    _experiment_arguments(e)
-    e.set_defaults(func=lambda a: _delegate("carenet.experiments.command", "cmd_experiment", a))
-    # `carenet view`: the browser view (carenet.viz owns its options).
+    add_arguments(e)
+    e.set_defaults(func=_delegated("carenet.experiments.command", "cmd_experiment"))
+
+
+def _add_design(sub: Any) -> None:
+    """``carenet analyse`` and ``carenet discover``: a design's results."""
+    from carenet.design_commands import add_parsers
+
+    add_parsers(sub)
+
+
+def _add_view(sub: Any) -> None:
+    """``carenet view``: the browser view (carenet.viz owns its options), if installed."""
     try:
-        from carenet.viz import add_parser as _add_view
+        from carenet.viz import add_parser
     except ImportError:  # installed without the view
-        pass
-    else:
-        _add_view(sub).set_defaults(func=lambda a: _delegate("carenet.viz", "cmd_view", a))
-    p.commands = sub.choices  # type: ignore[attr-defined]  # for one-line usage errors
-    return p
+        return
+    add_parser(sub).set_defaults(func=_delegated("carenet.viz", "cmd_view"))
+
+
+COMMANDS: tuple[Callable[[Any], None], ...] = (
+    _add_run,
+    _add_collect,
+    _add_report,
+    _add_reproduce,
+    _add_docs,
+    _add_bench,
+    _add_audit,
+    _add_experiment,
+    _add_design,
+    _add_view,
+)
+"""The functions that add each command's parser, in the order the help lists them."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -350,6 +418,10 @@ def _main(argv: list[str] | None) -> int:
             return fail("interrupted", 130)
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    if extra and getattr(args, "command", None) == "experiment":
+        # `carenet experiment run NAME --quick KEY=VALUE`: overrides after an option
+        args.overrides = [*args.overrides, *[x for x in extra if "=" in x]]
+        extra = [x for x in extra if "=" not in x]
     if extra:
         if getattr(args, "command", None) == "run":
             opt = extra[0].lstrip("-")

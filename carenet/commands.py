@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,30 +51,13 @@ def _sweep(args: Any) -> int:
     """
     from carenet.sim.config import ConfigError
     from carenet.sim.runner import OutputError, WriteError
-    from carenet.sim.sweep import (
-        FAILURES,
-        SweepError,
-        _nearly_full,
-        _read_json,
-        describe_failure,
-        plan_sweep,
-        run_sweep,
-    )
+    from carenet.sim.sweep import SweepError, plan_sweep, run_sweep
 
     try:
         plan = plan_sweep(list(args.overrides), multirun=bool(args.multirun), on_plan=_plan_note)
     except (ConfigError, SweepError, OutputError) as exc:
         return fail(str(exc))
-    by_id = {r.run_id: r for r in plan.runs}
-    n_sc = len(plan.scenarios)
-    reps = sorted({s["replications"] for s in plan.scenarios})
-    rep_text = str(reps[0]) if len(reps) == 1 else f"{reps[0]}-{reps[-1]}"
-    print(
-        f"carenet sweep: {n_sc} scenario{'s' if n_sc != 1 else ''} × {rep_text} "
-        f"replication{'s' if reps != [1] else ''} = {len(plan.runs)} runs "
-        f"into {plan.out}/ (launcher: {plan.launcher})",
-        flush=True,
-    )
+    _say_plan(plan)
     try:
         result = run_sweep(plan)
     except (SweepError, OutputError) as exc:
@@ -90,6 +74,26 @@ def _sweep(args: Any) -> int:
             "rerun the same command to resume (set CARENET_DEBUG=1 to see the traceback)",
             1,
         )
+    return _say_result(plan, result)
+
+
+def _say_plan(plan: Any) -> None:
+    """One line: how many scenarios and replications, into which folder, by what launcher."""
+    n_sc = len(plan.scenarios)
+    reps = sorted({s["replications"] for s in plan.scenarios})
+    rep_text = str(reps[0]) if len(reps) == 1 else f"{reps[0]}-{reps[-1]}"
+    print(
+        f"carenet sweep: {n_sc} scenario{'s' if n_sc != 1 else ''} × {rep_text} "
+        f"replication{'s' if reps != [1] else ''} = {len(plan.runs)} runs "
+        f"into {plan.out}/ (launcher: {plan.launcher})",
+        flush=True,
+    )
+
+
+def _say_result(plan: Any, result: dict[str, Any]) -> int:
+    """Tell what the sweep did: counts, a full disk, failed and missing runs; the exit code."""
+    from carenet.sim.sweep import FAILURES, _nearly_full, _read_json
+
     c = result["counts"]
     print(
         f"carenet sweep: {c['finished']}/{c['planned']} runs finished "
@@ -114,14 +118,7 @@ def _sweep(args: Any) -> int:
         )
         return 1
     if records:
-        print(f"carenet: {len(records)} run(s) failed:", file=sys.stderr)
-        for rid, rec in records.items():
-            print(f"  {describe_failure(rid, rec, by_id.get(rid))}", file=sys.stderr)
-        print(
-            f"  details (config, seed, traceback) in {plan.out / FAILURES}/; "
-            "rerun the same command to retry them",
-            file=sys.stderr,
-        )
+        _say_failures(plan, records)
     if result["_missing"]:
         print(
             f"carenet: {len(result['_missing'])} run(s) did not finish; "
@@ -132,20 +129,49 @@ def _sweep(args: Any) -> int:
     return 0 if result["status"] == "complete" else 1
 
 
-def cmd_collect(args: Any) -> int:
-    """``carenet collect DIR``: write DIR/runs.parquet and DIR/timeseries.parquet."""
-    from carenet.sim.collect import CollectError, ResultWriteError, collect, unexpected
+def _say_failures(plan: Any, records: dict[str, dict[str, Any]]) -> None:
+    """One line a failed run, and where their records are."""
+    from carenet.sim.sweep import FAILURES, describe_failure
+
+    by_id = {r.run_id: r for r in plan.runs}
+    print(f"carenet: {len(records)} run(s) failed:", file=sys.stderr)
+    for rid, rec in records.items():
+        print(f"  {describe_failure(rid, rec, by_id.get(rid))}", file=sys.stderr)
+    print(
+        f"  details (config, seed, traceback) in {plan.out / FAILURES}/; "
+        "rerun the same command to retry them",
+        file=sys.stderr,
+    )
+
+
+def _guarded(name: str, call: Callable[[], Any], bad: type[Exception]) -> tuple[Any, int | None]:
+    """Run ``call`` for command ``name``; its errors as one line and an exit code.
+
+    Returns:
+        ``(result, None)``, or ``(None, code)`` once the line is printed: 2 for ``bad``
+        (bad input, nothing done), 1 for a failed write or anything unexpected.
+    """
+    from carenet.sim.collect import ResultWriteError, unexpected
 
     try:
-        res = collect(Path(args.dir))
-    except CollectError as exc:
-        return fail(f"collect: {exc}")
+        return call(), None
+    except bad as exc:
+        return None, fail(f"{name}: {exc}")
     except ResultWriteError as exc:
-        return fail(f"collect: {exc}", 1)
+        return None, fail(f"{name}: {exc}", 1)
     except Exception as exc:
         if os.environ.get("CARENET_DEBUG"):
             raise
-        return fail(f"collect: {unexpected(exc)}", 1)
+        return None, fail(f"{name}: {unexpected(exc)}", 1)
+
+
+def cmd_collect(args: Any) -> int:
+    """``carenet collect DIR``: write DIR/runs.parquet and DIR/timeseries.parquet."""
+    from carenet.sim.collect import CollectError, collect
+
+    res, code = _guarded("collect", lambda: collect(Path(args.dir)), CollectError)
+    if code is not None:
+        return code
     print(
         f"carenet collect: {res.n_runs} runs ({res.n_failed} failed) in {res.seconds:.1f} s\n"
         f"  {res.runs_path}  (one row per run)\n"
@@ -156,19 +182,12 @@ def cmd_collect(args: Any) -> int:
 
 def cmd_report(args: Any) -> int:
     """``carenet report DIR [--baseline NAME]``: write DIR/report.md and DIR/figures/."""
-    from carenet.sim.collect import ResultWriteError, unexpected
     from carenet.sim.report import ReportError, build_report
 
-    try:
-        path = build_report(Path(args.dir), getattr(args, "baseline", None))
-    except ReportError as exc:
-        return fail(f"report: {exc}")
-    except ResultWriteError as exc:
-        return fail(f"report: {exc}", 1)
-    except Exception as exc:
-        if os.environ.get("CARENET_DEBUG"):
-            raise
-        return fail(f"report: {unexpected(exc)}", 1)
+    baseline = getattr(args, "baseline", None)
+    path, code = _guarded("report", lambda: build_report(Path(args.dir), baseline), ReportError)
+    if code is not None:
+        return code
     print(f"carenet report: {path}  (figures in {path.parent / 'figures'}/)")
     return 0
 

@@ -74,7 +74,10 @@ class ModelSpec(Protocol):
     ``steps``, ``out``...; the engine adds those the schema does not declare), calls
     :meth:`check` for rules across fields, :meth:`build` once per run, :meth:`run` for
     ``steps`` steps, then :meth:`records`, :meth:`summary` and :meth:`artefacts`, and
-    writes them. :class:`BaseSpec` gives every method but :meth:`build` a default.
+    writes them. :class:`BaseSpec` gives every method but :meth:`build` a default, and
+    the optional ones the engine looks for (:meth:`BaseSpec.warmup_steps`: steps left
+    out of the summary, flagged by a ``warmup`` column of the records and shaded in the
+    figures).
     """
 
     name: str
@@ -159,6 +162,14 @@ class BaseSpec:
     def notes(self, config: Any) -> list[str]:
         """Warnings to print before a run (default: none)."""
         return []
+
+    def warmup_steps(self, config: Any) -> int:
+        """Steps simulated first and left out of the summary (default: none).
+
+        A model with a warm-up also flags those steps in its time series with a
+        ``warmup`` column (1 in the warm-up, else 0), which the engine's figures shade.
+        """
+        return 0
 
     def describe(self, config: Any) -> dict[str, Any]:
         """Extra keys for ``summary.json`` (default: none)."""

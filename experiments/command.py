@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
 ACTIONS = ("list", "run", "report")
 
@@ -30,6 +31,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         nargs="*",
         metavar="KEY=VALUE",
         help="Hydra overrides for every run, out=DIR, hydra/launcher=... (as carenet run -m)",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="the experiment's small version (if it declares one), into NAME-quick",
     )
 
 
@@ -51,9 +57,16 @@ def cmd_list() -> int:
     return 0
 
 
-def _report(name: str, overrides: list[str]) -> int:
+def _load(name: str, quick: bool = False) -> Any:
+    """The experiment called ``name``, or its quick version."""
+    from carenet.experiments.declaration import load, quick_version
+
+    return quick_version(load(name)) if quick else load(name)
+
+
+def _report(name: str, overrides: list[str], quick: bool = False) -> int:
     """Collect, report and analyse an experiment's folder again (nothing is run)."""
-    from carenet.experiments.declaration import ExperimentError, load, override_key
+    from carenet.experiments.declaration import ExperimentError, override_key
     from carenet.experiments.runner import (
         DEFAULT_ROOT,
         merge_overrides,
@@ -63,7 +76,8 @@ def _report(name: str, overrides: list[str]) -> int:
     )
     from carenet.sim.app import quote
 
-    exp = load(name)
+    exp = _load(name, quick)
+    name = exp.name
     extra = [ov for ov in overrides if override_key(ov) != "out"]
     if extra:
         raise ExperimentError(f"report takes only out=DIR, not {extra[0]!r}")
@@ -87,8 +101,6 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         0 on success; 1 when a run failed or did not finish, or the report could not be
         written; 2 for bad input (one line on stderr, nothing run).
     """
-    from carenet.experiments.declaration import load
-
     if args.action == "list":
         if args.name or args.overrides:
             return _fail("carenet experiment list: takes no NAME or overrides")
@@ -97,10 +109,11 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         return _fail(f"carenet experiment {args.action}: give NAME (see carenet experiment list)")
     try:
         if args.action == "report":
-            return _report(args.name, list(args.overrides))
+            return _report(args.name, list(args.overrides), bool(getattr(args, "quick", False)))
         from carenet.experiments.runner import plan_experiment, run_experiment
 
-        return run_experiment(plan_experiment(load(args.name), list(args.overrides)))
+        exp = _load(args.name, bool(getattr(args, "quick", False)))
+        return run_experiment(plan_experiment(exp, list(args.overrides)))
     except ValueError as exc:  # ExperimentError, ConfigError, SweepError, CollectError ...
         return _fail(" ".join(str(exc).split()) or type(exc).__name__)
     except (OSError, RuntimeError) as exc:  # a folder that cannot be written

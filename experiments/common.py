@@ -33,6 +33,7 @@ class Results:
             without ``replications`` and ``seed``.
         replications: Replications per scenario.
         seed: The root seed.
+        folders: Arm id -> its sweep folder (a design's analysis reads ``design.json``).
     """
 
     experiment: Experiment
@@ -40,6 +41,7 @@ class Results:
     overrides: list[str]
     replications: int
     seed: int
+    folders: dict[str, Any] = field(default_factory=dict)
 
     def of(self, *arm_ids: str) -> list[Row]:
         """The rows of these arms, one arm after the other."""

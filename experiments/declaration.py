@@ -14,8 +14,15 @@ A named experiment is one YAML file shipped beside this module
         overrides: [structure=hierarchy, power_rule=domination, response=bureaucratic]
 
 Each arm is run as one sweep (:mod:`carenet.experiments.runner`); its overrides may sweep
-values (``response=none,network``), and the keys an arm sets are the experiment's design,
-so a user override may not change them.
+values (``response=none,network``), or name a design (``design=pkg://carenet.experiments/
+designs/NAME.yaml``, see :mod:`carenet.sim.design`: the arm's sweep is then the design's
+points and its own arms), and the keys an arm sets are the experiment's design, so a user
+override may not change them.
+
+``quick: [KEY=VALUE ...]`` (optional) declares a small version, run with
+``carenet experiment run NAME --quick`` (:func:`quick_version`): each override replaces
+the same key in the arms or the base, or is added to the base; ``replications=N`` and
+``seed=N`` set those.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ import yaml
 PACKAGE = "carenet.experiments"
 """Where the declarations are installed."""
 
-FIELDS = ("description", "replications", "seed", "base", "analysis", "arms")
+FIELDS = ("description", "replications", "seed", "base", "analysis", "arms", "quick")
 """The fields of a declaration."""
 
 _ID = re.compile(r"[a-z0-9][a-z0-9_-]*")
@@ -87,6 +94,7 @@ class Experiment:
     base: tuple[str, ...]
     analysis: str
     arms: tuple[Arm, ...] = field(default_factory=tuple)
+    quick: tuple[str, ...] = ()
 
     def arm(self, arm_id: str) -> Arm:
         """The arm called ``arm_id``."""
@@ -153,6 +161,42 @@ def from_dict(name: str, data: Any, where: str = "declaration") -> Experiment:
         seed=seed,
         base=_overrides(data.get("base") or [], f"{where}: base"),
         analysis=analysis,
+        arms=arms,
+        quick=_overrides(data.get("quick") or [], f"{where}: quick"),
+    )
+
+
+def quick_version(exp: Experiment) -> Experiment:
+    """The experiment's small version (its ``quick`` overrides), named ``NAME-quick``.
+
+    Raises:
+        ExperimentError: If the experiment declares no quick version.
+    """
+    if not exp.quick:
+        raise ExperimentError(f"--quick: experiment {exp.name!r} declares no quick version")
+    quick = {override_key(ov): ov for ov in exp.quick}
+    reps, seed = exp.replications, exp.seed
+    for key, conv in (("replications", "reps"), ("seed", "seed")):
+        if key in quick:
+            value = quick.pop(key).split("=", 1)[1]
+            if not value.strip().isdigit():
+                raise ExperimentError(f"{exp.name}.yaml: quick: {key} must be a whole number")
+            reps, seed = (int(value), seed) if conv == "reps" else (reps, int(value))
+    arm_keys = {k for arm in exp.arms for k in arm.keys}
+    arms = tuple(
+        Arm(a.id, a.label, tuple(quick.get(override_key(ov), ov) for ov in a.overrides))
+        for a in exp.arms
+    )
+    base = [quick.get(override_key(ov), ov) for ov in exp.base]
+    have = {override_key(ov) for ov in base}
+    base += [ov for k, ov in quick.items() if k not in arm_keys and k not in have]
+    return Experiment(
+        name=f"{exp.name}-quick",
+        description=f"{exp.description} (quick version)",
+        replications=reps,
+        seed=seed,
+        base=tuple(base),
+        analysis=exp.analysis,
         arms=arms,
     )
 

@@ -307,10 +307,10 @@ def arm_runs(folder: Path) -> list[Row]:
     import pandas as pd
 
     from carenet.sim.collect import RUNS_FILE, collect
-    from carenet.sim.sweep import read_sweep
+    from carenet.sim.sweep import load_sweep
 
     collect(folder)
-    sweep = read_sweep(folder) or {}
+    sweep = load_sweep(folder) or {}
     planned = [r["run_id"] for r in sweep.get("runs", [])]
     table = pd.read_parquet(folder / RUNS_FILE)
     done = table[table["status"] == "complete"]
@@ -340,7 +340,8 @@ def analyse(plan: ExperimentPlan, runs: dict[str, list[Row]]) -> Findings:
     shared = [
         ov for ov in plan.common if override_key(ov) not in run_keys and not is_hydra_override(ov)
     ]
-    return analysis(Results(plan.experiment, runs, shared, plan.replications, plan.seed))
+    folders = {arm.id: plan.folder(arm.id) for arm in plan.experiment.arms}
+    return analysis(Results(plan.experiment, runs, shared, plan.replications, plan.seed, folders))
 
 
 def report_experiment(plan: ExperimentPlan, arm_reports: bool = True) -> Findings:
@@ -357,12 +358,15 @@ def report_experiment(plan: ExperimentPlan, arm_reports: bool = True) -> Finding
         ExperimentError: If an arm has runs that have not finished.
         ValueError: ``CollectError`` / ``ReportError`` of an arm, one line.
     """
+    from carenet.sim.design import read_record
     from carenet.sim.report import build_report
 
     runs = {}
     for arm in plan.experiment.arms:
         runs[arm.id] = arm_runs(plan.folder(arm.id))
-        if arm_reports:
+        # A design's arm has a scenario per sample point: its report is the analysis's
+        # (carenet analyse, carenet discover), not a table of every point.
+        if arm_reports and read_record(plan.folder(arm.id)) is None:
             build_report(plan.folder(arm.id))
     findings = analyse(plan, runs)
     for stem, table in findings.tables.items():

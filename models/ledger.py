@@ -25,6 +25,145 @@ COST_CATEGORIES: tuple[str, ...] = ("direct", "transaction", "failure", "connect
 """The cost categories, in the order ``cost_total`` adds them."""
 
 
+LEAVES_ACUTE_TO: tuple[str, ...] = ("community", "social_care")
+"""Receiver kinds for which a handoff from an acute trust is a discharge: the patient's
+waiting weeks until admitted there are excess bed days."""
+
+BED_NIGHTS_PER_WEEK = 7.0
+"""Nights of delayed discharge one week of waiting to leave an acute bed adds."""
+
+
+def leaves_acute(src_kind: np.ndarray, dst_kind: np.ndarray) -> np.ndarray:
+    """Whether a handoff from kind ``src_kind`` to ``dst_kind`` leaves an acute bed."""
+    return (np.asarray(src_kind) == "acute") & np.isin(dst_kind, LEAVES_ACUTE_TO)
+
+
+class Prices:
+    """What a week's delay, a failed handoff, an admin hour and a repeated assessment cost.
+
+    The one piece of code that prices them: the stages charge with these figures
+    (waiting, handoffs, failed episodes) and the decisions price with them (route tables,
+    and the rules through :class:`~carenet.models.power.RuleView`), so that no decision
+    weighs a consequence at other than what the accounting then charges. QALYs are
+    valued at the threshold, including the health gain a failure forgoes and a delay
+    shrinks (:meth:`receivers`). Per-stratum figures are what is charged to one patient;
+    the decision prices are their expectations over the strata of the patients a
+    receiver gets by handoff (:meth:`receivers`).
+
+    Args:
+        cfg: The configuration (unit costs, health effects, threshold).
+        ea_cost: Cost of an emergency admission, per stratum.
+    """
+
+    def __init__(self, cfg: CarenetConfig, ea_cost: np.ndarray) -> None:
+        h, costs = cfg.health, cfg.costs.items
+        self.cfg = cfg
+        self.thr = float(cfg.costs.threshold_gbp_per_qaly)
+        self.hour = float(costs["professional_hour"]["gbp"])
+        self.night = float(costs["delayed_discharge_night"]["gbp"])
+        self.bed_week = BED_NIGHTS_PER_WEEK * self.night
+        self.ea_cost = ea_cost
+        self.emergency_s = ea_cost + h.qaly_loss_emergency * self.thr
+        self.wait_qaly = np.asarray(h.qaly_loss_wait_per_week, dtype=float)
+        self.wait_hazard = np.asarray(h.emergency_hazard_wait, dtype=float)
+        self.fail_qaly = np.asarray(h.qaly_loss_failure, dtype=float)
+        self.fail_emergency = np.asarray(h.emergency_prob_failure, dtype=float)
+        self.repeat_share = float(h.repeat_assessment_share)
+        # Per stratum: a week's wait (health loss, emergency hazard; bed days apart) and a
+        # failed episode (health loss, emergency chance x admission cost and its loss).
+        self.wait_s = self.wait_qaly * self.thr + self.wait_hazard * self.emergency_s
+        self.fail_s = self.fail_qaly * self.thr + self.fail_emergency * self.emergency_s
+        mix = np.asarray(cfg.population.stratum_shares) * np.asarray(
+            cfg.population.episode_rate_per_year
+        )
+        self.mix = mix / mix.sum() if mix.sum() > 0 else np.full(len(STRATA), 0.25)
+        self._recv: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def admin(self, hours: np.ndarray | float) -> np.ndarray | float:
+        """Cost of ``hours`` of professional admin time."""
+        return hours * self.hour
+
+    def repeat(self, step_cost: np.ndarray | float) -> np.ndarray | float:
+        """Cost of repeating an assessment: a share of the receiving step's weekly cost."""
+        return step_cost * self.repeat_share
+
+    def bed_days(self, n_leaving_acute: float) -> float:
+        """Cost of a week's wait of ``n_leaving_acute`` episodes waiting to leave a bed."""
+        return n_leaving_acute * self.bed_week
+
+    def handoff_steps(self, m: Any) -> dict[str, np.ndarray]:
+        """The pathway steps reached by a handoff, with the rate each is reached at.
+
+        A step is reached by handoff unless the previous step's provider kind offers it
+        (in-house). Returns arrays ``s`` (stratum), ``pw``, ``stage``, ``line`` and
+        ``weight`` (patients' share x episode rate x pathway probability).
+        """
+        pop = self.cfg.population
+        base = np.asarray(pop.stratum_shares) * np.asarray(pop.episode_rate_per_year)
+        rows: list[tuple[int, int, int, int, float]] = []
+        for p in range(m.npw):
+            for k in range(1, int(m.pw_len[p])):
+                ln, prev = int(m.step_line[p, k]), int(m.step_line[p, k - 1])
+                if m.line_kind[ln] == m.line_kind[prev]:
+                    continue
+                for s in range(len(STRATA)):
+                    rows.append((s, p, k, ln, float(base[s] * m.pw_prob[s, p])))
+        a = np.array(rows, dtype=float).reshape(-1, 5)
+        return {
+            "s": a[:, 0].astype(int),
+            "pw": a[:, 1].astype(int),
+            "stage": a[:, 2].astype(int),
+            "line": a[:, 3].astype(int),
+            "weight": a[:, 4],
+        }
+
+    def receivers(self, m: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Expected failure, weekly-wait and repeated-assessment cost per receiver.
+
+        Per receiving organisation, over the patients it gets by handoff (a week's wait
+        without bed days: :meth:`pair_wait` adds them). Besides what the ledger charges,
+        a failure forgoes the episode's health gain and a week's delay shrinks it (the
+        service stage divides it by 1 + ``delay_gain_decay`` x weeks waited): both are
+        valued at the threshold, for an episode that has not waited yet (the first
+        week's loss, gain x decay / (1 + decay), per week of delay).
+
+        An organisation's patients are the handoff steps of the lines it offers
+        (:meth:`handoff_steps`); one offering none gets every handoff step's mix.
+        Computed once per model (kinds and pathways do not change).
+        """
+        if self._recv is not None:
+            return self._recv
+        hs = self.handoff_steps(m)
+        decay = float(self.cfg.health.delay_gain_decay)
+        gain = self.thr * m.pw_gain[hs["pw"]]
+        rows = np.stack(
+            [
+                self.fail_s[hs["s"]] + gain,
+                self.wait_s[hs["s"]] + gain * decay / (1.0 + decay),
+                self.repeat(m.step_cost[hs["pw"], hs["stage"]]),
+            ]
+        )
+        out = np.zeros((3, m.n))
+        w_all = hs["weight"]
+        out[:] = (rows @ w_all / w_all.sum())[:, None] if w_all.sum() > 0 else 0.0
+        for j in range(m.n):
+            w = w_all * m.offers[j, hs["line"]]
+            if w.sum() > 0:
+                out[:, j] = rows @ w / w.sum()
+        self._recv = (out[0], out[1], out[2])
+        return self._recv
+
+    def pair_wait(self, m: Any) -> np.ndarray:
+        """[from, to] cost of one week's wait of a patient handed from one to the other.
+
+        The receiver's expected health loss and hazard, plus bed days where the handoff
+        leaves an acute bed (:func:`leaves_acute`).
+        """
+        wait = self.receivers(m)[1]
+        bed = leaves_acute(m.kinds[:, None], m.kinds[None, :]) * self.bed_week
+        return wait[None, :] + bed
+
+
 class Ledger:
     """Charges costs and QALYs into the week's record and the run's totals.
 
@@ -36,8 +175,11 @@ class Ledger:
         hour_gbp: Cost of one professional hour.
         night_gbp: Cost of one delayed-discharge night.
         ea_cost: Cost of an emergency admission, per stratum.
-        fail_cost: Expected monetary weight of one failed handoff (for decisions).
-        wait_cost: Expected monetary weight of one week's delay (for decisions).
+        prices: What a delay, a failure, an admin hour and a repeated assessment cost
+            (:class:`Prices`), for charges and decisions alike.
+        fail_cost: Expected cost of one failed handoff over the episode mix (for rules).
+        wait_cost: Expected cost of one week's wait over the episode mix, bed days
+            apart (for rules; the pair-dependent price is :meth:`Prices.pair_wait`).
         tie_cost: Weekly upkeep of one side of a tie.
         failure_cost_year: Failure cost charged since the last budget round.
         failure_cost_prev_year: The same for the year before (NaN before the first).
@@ -57,7 +199,9 @@ class Ledger:
             float(costs["nonelective_long_stay"]["gbp"]),
             float(costs["nonelective_short_stay"]["gbp"]),
         )
-        self._prices()
+        self.prices = Prices(cfg, self.ea_cost)
+        self.fail_cost = float(self.prices.mix @ self.prices.fail_s)
+        self.wait_cost = float(self.prices.mix @ self.prices.wait_s)
         self.tie_cost = cfg.organisations.tie_upkeep_hours * self.hour_gbp
         self.failure_cost_year = 0.0
         self.failure_cost_prev_year = math.nan
@@ -73,38 +217,6 @@ class Ledger:
             "continuity": 0.0,
             "handoffs": 0,
         }
-
-    def _prices(self) -> None:
-        """Expected monetary weight of a failed handoff and of one week's delay.
-
-        Used by route choice and by empowerment's outcome scoring (derived from the same
-        figures the ledger charges, not free parameters).
-        """
-        cfg, h = self.cfg, self.cfg.health
-        thr = cfg.costs.threshold_gbp_per_qaly
-        shares = np.asarray(cfg.population.stratum_shares) * np.asarray(
-            cfg.population.episode_rate_per_year
-        )
-        wts = shares / shares.sum() if shares.sum() > 0 else np.full(len(STRATA), 0.25)
-        emergency = self.ea_cost + h.qaly_loss_emergency * thr
-        self.fail_cost = float(
-            (
-                wts
-                * (
-                    np.asarray(h.qaly_loss_failure) * thr
-                    + np.asarray(h.emergency_prob_failure) * emergency
-                )
-            ).sum()
-        )
-        self.wait_cost = float(
-            (
-                wts
-                * (
-                    np.asarray(h.qaly_loss_wait_per_week) * thr
-                    + np.asarray(h.emergency_hazard_wait) * emergency
-                )
-            ).sum()
-        )
 
     # --- the week ---------------------------------------------------------------------
     def open(self, rec: dict[str, float]) -> None:
@@ -150,11 +262,14 @@ class Ledger:
         rec["net_monetary_benefit"] = thr * rec["qalys_net"] - rec["cost_total"]
 
     def year_end(self) -> float:
-        """Close the budget year; return its failure-cost savings on the year before."""
-        savings = 0.0
-        if not math.isnan(self.failure_cost_prev_year):
-            savings = max(0.0, self.failure_cost_prev_year - self.failure_cost_year)
-        return savings
+        """Close the budget year; return its failure-cost savings on the year before.
+
+        Both-signed: a year whose failure cost rose returns a negative saving (a claw
+        back), so that noise in failure cost alone does not ratchet budgets up.
+        """
+        if math.isnan(self.failure_cost_prev_year):
+            return 0.0
+        return self.failure_cost_prev_year - self.failure_cost_year
 
     def roll_year(self) -> None:
         """Start a new budget year."""

@@ -200,6 +200,7 @@ class CareSystemModel(mesa.Model):
             tie_cost=float(self.ledger.tie_cost),
             wait_cost=self.ledger.wait_cost,
             hierarchy=self.hierarchy,
+            wait_price=getattr(self, "ec_wait", None),
         )
 
     def tie_budget(self) -> np.ndarray:

@@ -11,7 +11,7 @@ from carenet.models.schema import STRATA
 
 from .errors import ResultError
 from .metrics import NETWORK_METRICS
-from .registry import HEADLINE_METRICS, SUMMARY, SUMMED
+from .registry import HEADLINE_METRICS, SUMMARY, SUMMED, after_warmup
 
 if TYPE_CHECKING:
     from .model import CareSystemModel
@@ -22,10 +22,18 @@ def _nan_div(a: float, b: float) -> float:
 
 
 def summary(m: CareSystemModel) -> dict[str, float]:
-    """Whole-run metrics, keyed and ordered as :data:`~carenet.models.registry.SUMMARY`."""
-    import pandas as pd
+    """Whole-run metrics, keyed and ordered as :data:`~carenet.models.registry.SUMMARY`.
 
-    df = pd.DataFrame(m.records)
+    Every metric covers the weeks after the warm-up only (``warmup_weeks``; the records
+    flagged ``warmup`` are left out, and the ledger's totals restarted after them); the
+    ``final_*`` and ``share_*`` metrics are the last week's values.
+    """
+    df = after_warmup(m.records)
+    if m.records and df.empty:
+        raise ResultError(
+            f"no week after the warm-up to summarise: {len(m.records)} weeks run, "
+            f"warmup_weeks={m.warmup_weeks}; run more weeks or set a shorter warm-up"
+        )
     tt = m.ledger.totals
     years = max(len(df), 1) / 52.0
     s: dict[str, float] = {k: float(df[k].sum()) if k in df else 0.0 for k in SUMMED}

@@ -55,14 +55,19 @@ class RuleView:
         authority: Formal power score in [0, 1] (position and budget).
         influence: Informal power score in [0, 1] (trust-weighted centrality).
         tie: [org, org] trust on each tie (0 = no tie).
-        route_cost: [org, org] expected cost (GBP) of one handoff by the best open route.
+        route_cost: [org, org] expected cost (GBP) of one handoff by the best open route,
+            priced as the accounting charges it (:class:`~carenet.models.ledger.Prices`).
         alt_cost: [org, org] expected cost of one handoff by the best route that is not a
             direct tie.
         new_tie_cost: [org, org] expected cost of one handoff over a new direct tie.
         flow: [org, org] recent handoffs per week between each pair (both directions).
         tie_cost: Cost (GBP/week) of keeping one tie, for one end.
-        wait_cost: Cost (GBP) of one week of waiting, for scoring a queue.
+        wait_cost: Cost (GBP) of one week of waiting over the whole episode mix, bed days
+            apart (a summary figure; ``wait_price`` is what each pair's week costs).
         hierarchy: Whether hierarchy lines exist.
+        wait_price: [org, org] cost (GBP) of one week's wait of a patient handed from the
+            first to the second, as the accounting charges it (health loss, emergency
+            hazard, and bed days where the handoff leaves an acute bed).
     """
 
     kind: np.ndarray
@@ -86,6 +91,7 @@ class RuleView:
     tie_cost: float
     wait_cost: float
     hierarchy: bool
+    wait_price: np.ndarray | None = None
 
 
 class PowerRule:

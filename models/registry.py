@@ -6,9 +6,16 @@ its label and format. Everything else is derived from :data:`METRICS`: the weekl
 the stages add to (:data:`COUNTED`), the time-series columns (:data:`SERIES`, in order),
 the summary's keys (:data:`SUMMARY`) and the headline metrics every finished run must have
 as finite numbers (:data:`HEADLINE_METRICS`).
+
+The summary covers the weeks after the warm-up only (``warmup_weeks``): the time series
+keeps every week, flagged by the ``warmup`` column, and :func:`after_warmup` is the one
+place that leaves the flagged weeks out.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
 
 from carenet.models.schema import STRATA
 from carenet.spec import Metric
@@ -123,7 +130,7 @@ COUNTED: tuple[Metric, ...] = (
     ),
     _count("contracts_signed", "Contracts signed or renewed."),
     _count("inspections", "Provider inspections."),
-    _count("ties_formed", "Ties formed in tie rounds."),
+    _count("ties_formed", "Ties formed in tie rounds and, as weak ties, at boards."),
     _count("ties_dropped", "Ties dropped in tie rounds."),
     _count("ties_dissolved", "Ties dissolved for low trust."),
     _count("rule_switches", "Organisations that switched rule (adaptive)."),
@@ -275,6 +282,12 @@ DERIVED: tuple[Metric, ...] = (
     ),
     _weekly("demand_multiplier", "ratio", "Demand multiplier of surges."),
     _weekly("data_outage", "flag", "Whether a data outage is on.", "share"),
+    _weekly(
+        "warmup",
+        "flag",
+        "1 in the warm-up weeks (warmup_weeks), which every summary metric leaves out.",
+        "share",
+    ),
 )
 """Metrics the record stage computes each week (and summary-only ones), in order."""
 
@@ -354,7 +367,18 @@ SUMMARY_ONLY: tuple[Metric, ...] = (
 )
 """Metrics of the whole run only."""
 
-METRICS: tuple[Metric, ...] = COUNTED + DERIVED + SUMMARY_ONLY
+WARMUP_NOTE = " Summary: the weeks after the warm-up (warmup_weeks) only."
+"""Appended to the meaning of every summary metric aggregated over weeks."""
+
+
+def _say_warmup(m: Metric) -> Metric:
+    """The metric, its meaning saying that the summary leaves out the warm-up weeks."""
+    if m.in_summary and m.over_weeks != "last" and not m.name.startswith("threshold"):
+        return replace(m, meaning=m.meaning + WARMUP_NOTE)
+    return m
+
+
+METRICS: tuple[Metric, ...] = tuple(_say_warmup(m) for m in COUNTED + DERIVED + SUMMARY_ONLY)
 """Every metric the model reports, each declared once."""
 
 SERIES: tuple[str, ...] = (
@@ -374,6 +398,25 @@ SUMMED: tuple[str, ...] = tuple(
 
 HEADLINE_METRICS: tuple[str, ...] = tuple(m.name for m in METRICS if m.headline)
 """Summary metrics every finished run must have as finite numbers (shown after a run)."""
+
+
+def after_warmup(records: list[dict[str, float]]) -> Any:
+    """The weekly records after the warm-up, as a DataFrame: what every summary aggregates.
+
+    Args:
+        records: The model's weekly records, each flagged ``warmup`` (1 in the warm-up).
+
+    Returns:
+        The records whose ``warmup`` flag is 0, in week order (all of them when none is
+        flagged, as in records written before the flag existed).
+    """
+    import pandas as pd
+
+    df = pd.DataFrame(records)
+    if "warmup" in df:
+        df = df[df["warmup"] == 0].reset_index(drop=True)
+    return df
+
 
 REC_KEYS: tuple[str, ...] = (*(m.name for m in COUNTED), *PRIVATE)
 """The keys each week's record starts with, at zero."""

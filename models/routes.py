@@ -49,14 +49,50 @@ class RouteTables:
 def route_tables(m: CareSystemModel) -> RouteTables:
     """Best route, broker and fallback per (from, to), with each route's parameters.
 
+    A route's expected cost is priced by the ledger's
+    :class:`~carenet.models.ledger.Prices`, the figures the stages then charge: admin
+    hours, the delay's weeks of waiting (pair-dependent: bed days where the handoff leaves
+    an acute bed), the failure chance (with the receiver's overload, as the handoffs stage
+    adds it) times a failed episode's cost, and, where records are not shared, the
+    chance of a repeated assessment times its cost. Escalation's delay includes the wait
+    for the approving body's capacity (:func:`approval_wait`).
+
     Also sets the model's expected-cost tables the rules decide on (``ec_best``,
-    ``ec_alt``, ``ec_new``).
+    ``ec_alt``, ``ec_new``, and ``ec_wait``, the price of a week's wait per pair).
+    """
+    P, D, A, S, K, pair_share = route_parameters(m)
+    EC = expected_cost(m, P, D, A, S)
+    EC[DIRECT][~(m.trust > 0)] = np.inf
+    EC[BROKER][K < 0] = np.inf
+    if not m.hierarchy:
+        EC[ESCALATION] = np.inf
+    else:
+        force = _forced_escalation(m)
+        if force.any():
+            for k in (DIRECT, BROKER, COLD):
+                EC[k][force] = np.inf
+    route = np.argmin(EC, axis=0)
+    fb_ec = EC.copy()
+    fb_ec[BROKER] = np.inf
+    fallback = np.argmin(fb_ec, axis=0)
+    m.ec_best = np.take_along_axis(EC, route[None], 0)[0]
+    alt = EC.copy()
+    alt[DIRECT] = np.inf
+    m.ec_alt = alt.min(axis=0)
+    m.ec_new = new_tie_cost(m, pair_share)
+    return RouteTables(route, K, fallback, P, D, A, S)
+
+
+def route_parameters(m: CareSystemModel) -> tuple[np.ndarray, ...]:
+    """Each route's failure chance, delay, admin hours and shared records per pair.
+
+    Returns:
+        (P, D, A, S, K, pair_share): [4, n, n] arrays by route, the best broker per pair
+        (-1: none) and whether both ends share records.
     """
     h = m.cfg.handoff
-    led = m.ledger
     n = m.n
     T = m.trust
-    inf = np.inf
     share_ok = (m.sharing >= h.share_threshold) & (not m.outage)
     pair_share = share_ok[:, None] & share_ok[None, :]
     has = T > 0
@@ -74,13 +110,15 @@ def route_tables(m: CareSystemModel) -> RouteTables:
     can_broker = m.active & ((m.broker_base + m.hub_bonus) >= 1)
     B, K = broker_table(T, has, np.flatnonzero(can_broker & (has.sum(axis=1) >= 2)))
     np.fill_diagonal(B, 0.0)
-    hasb = B > 0
+    K[B <= 0] = -1
     P[BROKER] = h.best_fail + gap_f * (1.0 - B)
     D[BROKER] = h.best_delay_weeks + gap_d * (1.0 - B) + h.broker_delay_weeks
     A[BROKER] = h.broker_admin_hours
     S[BROKER] = pair_share & m.shared_live
     P[ESCALATION] = h.escalation_fail
     D[ESCALATION] = h.escalation_delay_per_level * m.levels
+    if m.hierarchy:
+        D[ESCALATION] += approval_wait(m)
     A[ESCALATION] = h.escalation_admin_hours_per_level * m.levels
     S[ESCALATION] = pair_share & m.shared_live
     P[COLD] = h.cold_fail
@@ -88,33 +126,109 @@ def route_tables(m: CareSystemModel) -> RouteTables:
     A[COLD] = h.cold_admin_hours
     S[COLD] = pair_share & m.shared_live
     P = np.where(S, P * h.shared_records_fail_multiplier, P)
-    EC = A * led.hour_gbp + D * led.wait_cost + P * led.fail_cost
-    EC[DIRECT][~has] = inf
-    EC[BROKER][~hasb] = inf
-    if not m.hierarchy:
-        EC[ESCALATION] = inf
-    if m.hierarchy:
-        force = _forced_escalation(m)
-        if force.any():
-            for k in (DIRECT, BROKER, COLD):
-                EC[k][force] = inf
-    route = np.argmin(EC, axis=0)
-    fb_ec = EC.copy()
-    fb_ec[BROKER] = inf
-    fallback = np.argmin(fb_ec, axis=0)
-    m.ec_best = np.take_along_axis(EC, route[None], 0)[0]
-    alt = EC.copy()
-    alt[DIRECT] = inf
-    m.ec_alt = alt.min(axis=0)
+    return P, D, A, S, K, pair_share
+
+
+def expected_cost(
+    m: CareSystemModel, P: np.ndarray, D: np.ndarray, A: np.ndarray, S: np.ndarray
+) -> np.ndarray:
+    """Expected cost (GBP) of one handoff per route and pair, as the stages charge it.
+
+    Args:
+        m: The model.
+        P: Failure chance before the receiver's overload, [..., n, n].
+        D: Delay in weeks.
+        A: Admin hours.
+        S: Whether records are shared.
+
+    Returns:
+        Admin + failure chance (with overload, clipped to [0, 1]) x the receiver's
+        failure price + (1 - failure chance) x (delay x the pair's weekly wait price +
+        (not shared) x repeat chance x the receiver's repeated-assessment price): a
+        failed handoff ends the episode, so only a handoff that goes through waits or
+        is assessed again.
+    """
+    h = m.cfg.handoff
+    pr = m.ledger.prices
+    fail_j, _, rep_j = pr.receivers(m)
+    W = pr.pair_wait(m)
+    m.ec_wait = W
+    Pe = np.clip(P + h.overload_fail_slope * m.queue_ratio[None, :], 0.0, 1.0)
+    repeat = ~S * h.repeat_assessment_prob * rep_j[None, :]
+    return pr.admin(A) + Pe * fail_j[None, :] + (1.0 - Pe) * (D * W + repeat)
+
+
+def new_tie_cost(m: CareSystemModel, pair_share: np.ndarray) -> np.ndarray:
+    """Expected cost of one handoff over a new direct tie (trust ``new_tie_trust``)."""
+    h = m.cfg.handoff
     nt = m.cfg.structure.new_tie_trust
-    p_new = h.best_fail + gap_f * (1.0 - nt)
+    p_new = h.best_fail + (h.cold_fail - h.best_fail) * (1.0 - nt)
     p_new = np.where(pair_share, p_new * h.shared_records_fail_multiplier, p_new)
-    m.ec_new = (
-        h.direct_admin_hours * led.hour_gbp
-        + (h.best_delay_weeks + gap_d * (1.0 - nt)) * led.wait_cost
-        + p_new * led.fail_cost
+    d_new = np.full(
+        (m.n, m.n), h.best_delay_weeks + (h.cold_delay_weeks - h.best_delay_weeks) * (1.0 - nt)
     )
-    return RouteTables(route, K, fallback, P, D, A, S)
+    a_new = np.full((m.n, m.n), h.direct_admin_hours)
+    return expected_cost(m, p_new, d_new, a_new, pair_share)
+
+
+def approvers(m: CareSystemModel) -> np.ndarray:
+    """[from, to] the body that approves an escalated handoff.
+
+    The pair's lowest common superior in the hierarchy (an end itself where one is above
+    the other).
+
+    Cached until the hierarchy changes (an organisation's failure re-parents its
+    children).
+    """
+    key = m.parent.tobytes()
+    cached = getattr(m, "_approvers", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    n = m.n
+    depth = m.depth.astype(np.int64)
+    maxd = int(depth.max()) if n else 0
+    # anc[d, i]: i's ancestor at depth d (itself at its own depth; -1 below it).
+    anc = np.full((maxd + 1, n), -1, dtype=np.int64)
+    cur = np.arange(n)
+    for _ in range(maxd + 1):
+        anc[depth[cur], np.arange(n)] = cur
+        cur = np.where(m.parent[cur] >= 0, m.parent[cur], cur)
+    lca = np.full((n, n), -1, dtype=np.int64)
+    for d in range(maxd + 1):  # deeper common ancestors overwrite shallower ones
+        a = anc[d]
+        same = (a[:, None] == a[None, :]) & (a[:, None] >= 0)
+        lca = np.where(same, a[:, None], lca)
+    m._approvers = (key, lca)
+    return lca
+
+
+def approval_capacity(m: CareSystemModel) -> np.ndarray:
+    """Approvals each body can give a week.
+
+    ``escalation_capacity_per_org`` x the active service organisations below it (itself
+    included if it serves).
+    """
+    n = m.n
+    below = np.zeros(n)
+    for i in np.flatnonzero(m.service & m.active):
+        j = int(i)
+        while j >= 0:
+            below[j] += 1.0
+            j = int(m.parent[j])
+    return m.cfg.handoff.escalation_capacity_per_org * below
+
+
+def approval_wait(m: CareSystemModel) -> np.ndarray:
+    """[from, to] extra weeks an escalation would now wait for its approver's capacity.
+
+    The approver's backlog over its weekly capacity.
+    """
+    backlog = getattr(m, "approval_backlog", None)
+    if backlog is None or not backlog.any():
+        return np.zeros((m.n, m.n))
+    cap = approval_capacity(m)
+    w = np.divide(backlog, cap, out=np.zeros(m.n), where=cap > 0)
+    return w[approvers(m)]
 
 
 def _forced_escalation(m: CareSystemModel) -> np.ndarray:

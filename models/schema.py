@@ -17,6 +17,10 @@ from typing import Any
 
 from carenet.params import PROB, P
 
+# power first: it re-exports the rules package, which imports power back.
+from . import power  # noqa: F401
+from .rules import Domination, Empowerment, default
+
 STRATA: tuple[str, ...] = ("well", "ltc", "multimorbid", "frail")
 """Risk strata, in order of need: well, one long-term condition, multimorbidity, frail."""
 
@@ -249,6 +253,22 @@ class OrganisationsConfig:
         unit="share/year",
         doc="Largest change in an organisation's budget at one annual allocation.",
     )
+    budget_ring_fence: float = P(
+        1.0,
+        lo=0.0,
+        hi=1.0,
+        unit="share",
+        doc="Share of each funding stream's budget that only its own organisations bid for "
+        "at the annual allocation (the rest is bid for across streams); pooled budgets are "
+        "outside it. Streams: ICB core (acute, community), primary care (GP), mental health, "
+        "local authority (social care, VCSE). 1: money moves between streams only through "
+        "a pool; 0: every non-pooled organisation bids against all others (before #12).",
+        source="NHS England ICB allocations identify the delegated primary medical care "
+        "allocation separately; the Mental Health Investment Standard (NHS Long Term Plan "
+        "2019) sets a floor on mental health spending growth; adult social care is a "
+        "local-authority duty (Care Act 2014) funded outside NHS allocations; money moves "
+        "between NHS and councils by pooling (NHS Act 2006 s.75, the Better Care Fund)",
+    )
     brokerage_capacity: float = P(
         20.0,
         lo=0.0,
@@ -305,13 +325,22 @@ class HandoffConfig:
 
     cold_fail: float = P(
         0.25,
-        doc="Failure chance of a handoff with no tie, broker or hierarchy.",
+        doc=(
+            "Failure chance of a cold handoff (no tie, broker or hierarchy): the referral is "
+            "lost, refused or not acted on. Reasoning: a referral to an unknown team with no "
+            "relationship or approval behind it is the least reliable route; the same "
+            "receiver-overload term as every route is added (overload_fail_slope)."
+        ),
         **PROB,
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     best_fail: float = P(
         0.02,
-        doc="Failure chance over a fully trusted direct tie.",
+        doc=(
+            "Failure chance over a fully trusted direct tie; a tie of trust T fails at "
+            "best + (cold - best) x (1 - T). Reasoning: a trusted working relationship "
+            "removes most, not all, lost referrals."
+        ),
         **PROB,
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
@@ -320,7 +349,10 @@ class HandoffConfig:
         lo=0.0,
         hi=52.0,
         unit="weeks",
-        doc="Delay of a cold handoff.",
+        doc=(
+            "Delay of a cold handoff (finding the right team, a referral form, triage). "
+            "Reasoning: about a week for an unsolicited referral to be picked up."
+        ),
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     best_delay_weeks: float = P(
@@ -328,24 +360,60 @@ class HandoffConfig:
         lo=0.0,
         hi=52.0,
         unit="weeks",
-        doc="Delay over a fully trusted tie.",
+        doc=(
+            "Delay over a fully trusted tie (interpolated by trust like failure). "
+            "Reasoning: a phone call between people who know each other: under a day."
+        ),
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     direct_admin_hours: float = P(
-        0.25, lo=0.0, hi=100.0, unit="hours", doc="Admin time of a direct handoff."
+        0.25,
+        lo=0.0,
+        hi=100.0,
+        unit="hours",
+        doc="Admin time of a direct handoff (one call or message between known contacts).",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     cold_admin_hours: float = P(
-        1.0, lo=0.0, hi=100.0, unit="hours", doc="Admin time of a cold handoff."
+        1.0,
+        lo=0.0,
+        hi=100.0,
+        unit="hours",
+        doc="Admin time of a cold handoff (finding the service, forms, chasing).",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     broker_admin_hours: float = P(
-        0.75, lo=0.0, hi=100.0, unit="hours", doc="Admin time of a brokered handoff."
+        0.75,
+        lo=0.0,
+        hi=100.0,
+        unit="hours",
+        doc=(
+            "Admin time of a brokered handoff (two legs, the broker's time included); "
+            "brokers are capped at organisations.brokerage_capacity handoffs a week, "
+            "beyond which a handoff takes the best route without a broker."
+        ),
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     broker_delay_weeks: float = P(
-        0.25, lo=0.0, hi=52.0, unit="weeks", doc="Extra delay added by a broker."
+        0.25,
+        lo=0.0,
+        hi=52.0,
+        unit="weeks",
+        doc=(
+            "Extra delay added by a broker (its failure and trust delay are those of the "
+            "weaker leg). Reasoning: one more person relays the referral: a day or two."
+        ),
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     escalation_fail: float = P(
         0.04,
-        doc="Failure chance of a handoff enforced through the hierarchy.",
+        doc=(
+            "Failure chance of a handoff approved through the hierarchy, whatever the trust. "
+            "Reasoning: a formally approved referral is rarely lost, but approval does not "
+            "make the receiver know the patient. Load acts on it as on every route: the "
+            "receiver's queue adds overload_fail_slope, and the approving body's capacity "
+            "(escalation_capacity_per_org) queues approvals beyond it."
+        ),
         **PROB,
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
@@ -354,11 +422,37 @@ class HandoffConfig:
         lo=0.0,
         hi=52.0,
         unit="weeks/level",
-        doc="Approval delay per hierarchy level.",
+        doc=(
+            "Approval delay per hierarchy level climbed and descended (to the lowest common "
+            "superior and back), before any wait for the approver's capacity. Reasoning: a "
+            "panel or sign-off at each level, of the order of days."
+        ),
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     escalation_admin_hours_per_level: float = P(
-        0.5, lo=0.0, hi=100.0, unit="hours/level", doc="Admin time per hierarchy level."
+        0.5,
+        lo=0.0,
+        hi=100.0,
+        unit="hours/level",
+        doc="Admin time per hierarchy level (requests, forms and sign-off at each level).",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+    )
+    escalation_capacity_per_org: float = P(
+        20.0,
+        lo=0.01,
+        hi=1e6,
+        unit="handoffs/week per organisation",
+        doc=(
+            "Approvals a body of the hierarchy can give a week, per active service "
+            "organisation below it (the lowest common superior of the pair approves). "
+            "Beyond it approvals queue: the body's backlog carries over, and a handoff "
+            "waits backlog / capacity extra weeks in transit (priced into the route's "
+            "expected delay). Reasoning: the same coordination capacity per organisation "
+            "as a broker's (organisations.brokerage_capacity), so that neither structure's "
+            "coordination route is unlimited; approval staff scale with the number of "
+            "organisations a body oversees."
+        ),
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     shared_records_fail_multiplier: float = P(
         0.6,
@@ -381,7 +475,11 @@ class HandoffConfig:
         lo=0.0,
         hi=1.0,
         unit="per queue/capacity",
-        doc="Extra failure chance per unit of the receiver's queue relative to its capacity.",
+        doc=(
+            "Extra failure chance per unit of the receiver's queue relative to its capacity, "
+            "added to every route alike (direct, broker, escalation, cold)."
+        ),
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     trust_gain: float = P(0.05, doc="Trust gained per unit success share (slow).", **PROB)
     trust_loss: float = P(0.25, doc="Trust lost per unit failure share (fast).", **PROB)
@@ -477,7 +575,11 @@ class HealthConfig:
 
 @dataclass
 class PowerRuleConfig:
-    """The power rule organisations follow (see models/power.py for each rule)."""
+    """The power rule organisations follow (see models/rules/ for each rule).
+
+    The defaults of a rule's own parameters are declared once, in its class's constructor
+    (``models/rules/domination.py``, ``empowerment.py``), and read from there.
+    """
 
     name: str = P(
         "mixed",
@@ -488,29 +590,40 @@ class PowerRuleConfig:
         doc="Import path 'pkg.module.Class' or 'path/to/file.py:Class' of a user-written rule.",
     )
     params: dict = P({}, doc="Keyword arguments passed to a user-written rule.")
-    domination_sharing: float = P(0.2, doc="Data-sharing level under domination.", **PROB)
-    empowerment_sharing: float = P(0.8, doc="Data-sharing level under empowerment.", **PROB)
+    domination_sharing: float = P(
+        default(Domination, "sharing"), doc="Data-sharing level under domination.", **PROB
+    )
+    empowerment_sharing: float = P(
+        default(Empowerment, "sharing"), doc="Data-sharing level under empowerment.", **PROB
+    )
     branch_bias: float = P(
-        4.0,
+        default(Domination, "branch_bias"),
         lo=1.0,
         hi=1000.0,
         unit="ratio",
         doc="Domination: weight on referrals and ties inside the org's own branch.",
     )
     capture_strength: float = P(
-        0.5, lo=0.0, hi=20.0, doc="Domination: how strongly authority captures budget."
+        default(Domination, "capture_strength"),
+        lo=0.0,
+        hi=20.0,
+        doc="Domination: how strongly authority captures budget.",
     )
     escalate_out_of_branch: bool = P(
-        True, doc="Domination: demand hierarchy approval for referrals out of its branch."
+        default(Domination, "escalate_out_of_branch"),
+        doc="Domination: demand hierarchy approval for referrals out of its branch.",
     )
     choice_sharpness: float = P(
-        3.0,
+        default(Empowerment, "choice_sharpness"),
         lo=0.0,
         hi=100.0,
         doc="Empowerment: softmax sharpness of referral by expected outcome (0 = uniform).",
     )
     influence_preference: float = P(
-        1.0, lo=0.0, hi=100.0, doc="Empowerment: weight on a partner's influence when tying."
+        default(Empowerment, "influence_preference"),
+        lo=0.0,
+        hi=100.0,
+        doc="Empowerment: weight on a partner's influence when tying.",
     )
     empower_share: float = P(
         0.5, doc="Mixed/adaptive: share of organisations starting under empowerment.", **PROB
@@ -584,12 +697,33 @@ class ResponseConfig:
         doc="Failure chance under a contract is multiplied by this (agreed protocol).",
     )
     board_interval_weeks: int = P(4, lo=1, hi=520, unit="weeks", doc="Weeks between boards.")
-    board_attendees: int = P(12, lo=0, hi=1000, unit="people", doc="People at each board.")
+    board_attendees: int = P(
+        12,
+        lo=0,
+        hi=1000,
+        unit="people",
+        doc="People at each board, one from each of the largest active service organisations "
+        "(by budget): also the number of organisations that attend.",
+    )
     board_hours: float = P(
         4.0, lo=0.0, hi=100.0, unit="hours", doc="Hours each attendee spends per board."
     )
     board_trust_boost: float = P(
-        0.02, lo=0.0, hi=1.0, doc="Share of the gap to full trust closed on every tie per board."
+        0.02,
+        lo=0.0,
+        hi=1.0,
+        doc="Share of the gap to full trust closed, per board, on each tie between two "
+        "attending organisations.",
+    )
+    board_tie_trust: float = P(
+        0.2,
+        doc="Trust on the weak tie a board forms between two attending organisations that "
+        "hand patients to each other and have none (0: boards form no ties). Just above "
+        "structure.dissolve_below_trust (0.15): a named contact from a meeting, weaker than "
+        "a tie an organisation seeks for its value (structure.new_tie_trust, 0.4), kept "
+        "only if the handoffs over it go well.",
+        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+        **PROB,
     )
     inspection_interval_weeks: int = P(
         52, lo=1, hi=1040, unit="weeks", doc="Weeks between inspections of one provider."
@@ -810,25 +944,13 @@ class PathwaysConfig:
 
 @dataclass
 class CarenetConfig:
-    """A whole scenario: every group plus run-level settings."""
+    """A whole scenario: every group.
 
-    seed: int = P(12345, lo=0, hi=2**63 - 1, doc="Root seed of all random streams.")
-    steps: int = P(260, lo=1, hi=5200, unit="weeks", doc="Number of weekly steps to run.")
-    out: str = P("", doc="Output folder (default: a new dated folder under outputs/).")
-    overwrite: bool = P(False, doc="Replace a finished result already in out.")
-    progress: bool = P(True, doc="Show a progress bar.")
-    figures: bool = P(
-        True,
-        doc="Draw figures/overview.png for the run (sweeps default to false: their figures "
-        "come from carenet report).",
-    )
-    replications: int = P(
-        1,
-        lo=1,
-        hi=100000,
-        unit="runs",
-        doc="Replications: seeds spawned from the root seed with numpy SeedSequence.",
-    )
+    The run keys (``seed``, ``steps``, ``out``...) are the engine's
+    (``carenet.sim.modelspec.RunKeys``): the engine adds them to this schema when it
+    validates a configuration (``run_schema``), so they are declared in one place.
+    """
+
     population: PopulationConfig = field(default_factory=PopulationConfig)
     organisations: OrganisationsConfig = field(default_factory=OrganisationsConfig)
     structure: StructureConfig = field(default_factory=StructureConfig)
@@ -839,6 +961,20 @@ class CarenetConfig:
     costs: CostsConfig = field(default_factory=CostsConfig)
     scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
     pathways: PathwaysConfig = field(default_factory=PathwaysConfig)
+    warmup_weeks: int = P(
+        52,
+        lo=0,
+        hi=5199,
+        unit="weeks",
+        doc="Weeks simulated first and left out of every summary metric (the warm-up: "
+        "queues, episodes, ties and trust settle from their built state). Must be below "
+        "steps; 0 counts every week. Default: the start-up transient of weekly cost and net "
+        "QALYs lasts about one quarter (MSER-5 per run, median over 5 seeds: 5-20 weeks in "
+        "the reference arrangements, but 60 for the network's QALYs), rounded up to one "
+        "budget year; slower trends "
+        "(trust building, queue growth) are dynamics, left in (docs/warmup.md, "
+        "benchmarks/warmup.py).",
+    )
 
 
 SCHEMAS: dict[str, type] = {

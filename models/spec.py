@@ -18,7 +18,7 @@ from carenet.spec import BaseSpec, Metric
 
 from .power import RULES, PowerRule, load_target
 from .schema import LINES, SERVICE_KINDS, STRATA, CarenetConfig, CostItem, ShockConfig
-from .shocks import scenario_notes, scenario_problem
+from .shocks import scenario_notes, scenario_problem, shock_window
 
 
 def _metrics() -> tuple[Metric, ...]:
@@ -27,26 +27,33 @@ def _metrics() -> tuple[Metric, ...]:
     return tuple(METRICS)
 
 
-HEADLINE: tuple[tuple[str, str, str], ...] = (
-    ("qalys_net", "Net QALYs (gained - lost)", "{:,.1f}"),
-    ("qalys_gained", "  QALYs gained", "{:,.1f}"),
-    ("qalys_lost", "  QALYs lost", "{:,.1f}"),
-    ("cost_total", "Total cost (GBP)", "{:,.0f}"),
-    ("cost_direct", "  direct care", "{:,.0f}"),
-    ("cost_transaction", "  transaction", "{:,.0f}"),
-    ("cost_failure", "  failure", "{:,.0f}"),
-    ("cost_connection", "  connection", "{:,.0f}"),
-    ("net_monetary_benefit", "Net monetary benefit (GBP)", "{:,.0f}"),
-    ("episodes_started", "Episodes started", "{:,.0f}"),
-    ("episodes_completed", "  completed", "{:,.0f}"),
-    ("episodes_failed", "  failed", "{:,.0f}"),
-    ("episodes_in_progress", "  still in progress at the end", "{:,.0f}"),
-    ("emergency_admissions_per_1000", "Emergency admissions /1,000/yr", "{:,.1f}"),
-    ("mean_wait_weeks", "Mean wait (weeks)", "{:,.2f}"),
-    ("handoff_failure_rate", "Handoff failure rate", "{:.1%}"),
-    ("continuity_index", "Continuity index (0-1)", "{:.2f}"),
+HEADLINE_ORDER: tuple[str, ...] = (
+    "qalys_net",
+    "qalys_gained",
+    "qalys_lost",
+    "cost_total",
+    "cost_direct",
+    "cost_transaction",
+    "cost_failure",
+    "cost_connection",
+    "net_monetary_benefit",
+    "episodes_started",
+    "episodes_completed",
+    "episodes_failed",
+    "episodes_in_progress",
+    "emergency_admissions_per_1000",
+    "mean_wait_weeks",
+    "handoff_failure_rate",
+    "continuity_index",
 )
-"""Rows of the headline table: summary metric, label, format (shares as %)."""
+"""The rows of the printed headline table, in order: the registry's headline metrics."""
+
+
+def headline() -> tuple[tuple[str, str, str], ...]:
+    """Rows of the headline table: summary metric, label and format, from the registry."""
+    by_name = {m.name: m for m in _metrics()}
+    return tuple((k, by_name[k].label, by_name[k].fmt) for k in HEADLINE_ORDER)
+
 
 SERIES_PANELS: tuple[tuple[str, str, bool, float], ...] = (
     ("qalys_net", "Net QALYs, cumulative", True, 1.0),
@@ -110,20 +117,25 @@ class CarenetSpec(BaseSpec):
         }
 
     def describe(self, config: Any) -> dict[str, Any]:
-        """``population`` in ``summary.json``."""
-        return {"population": config.population.size}
+        """``population`` and ``warmup_weeks`` in ``summary.json``."""
+        return {"population": config.population.size, "warmup_weeks": config.warmup_weeks}
+
+    def warmup_steps(self, config: Any) -> int:
+        """``warmup_weeks``: weeks simulated and left out of every summary metric."""
+        return int(config.warmup_weeks)
 
     def notes(self, config: Any) -> list[str]:
-        """Shocks that cannot act as configured (warnings, not errors)."""
-        return scenario_notes(config)
+        """Shocks that cannot act as configured, or start in the warm-up (warnings)."""
+        return scenario_notes(config) + _warmup_notes(config)
 
     def length_note(self, length: int) -> str:
         """Lists of one value per stratum."""
         return "one per stratum: " + ", ".join(STRATA) if length == len(STRATA) else ""
 
     def check(self, config: Any) -> None:
-        """Rules across fields: shares, cost items, pathways, the power rule, shocks."""
+        """Rules across fields: shares, cost items, pathways, rule, shocks, the warm-up."""
         _cross_checks(config)
+        _check_warmup(config)
 
     def headline(self, summary: dict[str, float], config: Any) -> str:
         """The headline metrics under the arrangement, NMB at the configured threshold."""
@@ -131,8 +143,14 @@ class CarenetSpec(BaseSpec):
 
         labels = self.labels(config)
         rows = ["  " + " | ".join(f"{k}: {v}" for k, v in labels.items())]
+        warm = int(config.warmup_weeks)
+        if warm:
+            rows.append(
+                f"  weeks {warm} to {config.steps - 1} counted; the first {warm} "
+                "(warm-up, warmup_weeks) left out"
+            )
         threshold = config.costs.threshold_gbp_per_qaly
-        for key, label, fmt in HEADLINE:
+        for key, label, fmt in headline():
             if key == "net_monetary_benefit":
                 label = f"{label} at {threshold:,.0f}/QALY"
             v = summary.get(key, float("nan"))
@@ -156,6 +174,32 @@ def _did_you_mean(word: str, choices: list[str] | set[str], prefix: str = "") ->
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _check_warmup(cfg: Any) -> None:
+    """``steps`` must leave weeks after the warm-up for the summary to count."""
+    steps, warm = int(cfg.steps), int(cfg.warmup_weeks)
+    if warm >= steps:
+        raise ConfigError(
+            f"warmup_weeks: {warm} is not allowed with steps={steps}; expected warmup_weeks "
+            "below steps (the warm-up weeks are left out of every summary metric), e.g. "
+            f"steps={warm + 52} or warmup_weeks=0"
+        )
+
+
+def _warmup_notes(cfg: Any) -> list[str]:
+    """One line for each shock that starts inside the warm-up (its weeks there not counted)."""
+    warm = int(cfg.warmup_weeks)
+    notes = []
+    for i, s in enumerate(cfg.scenario.shocks):
+        start, _ = shock_window(s, cfg.steps)
+        if start < warm:
+            notes.append(
+                f"scenario.shocks[{i}] ({s['kind']}) starts at week {start}, inside the "
+                f"warm-up (warmup_weeks={warm}): the summary leaves out its weeks before "
+                f"week {warm}"
+            )
+    return notes
 
 
 def _cross_checks(cfg: Any) -> None:
@@ -365,6 +409,21 @@ def _legend_outside(ax: Any) -> None:
     ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
+def shade_warmup(ax: Any, ts: Any, label: bool = True) -> None:
+    """Shade the warm-up weeks (``warmup`` column 1) of a time series on ``ax``."""
+    if "warmup" not in ts or not (ts["warmup"] > 0).any():
+        return
+    weeks = ts.loc[ts["warmup"] > 0, "week"]
+    ax.axvspan(
+        float(weeks.min()) - 0.5,
+        float(weeks.max()) + 0.5,
+        color="grey",
+        alpha=0.15,
+        lw=0,
+        label="warm-up (not in totals)" if label else None,
+    )
+
+
 def _smooth(s: Any, weeks: int = 4) -> Any:
     return s.rolling(weeks, min_periods=1).mean()
 
@@ -374,7 +433,8 @@ def overview_figure(ts: Any, labels: dict[str, str], path: Path) -> None:
 
     Panels: QALYs gained and lost per week; cost per week by category (stacked);
     episodes started, completed and failed per week; queue length and mean wait. Legends
-    sit right of their panels, so they never cover data.
+    sit right of their panels, so they never cover data. The warm-up weeks, which the
+    summary leaves out, are shaded grey.
     """
     import matplotlib
 
@@ -386,6 +446,7 @@ def overview_figure(ts: Any, labels: dict[str, str], path: Path) -> None:
     ax = axes[0, 0]
     ax.plot(w, _smooth(ts["qalys_gained"]), label="QALYs gained", color="#55a868")
     ax.plot(w, _smooth(ts["qalys_lost"]), label="QALYs lost", color="#c44e52")
+    shade_warmup(ax, ts)
     ax.set_title("Patient value per week")
     ax.set_ylabel("QALYs / week")
     _legend_outside(ax)
@@ -398,6 +459,7 @@ def overview_figure(ts: Any, labels: dict[str, str], path: Path) -> None:
         colors=list(COST_COLOURS.values()),
         alpha=0.85,
     )
+    shade_warmup(ax, ts)
     ax.set_title("Cost per week by category")
     ax.set_ylabel("GBP million / week")
     _legend_outside(ax)
@@ -408,6 +470,7 @@ def overview_figure(ts: Any, labels: dict[str, str], path: Path) -> None:
         ("episodes_failed", "#c44e52"),
     ):
         ax.plot(w, _smooth(ts[col]), label=col.replace("episodes_", ""), color=colour)
+    shade_warmup(ax, ts)
     ax.set_title("Care episodes per week")
     ax.set_ylabel("episodes / week")
     ax.set_xlabel("week")
@@ -419,6 +482,7 @@ def overview_figure(ts: Any, labels: dict[str, str], path: Path) -> None:
     ax2 = ax.twinx()
     ax2.plot(w, _smooth(ts["mean_wait_weeks"]), color="#937860", label="mean wait")
     ax2.set_ylabel("mean wait of ended episodes (weeks)", color="#937860")
+    shade_warmup(ax, ts, label=False)
     ax.set_title("Queues and waits")
     title = " | ".join(f"{k}: {v}" for k, v in labels.items())
     fig.suptitle(f"carenet run - {title}", fontsize=11)

@@ -16,6 +16,7 @@ import numpy as np
 
 from carenet.models.schema import LINES, SERVICE_KINDS, STRATA
 
+from .responses.contracting import Contracts
 from .structure import (
     branches,
     build_hierarchy,
@@ -175,7 +176,7 @@ def refresh_hierarchy(m: CareSystemModel) -> None:
     """Depths, escalation levels and branches from the current parents."""
     m.depth = depths(m.parent)
     m.levels = escalation_levels(m.parent).astype(float)
-    m.branch = branches(m.parent)
+    m.branch = branches(m.parent, m.org_locality, m.service)
 
 
 def calibrate_capacity(m: CareSystemModel) -> None:
@@ -258,6 +259,10 @@ def init_state(m: CareSystemModel) -> None:
     m.hub_bonus = np.zeros(n)
     m.contract_ready = np.full((n, n), np.inf)
     m.contract_expiry = np.full((n, n), -np.inf)
+    m.warmup_weeks = int(cfg.warmup_weeks)
+    for c in m.response.components:
+        if isinstance(c, Contracts):
+            c.start(m)  # the status quo: contracts already in force between partners
     m.inspected_at = np.full(n, -np.inf)
     m.perf_sent = np.zeros(n)
     m.perf_fail = np.zeros(n)

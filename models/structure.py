@@ -155,18 +155,35 @@ def escalation_levels(parent: np.ndarray) -> np.ndarray:
     return levels
 
 
-def branches(parent: np.ndarray) -> np.ndarray:
-    """The branch of each organisation: its ancestor just below the root (itself if it is).
+def branches(parent: np.ndarray, locality: np.ndarray, service: np.ndarray) -> np.ndarray:
+    """The branch of each organisation: its place for a service organisation.
 
-    The default tree has two branches: the NHS (under the ICB) and local government (under
-    the HWB); domination keeps referrals inside its branch.
+    The system is organised by place (locality): each locality's providers of every kind,
+    NHS and local government alike, form one branch (its place-based partnership), so a
+    branch cuts across service lines and a referrer that favours its own branch favours
+    its own place's providers of the line it needs. A provider that serves several
+    localities belongs to the place of its home locality (its main site). A bureaucratic
+    body's branch is its ancestor just below the root (itself if it is one), so no
+    bureaucratic body shares a branch with a provider. (Before issue #12 the branch was
+    the ancestor below the root, which put every provider of a line in one branch, so a
+    bias towards the branch cancelled in every referral.)
+
+    Args:
+        parent: Parent of each organisation (-1 for the root).
+        locality: Home locality of each organisation (-1 for system-wide bodies).
+        service: Whether each organisation serves patients.
+
+    Returns:
+        A branch label per organisation; equal labels mean the same branch. A place's
+        label is ``n + locality`` (never an organisation id).
     """
-    b = np.zeros(len(parent), dtype=np.int32)
-    for i in range(len(parent)):
-        j = i
-        if parent[j] < 0:
-            b[i] = j
+    n = len(parent)
+    b = np.zeros(n, dtype=np.int32)
+    for i in range(n):
+        if service[i] and locality[i] >= 0:
+            b[i] = n + int(locality[i])
             continue
+        j = i
         while parent[j] >= 0 and parent[parent[j]] >= 0:
             j = int(parent[j])
         b[i] = j

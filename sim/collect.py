@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .runner import is_finished
-from .sweep import FAILURES, RUNS, SWEEP_FILE, run_id, scenario_id, swept_of
+from .sweep import FAILURES, RUNS, SWEEP_FILE, load_sweep, run_id, scenario_id, swept_of
 
 RUNS_FILE = "runs.parquet"
 TIMESERIES_FILE = "timeseries.parquet"
@@ -102,33 +102,20 @@ def is_sweep_folder(folder: Path) -> bool:
     return (folder / SWEEP_FILE).is_file() or (folder / RUNS).is_dir()
 
 
+SWEEP_NOTE = (
+    "it records what the sweep ran and is needed for the scenario labels and the baseline: "
+    "restore it, or run the sweep again"
+)
+"""What a damaged ``sweep.json`` means to ``collect`` and ``report``."""
+
+
 def read_sweep_strict(folder: Path) -> dict[str, Any] | None:
     """The ``sweep.json`` of ``folder``; None if there is none.
 
     Raises:
         CollectError: If it exists but cannot be read or is not a sweep record.
     """
-    p = Path(folder) / SWEEP_FILE
-    if not p.exists():
-        return None
-    try:
-        data = json.loads(p.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise CollectError(
-            f"{p}: unreadable ({_why(exc)}); it records what the sweep ran and is needed for "
-            "the scenario labels and the baseline: restore it, or run the sweep again"
-        ) from None
-    if not isinstance(data, dict) or not isinstance(data.get("runs", []), list):
-        raise CollectError(f"{p}: not a carenet sweep record; restore it or run the sweep again")
-    try:
-        for r in data.get("runs", []):
-            r["run_id"]  # noqa: B018 - every planned run has an id
-        swept_of(data)
-    except (KeyError, TypeError, AttributeError):
-        raise CollectError(
-            f"{p}: not a carenet sweep record; restore it or run the sweep again"
-        ) from None
-    return data
+    return load_sweep(folder, SWEEP_NOTE, CollectError)
 
 
 def check_input_folder(folder: Path, what: str) -> None:
@@ -501,6 +488,17 @@ class _PlainProgress:
         return None
 
 
+_COLUMN_TYPES = {
+    "replication": pa.int64(),
+    "seed": pa.int64(),
+    "root_seed": pa.int64(),
+    "week": pa.int64(),
+    "wall_seconds": pa.float64(),
+    "value": pa.float64(),
+}
+"""Arrow types of the fixed and long columns that are not strings."""
+
+
 def collect(folder: Path | str) -> Collected:
     """Write ``runs.parquet`` and ``timeseries.parquet`` for the runs under ``folder``.
 
@@ -518,6 +516,45 @@ def collect(folder: Path | str) -> Collected:
     """
     t0 = time.perf_counter()
     folder = Path(folder)
+    entries = _entries_to_collect(folder)
+    plan, swept = _plan_lookup(folder)
+    pcols = param_columns(model_of(entries))
+    leaf_names = {k for k, _ in pcols}
+    extra_cols = {
+        _swept_column(k): k for k in swept if k not in leaf_names and k not in _ROOT_SEED_KEYS
+    }
+    # First pass, small files only: the union of metric names, in first-seen order.
+    metrics: dict[str, None] = {}
+    for e in entries:
+        if e.folder is not None:
+            for m in _metrics_of(e.folder):
+                metrics.setdefault(m, None)
+    fields = [pa.field(c, _COLUMN_TYPES.get(c, pa.string())) for c in FIXED_COLUMNS]
+    fields += [pa.field(c, pa.string()) for c in extra_cols]
+    fields += [pa.field(k, t) for k, t in pcols]
+    fields += [pa.field(m, pa.float64()) for m in metrics if m not in leaf_names]
+    schemas = (
+        pa.schema(fields),
+        pa.schema([pa.field(c, _COLUMN_TYPES.get(c, pa.string())) for c in LONG_COLUMNS]),
+    )
+
+    def read(e: _Entry) -> tuple[dict[str, Any], pa.Table | None]:
+        return _read_run(folder, e, plan, extra_cols, pcols, metrics, leaf_names)
+
+    runs_path, ts_path = folder / RUNS_FILE, folder / TIMESERIES_FILE
+    n_failed, n_ts = _write_tables(folder, entries, read, schemas)
+    note = planned_note(folder, len(entries))
+    if note:
+        print(f"carenet collect: {note}", file=sys.stderr, flush=True)
+    return Collected(runs_path, ts_path, len(entries), n_failed, n_ts, time.perf_counter() - t0)
+
+
+def _entries_to_collect(folder: Path) -> list[_Entry]:
+    """The runs under ``folder``, after refusing a folder ``collect`` cannot use.
+
+    Raises:
+        CollectError: No such folder, a file, no run in it, or a table in the way.
+    """
     if folder.exists() and not folder.is_dir():
         raise CollectError(f"{str(folder)!r} is a file, not a folder; give a sweep folder")
     if not folder.is_dir():
@@ -539,46 +576,22 @@ def collect(folder: Path | str) -> Collected:
         {RUNS_FILE: is_our_table, TIMESERIES_FILE: lambda p: is_our_table(p, LONG_COLUMNS)},
         "collect",
     )
-    plan, swept = _plan_lookup(folder)
-    pcols = param_columns(model_of(entries))
-    leaf_names = {k for k, _ in pcols}
-    extra_cols = {
-        _swept_column(k): k for k in swept if k not in leaf_names and k not in _ROOT_SEED_KEYS
-    }
-    # First pass, small files only: the union of metric names, in first-seen order.
-    metrics: dict[str, None] = {}
-    for e in entries:
-        if e.folder is not None:
-            for m in _metrics_of(e.folder):
-                metrics.setdefault(m, None)
-    fields = [
-        pa.field("run_id", pa.string()),
-        pa.field("scenario", pa.string()),
-        pa.field("scenario_id", pa.string()),
-        pa.field("replication", pa.int64()),
-        pa.field("seed", pa.int64()),
-        pa.field("root_seed", pa.int64()),
-        pa.field("status", pa.string()),
-        pa.field("error", pa.string()),
-        pa.field("path", pa.string()),
-        pa.field("wall_seconds", pa.float64()),
-    ]
-    fields += [pa.field(c, pa.string()) for c in extra_cols]
-    fields += [pa.field(k, t) for k, t in pcols]
-    fields += [pa.field(m, pa.float64()) for m in metrics if m not in leaf_names]
-    schema = pa.schema(fields)
-    ts_schema = pa.schema(
-        [
-            pa.field("run_id", pa.string()),
-            pa.field("scenario", pa.string()),
-            pa.field("replication", pa.int64()),
-            pa.field("week", pa.int64()),
-            pa.field("metric", pa.string()),
-            pa.field("value", pa.float64()),
-        ]
-    )
-    runs_path = folder / RUNS_FILE
-    ts_path = folder / TIMESERIES_FILE
+    return entries
+
+
+def _write_tables(
+    folder: Path,
+    entries: list[_Entry],
+    read: Any,
+    schemas: tuple[pa.Schema, pa.Schema],
+) -> tuple[int, int]:
+    """Write both tables atomically, in row groups; return (failed runs, time-series rows).
+
+    Raises:
+        ResultWriteError: If they cannot be written (the files there before are unchanged).
+    """
+    schema, ts_schema = schemas
+    runs_path, ts_path = folder / RUNS_FILE, folder / TIMESERIES_FILE
     tmp_runs = folder / f".{RUNS_FILE}.tmp-{os.getpid()}"
     tmp_ts = folder / f".{TIMESERIES_FILE}.tmp-{os.getpid()}"
     n_failed = 0
@@ -593,7 +606,7 @@ def collect(folder: Path | str) -> Collected:
             ts_parts: list[pa.Table] = []
             ts_rows = 0
             for e in entries:
-                row, ts = _read_run(folder, e, plan, extra_cols, pcols, metrics, leaf_names)
+                row, ts = read(e)
                 n_failed += row["status"] == "failed"
                 rows.append(row)
                 if ts is not None:
@@ -622,10 +635,7 @@ def collect(folder: Path | str) -> Collected:
     finally:
         tmp_runs.unlink(missing_ok=True)
         tmp_ts.unlink(missing_ok=True)
-    note = planned_note(folder, len(entries))
-    if note:
-        print(f"carenet collect: {note}", file=sys.stderr, flush=True)
-    return Collected(runs_path, ts_path, len(entries), n_failed, n_ts, time.perf_counter() - t0)
+    return n_failed, n_ts
 
 
 def _read_run(

@@ -299,6 +299,18 @@ def _into_list_item(override: str) -> str:
 _KINDS = {"DictConfig": "a mapping", "ListConfig": "a list"}
 
 
+def _unknown_hydra_option(first: str, loader: Any) -> ConfigError | None:
+    """The one-line error for an unknown option of a Hydra group (``hydra/launcher=x``)."""
+    m = re.search(r"Could not find '(hydra/[^']+)/([^'/]+)'", first)
+    if not m:
+        return None
+    options = loader.get_group_options(m.group(1))
+    return ConfigError(
+        f"{m.group(1)}: {m.group(2)!r} is not a known option; allowed: "
+        + ", ".join(o for o in options if not o.startswith(("_", "carenet_")))
+    )
+
+
 def _explained(exc: Exception, loader: Any, name: str, overrides: list[str]) -> ConfigError:
     """A composition error in one line naming the key, the value and what is allowed.
 
@@ -341,31 +353,30 @@ def _explained(exc: Exception, loader: Any, name: str, overrides: list[str]) -> 
                 f"configuration); give an index that exists, or set the whole list "
                 f"({lst}=[...], see docs/parameters.md)"
             )
-    mh = re.search(r"Could not find '(hydra/[^']+)/([^'/]+)'", first)
-    if mh:
-        options = loader.get_group_options(mh.group(1))
-        return ConfigError(
-            f"{mh.group(1)}: {mh.group(2)!r} is not a known option; allowed: "
-            + ", ".join(o for o in options if not o.startswith(("_", "carenet_")))
-        )
+    unknown = _unknown_hydra_option(first, loader)
+    if unknown:
+        return unknown
     if first.startswith("Config group override must be a string"):
-        bad = next((o for o in overrides if o.split("=", 1)[0].lstrip("+~") == "hydra"), "hydra")
-        groups = ("launcher", "sweeper")
-        opts = "; ".join(
-            f"hydra/{g}="
-            + "|".join(
-                o
-                for o in loader.get_group_options(f"hydra/{g}")
-                if not o.startswith(("_", "carenet_"))
-            )
-            for g in groups
-        )
-        return ConfigError(
-            f"{bad.split('=', 1)[0]}: {bad.partition('=')[2]!r} is not allowed; hydra is "
-            f"Hydra's own configuration, not a value: choose its groups ({opts}) or set "
-            "its keys (e.g. hydra.launcher.n_jobs=4)"
-        )
+        return _hydra_as_value(loader, overrides)
     return _compose_error(exc)
+
+
+def _hydra_as_value(loader: Any, overrides: list[str]) -> ConfigError:
+    """The one-line error for ``hydra=VALUE``: Hydra's own configuration is not a value."""
+    bad = next((o for o in overrides if o.split("=", 1)[0].lstrip("+~") == "hydra"), "hydra")
+    groups = ("launcher", "sweeper")
+    opts = "; ".join(
+        f"hydra/{g}="
+        + "|".join(
+            o for o in loader.get_group_options(f"hydra/{g}") if not o.startswith(("_", "carenet_"))
+        )
+        for g in groups
+    )
+    return ConfigError(
+        f"{bad.split('=', 1)[0]}: {bad.partition('=')[2]!r} is not allowed; hydra is "
+        f"Hydra's own configuration, not a value: choose its groups ({opts}) or set "
+        "its keys (e.g. hydra.launcher.n_jobs=4)"
+    )
 
 
 def _compose_error(exc: Exception) -> ConfigError:
@@ -828,13 +839,9 @@ def check_hydra_overrides(overrides: list[str], selector: str = "") -> None:
             hydra_compose(config_name=name, overrides=overrides, return_hydra_config=True)
         except Exception as exc:  # Hydra raises several types; all become one line.
             first = _first_line(exc)
-            m = re.search(r"Could not find '(hydra/[^']+)/([^'/]+)'", first)
-            if m:
-                options = loader.get_group_options(m.group(1))
-                raise ConfigError(
-                    f"{m.group(1)}: {m.group(2)!r} is not a known option; allowed: "
-                    + ", ".join(o for o in options if not o.startswith(("_", "carenet_")))
-                ) from None
+            unknown = _unknown_hydra_option(first, loader)
+            if unknown:
+                raise unknown from None
             m = re.match(r"Could not override '(hydra\.(launcher|sweeper)\.[^']+)'", first)
             if m:
                 groups = [ov for ov in overrides if "/" in ov.split("=", 1)[0]]

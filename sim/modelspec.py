@@ -156,32 +156,36 @@ _SCHEMAS: dict[str, type] = {}
 def run_schema(selector: str = "") -> type:
     """The schema a configuration of this model is validated against.
 
-    The model's schema with the engine's run keys added where it does not declare them
-    (a subclass, so ``isinstance(cfg, spec.schema)`` holds). A schema that declares every
-    run key itself (carenet's, for now) is used as it is.
+    The model's schema with the engine's run keys (:class:`RunKeys`) added where it does
+    not declare them: a subclass, so ``isinstance(cfg, spec.schema)`` holds, whose run keys
+    come first (as ``seed``, ``steps``... lead a configuration file) and whose own
+    declarations of a run key, if any, are kept.
     """
     selector = selector or ""
     if selector in _SCHEMAS:
         return _SCHEMAS[selector]
-    spec = load_spec(selector)
-    schema = spec.schema
+    schema = load_spec(selector).schema
     own = {f.name for f in fields(schema)}
-    if set(RUN_KEYS) <= own and not selector:
-        _SCHEMAS[selector] = schema
-        return schema
-    add = [
-        (f.name, f.type, dataclasses.field(default=field_default(f), metadata=f.metadata))
-        for f in fields(RunKeys)
-    ]
     safe = re.sub(r"\W", "_", selector or DEFAULT_MODEL)
+    keys = dataclasses.make_dataclass(
+        f"RunKeys_{safe}",
+        [
+            (f.name, f.type, dataclasses.field(default=field_default(f), metadata=f.metadata))
+            for f in fields(RunKeys)
+            if f.name not in own
+        ],
+        module=__name__,
+    )
+    # Fields are collected from the last base to the first: the run keys come first.
     cls = dataclasses.make_dataclass(
         f"Run_{safe}",
-        add,
-        bases=(schema,),
+        [],
+        bases=(schema, keys),
         namespace={"_carenet_model": selector},
         module=__name__,
     )
-    setattr(sys.modules[__name__], cls.__name__, cls)  # picklable by name in this process
+    for c in (keys, cls):  # picklable by name in this process
+        setattr(sys.modules[__name__], c.__name__, c)
     _SCHEMAS[selector] = cls
     return cls
 
@@ -194,3 +198,20 @@ def selector_of(cfg: Any) -> str:
 def spec_of(cfg: Any) -> ModelSpec:
     """The spec of a validated configuration."""
     return load_spec(selector_of(cfg))
+
+
+def __getattr__(name: str) -> type:
+    """Make a run schema on first use by name (``Run_carenet``...).
+
+    A pickled configuration then loads in a fresh process (a launcher's worker) before
+    any configuration was made there.
+    """
+    kind, _, safe = name.partition("_")
+    if kind in ("Run", "RunKeys") and safe:
+        if safe == DEFAULT_MODEL:
+            run_schema("")
+        elif safe in named_models():
+            run_schema(safe)
+        if name in globals():
+            return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

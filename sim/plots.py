@@ -16,6 +16,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 MAX_PANELS = 6
+WARMUP = "warmup"
+"""A model's flag column for warm-up steps (1), shaded in the figure."""
 
 
 def series_figure(ts: pd.DataFrame, metrics: Any, labels: dict[str, str], path: Path) -> None:
@@ -26,17 +28,22 @@ def series_figure(ts: pd.DataFrame, metrics: Any, labels: dict[str, str], path: 
         metrics: The model's metric declarations (:class:`carenet.spec.Metric`).
         labels: The scenario's labels (the figure's title).
         path: Where to write the PNG.
+
+    Steps flagged ``warmup`` (a column, 1 in a model's warm-up) are shaded grey.
     """
-    names = [m.name for m in metrics if m.in_series and m.name in ts.columns]
+    names = [m.name for m in metrics if m.in_series and m.name in ts.columns and m.name != WARMUP]
     if not names:
-        names = [c for c in ts.columns if c != "week"]
+        names = [c for c in ts.columns if c not in ("week", WARMUP)]
     names = names[:MAX_PANELS]
     titles = {m.name: m.title for m in metrics}
     cols = 2 if len(names) > 1 else 1
     rows = max(1, -(-len(names) // cols))
     fig, axes = plt.subplots(rows, cols, figsize=(6 * cols, 3.5 * rows), squeeze=False)
     x = ts["week"] if "week" in ts.columns else ts.index
+    warm = x[ts[WARMUP] > 0] if WARMUP in ts.columns else x[:0]
     for ax, name in zip(axes.flat, names, strict=False):
+        if len(warm):
+            ax.axvspan(float(warm.min()) - 0.5, float(warm.max()) + 0.5, color="grey", alpha=0.15)
         ax.plot(x, ts[name], color="#4c72b0")
         ax.set_title(titles.get(name, name))
         ax.set_xlabel("step")

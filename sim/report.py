@@ -90,6 +90,8 @@ KIND_COLOURS: dict[str, str] = {
     "regulator": "#a0a0a0",
     "hwb": "#bcbd22",
 }
+"""Node colour by organisation kind in the network figures (the report's and the view's);
+any other kind is grey."""
 
 
 @dataclass(frozen=True)
@@ -299,8 +301,9 @@ def timeseries_figure(
 
     series = _view().series
     names = [m for m, *_ in series]
-    table = pq.read_table(folder / TIMESERIES_FILE, filters=[("metric", "in", names)])
+    table = pq.read_table(folder / TIMESERIES_FILE, filters=[("metric", "in", [*names, WARMUP])])
     ts = table.to_pandas()
+    warm, ts = _warmup_weeks(ts)
     if ts.empty:
         return False
     rows, cols = (2, 2) if len(series) > 2 else (1, len(series))
@@ -317,8 +320,8 @@ def timeseries_figure(
                 continue
             wide = wide.sort_index(axis=1)
             v = wide.to_numpy(dtype=float)
-            if cumulative:
-                v = np.nancumsum(v, axis=1)
+            if cumulative:  # from the end of the warm-up, as the summary counts
+                v = np.nancumsum(np.where(np.isin(wide.columns, warm)[None, :], 0.0, v), axis=1)
             mean, lo, hi = band(v * scale)
             # Weekly values near zero over few replications make a log-scale band explode;
             # the plain band is clipped at the range instead (stated in the title).
@@ -329,19 +332,39 @@ def timeseries_figure(
             w = wide.columns.to_numpy()
             ax.plot(w, mean, color=colours[s], label=f"{s} (n={v.shape[0]})", lw=1.6)
             ax.fill_between(w, lo, hi, color=colours[s], alpha=0.2, lw=0)
+        if len(warm):
+            ax.axvspan(min(warm) - 0.5, max(warm) + 0.5, color="grey", alpha=0.15, lw=0)
         ax.set_title(title)
         ax.set_xlabel("week")
         ax.grid(alpha=0.3)
     handles, labels = axes.flat[0].get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="outside lower center", ncol=min(2, len(handles)))
+    shaded = (
+        f"\nshaded: the warm-up, weeks {min(warm)}-{max(warm)}, left out of every total "
+        "(cumulative panels start after it)"
+        if len(warm)
+        else ""
+    )
     fig.suptitle(
         f"Mean over replications with {LEVEL:.0%} t-interval bands "
-        "(clipped at zero for non-negative series)"
+        f"(clipped at zero for non-negative series){shaded}",
+        fontsize=10,
     )
     _savefig(fig, path)
     plt.close(fig)
     return True
+
+
+WARMUP = "warmup"
+"""The time-series column a model flags its warm-up weeks with (1; see ModelSpec)."""
+
+
+def _warmup_weeks(ts: pd.DataFrame) -> tuple[list[int], pd.DataFrame]:
+    """The weeks any run flags as warm-up, and the long-form series without the flag."""
+    flag = ts[ts["metric"] == WARMUP]
+    weeks = sorted(int(w) for w in flag.loc[flag["value"] > 0, "week"].unique())
+    return weeks, ts[ts["metric"] != WARMUP]
 
 
 def _savefig(fig: Any, path: Path) -> None:
@@ -426,8 +449,32 @@ def network_figure(
     The layout uses ties and reporting lines (drawn faint and dotted), so a hierarchy with
     few ties still shows its shape; hubs are numbered H1, H2 ... and listed in the panel.
     """
-    import networkx as nx
+    snaps = _read_snapshots(panels, skipped)
+    if not snaps:
+        return False
+    n = len(snaps)
+    cols = min(2, n)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(7 * cols, 6.4 * rows), squeeze=False)
+    for ax, (title, snap) in zip(axes.flat, snaps, strict=False):
+        _network_panel(ax, title, snap)
+    for ax in list(axes.flat)[n:]:
+        ax.set_axis_off()
+    _network_legend(fig, snaps)
+    fig.suptitle(
+        "Organisations at the end of the run: colour = kind, size = degree, edge width = trust",
+        y=0.995,
+    )
+    fig.tight_layout(rect=(0, 0.05, 1, 0.97))
+    _savefig(fig, path)
+    plt.close(fig)
+    return True
 
+
+def _read_snapshots(
+    panels: list[tuple[str, Path]], skipped: list[str] | None
+) -> list[tuple[str, dict[str, Any]]]:
+    """The final network snapshot of each panel's run; unreadable ones go to ``skipped``."""
     snaps = []
     for title, run_dir in panels:
         p = run_dir / "network.json"
@@ -440,74 +487,90 @@ def network_figure(
                     skipped.append(str(p))
                 continue
             snaps.append((title, snap))
-    if not snaps:
-        return False
-    n = len(snaps)
-    cols = min(2, n)
-    rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(7 * cols, 6.4 * rows), squeeze=False)
-    for ax, (title, snap) in zip(axes.flat, snaps, strict=False):
-        nodes = sorted(snap["nodes"], key=lambda x: x["id"])
-        ids = {x["id"] for x in nodes}
-        ties = nx.Graph()
-        ties.add_nodes_from(sorted(ids))
-        ties.add_edges_from((t["a"], t["b"], {"trust": t.get("trust", 0.5)}) for t in snap["ties"])
-        lines = [(x["id"], x["parent"]) for x in nodes if x.get("parent", -1) in ids]
-        layout = nx.Graph()
-        layout.add_nodes_from(sorted(ids))
-        layout.add_edges_from(lines, weight=0.3)
-        layout.add_edges_from(ties.edges, weight=1.0)
-        pos = nx.spring_layout(layout, seed=7, weight="weight", k=1.2 / math.sqrt(len(ids)))
-        deg = {x["id"]: int(x.get("degree", ties.degree(x["id"]))) for x in nodes}
-        hubs = hubs_of(nodes)
-        nx.draw_networkx_edges(
-            nx.Graph(lines), pos, ax=ax, style=":", width=0.6, alpha=0.35, edge_color="#888888"
+    return snaps
+
+
+def _network_panel(ax: Any, title: str, snap: dict[str, Any]) -> None:
+    """One run's network: reporting lines, ties by trust, organisations, hubs listed."""
+    import networkx as nx
+
+    nodes = sorted(snap["nodes"], key=lambda x: x["id"])
+    ids = {x["id"] for x in nodes}
+    ties = nx.Graph()
+    ties.add_nodes_from(sorted(ids))
+    ties.add_edges_from((t["a"], t["b"], {"trust": t.get("trust", 0.5)}) for t in snap["ties"])
+    lines = [(x["id"], x["parent"]) for x in nodes if x.get("parent", -1) in ids]
+    layout = nx.Graph()
+    layout.add_nodes_from(sorted(ids))
+    layout.add_edges_from(lines, weight=0.3)
+    layout.add_edges_from(ties.edges, weight=1.0)
+    pos = nx.spring_layout(layout, seed=7, weight="weight", k=1.2 / math.sqrt(len(ids)))
+    deg = {x["id"]: int(x.get("degree", ties.degree(x["id"]))) for x in nodes}
+    hubs = hubs_of(nodes)
+    nx.draw_networkx_edges(
+        nx.Graph(lines), pos, ax=ax, style=":", width=0.6, alpha=0.35, edge_color="#888888"
+    )
+    widths = [0.4 + 1.6 * ties.edges[e]["trust"] for e in ties.edges]
+    nx.draw_networkx_edges(ties, pos, ax=ax, width=widths, alpha=0.45, edge_color="#444444")
+    _network_nodes(ax, nodes, pos, deg, hubs)
+    _hub_listing(ax, nodes, deg, hubs)
+    n_ties = ties.number_of_edges()
+    ax.set_title(f"{title}\n{n_ties} ties at week {snap.get('week', '?')}", fontsize=10)
+    ax.set_axis_off()
+
+
+def _network_nodes(
+    ax: Any, nodes: list[dict[str, Any]], pos: Any, deg: dict[int, int], hubs: list[int]
+) -> None:
+    """Organisations coloured by kind and sized by degree; hubs outlined and numbered."""
+    dmax = max(deg.values()) or 1
+    for x in nodes:
+        i = x["id"]
+        colour = KIND_COLOURS.get(x["kind"], "#cccccc")
+        is_hub = i in hubs
+        ax.scatter(
+            *pos[i],
+            s=25 + 450 * deg[i] / dmax,
+            color=colour if x.get("active", True) else "white",
+            edgecolors="black" if is_hub else colour,
+            linewidths=2.4 if is_hub else 0.8,
+            zorder=3 if is_hub else 2,
         )
-        widths = [0.4 + 1.6 * ties.edges[e]["trust"] for e in ties.edges]
-        nx.draw_networkx_edges(ties, pos, ax=ax, width=widths, alpha=0.45, edge_color="#444444")
-        dmax = max(deg.values()) or 1
-        for x in nodes:
-            i = x["id"]
-            colour = KIND_COLOURS.get(x["kind"], "#cccccc")
-            is_hub = i in hubs
-            ax.scatter(
-                *pos[i],
-                s=25 + 450 * deg[i] / dmax,
-                color=colour if x.get("active", True) else "white",
-                edgecolors="black" if is_hub else colour,
-                linewidths=2.4 if is_hub else 0.8,
-                zorder=3 if is_hub else 2,
+        if is_hub:
+            ax.annotate(
+                f"H{hubs.index(i) + 1}",
+                pos[i],
+                xytext=(7, 7),
+                textcoords="offset points",
+                fontsize=9,
+                weight="bold",
+                zorder=4,
             )
-            if is_hub:
-                ax.annotate(
-                    f"H{hubs.index(i) + 1}",
-                    pos[i],
-                    xytext=(7, 7),
-                    textcoords="offset points",
-                    fontsize=9,
-                    weight="bold",
-                    zorder=4,
-                )
-        listing = "\n".join(
-            f"H{k + 1}: {nodes_by_id['kind']} #{h}, degree {deg[h]}"
-            for k, h in enumerate(hubs)
-            for nodes_by_id in [next(x for x in nodes if x["id"] == h)]
+
+
+def _hub_listing(
+    ax: Any, nodes: list[dict[str, Any]], deg: dict[int, int], hubs: list[int]
+) -> None:
+    """The panel's list of hubs (H1: kind #id, degree d) in its lower left corner."""
+    listing = "\n".join(
+        f"H{k + 1}: {nodes_by_id['kind']} #{h}, degree {deg[h]}"
+        for k, h in enumerate(hubs)
+        for nodes_by_id in [next(x for x in nodes if x["id"] == h)]
+    )
+    if listing:
+        ax.text(
+            0.01,
+            0.01,
+            listing,
+            transform=ax.transAxes,
+            fontsize=8,
+            va="bottom",
+            bbox={"boxstyle": "round", "fc": "white", "ec": "#999999", "alpha": 0.9},
         )
-        if listing:
-            ax.text(
-                0.01,
-                0.01,
-                listing,
-                transform=ax.transAxes,
-                fontsize=8,
-                va="bottom",
-                bbox={"boxstyle": "round", "fc": "white", "ec": "#999999", "alpha": 0.9},
-            )
-        n_ties = ties.number_of_edges()
-        ax.set_title(f"{title}\n{n_ties} ties at week {snap.get('week', '?')}", fontsize=10)
-        ax.set_axis_off()
-    for ax in list(axes.flat)[n:]:
-        ax.set_axis_off()
+
+
+def _network_legend(fig: Any, snaps: list[tuple[str, dict[str, Any]]]) -> None:
+    """The kinds present (in :data:`KIND_COLOURS` order), hubs and reporting lines."""
     order = list(KIND_COLOURS)
     kinds = sorted(
         {x["kind"] for _, s in snaps for x in s["nodes"]},
@@ -522,14 +585,6 @@ def network_figure(
     )
     handles.append(plt.Line2D([], [], ls=":", color="#888888", label="reporting line"))
     fig.legend(handles=handles, loc="lower center", ncol=min(7, len(handles)), frameon=False)
-    fig.suptitle(
-        "Organisations at the end of the run: colour = kind, size = degree, edge width = trust",
-        y=0.995,
-    )
-    fig.tight_layout(rect=(0, 0.05, 1, 0.97))
-    _savefig(fig, path)
-    plt.close(fig)
-    return True
 
 
 def _typed_order(values: list[str]) -> list[str]:
@@ -621,6 +676,12 @@ def build_report(folder: Path | str, baseline: str | None = None) -> Path:
         raise ReportError(f"{str(folder)!r} is a file, not a folder; give a sweep folder")
     if not folder.is_dir():
         raise ReportError(f"{str(folder)!r}: no such folder; give a sweep folder")
+    from .design import read_record
+
+    if read_record(folder) is not None:  # a design: its analyses, not a table per point
+        from .sensitivity import design_report
+
+        return design_report(folder)
     try:
         check_input_folder(folder, "report")
         sweep = read_sweep_strict(folder) or {}
@@ -699,37 +760,53 @@ def _write_report(
     folder: Path, stage: Path, runs: pd.DataFrame, sweep: dict[str, Any], baseline: str | None
 ) -> list[str]:
     """Write every file of the report into ``stage``; return their paths relative to it."""
-    from carenet import __version__
+    from .collect import folder_model
+    from .modelspec import load_spec
 
     ok = runs[runs["status"] == "complete"].copy()
     failed = runs[runs["status"] != "complete"]
     scenarios = scenario_order(ok)
     base = resolve_baseline(baseline, scenarios, sweep)
-    colours = _colours(scenarios)
     figdir = stage / "figures"
     figdir.mkdir()
-    written = [REPORT_FILE, SUMMARY_CSV, DIFFERENCES_CSV]
-    from .collect import folder_model
-    from .modelspec import load_spec
-
     _VIEW[:] = [view_of(load_spec(folder_model(folder)))]
     metrics = [(m, lab) for m, lab in _view().table if m in ok.columns]
+
+    out = _header(folder, ok, len(runs), len(failed), scenarios)
+    out += ["", "## What was run", ""]
+    out += _design_section(ok, sweep, scenarios, base)
+    out += ["", "## How intervals are computed", ""]
+    out += _methods_section(ok, scenarios)
+    out += _summary_section(ok, scenarios, metrics, stage / SUMMARY_CSV)
+    out += _differences_section(ok, scenarios, metrics, base, stage / DIFFERENCES_CSV)
+    lines, figures = _figure_sections(folder, ok, sweep, scenarios, base, figdir)
+    out += lines + _failed_section(failed) + _files_section()
+    (stage / REPORT_FILE).write_text("\n".join(out) + "\n")
+    return [REPORT_FILE, SUMMARY_CSV, DIFFERENCES_CSV, *figures]
+
+
+def _header(
+    folder: Path, ok: pd.DataFrame, n_runs: int, n_failed: int, scenarios: list[str]
+) -> list[str]:
+    """The report's title, when and from what it was written, and an incomplete sweep."""
+    from carenet import __version__
 
     out: list[str] = [f"# carenet report: {folder.resolve().name}", ""]
     out.append(
         f"Written {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} by carenet {__version__} "
         f"from `{folder}`: {len(ok)} finished runs in {len(scenarios)} scenarios"
-        + (f", {len(failed)} failed." if len(failed) else ".")
+        + (f", {n_failed} failed." if n_failed else ".")
     )
-    note = planned_note(folder, len(runs))
+    note = planned_note(folder, n_runs)
     if note:
         out += ["", f"**Incomplete: {note}.** The intervals below use only the finished runs."]
-    out += ["", "## What was run", ""]
-    out += _design_section(ok, sweep, scenarios, base)
-    out += ["", "## How intervals are computed", ""]
-    out += _methods_section(ok, scenarios)
+    return out
 
-    # Means with CIs.
+
+def _summary_section(
+    ok: pd.DataFrame, scenarios: list[str], metrics: list[tuple[str, str]], csv: Path
+) -> list[str]:
+    """Means with intervals by scenario: the table, also written to ``summary.csv``."""
     summary_rows = []
     for s in scenarios:
         sub = ok[ok["scenario"] == s]
@@ -740,12 +817,16 @@ def _write_report(
                 | {"lo": ci.lo, "hi": ci.hi, "sd": ci.sd, "half_width": ci.half_width}
             )
     summary = pd.DataFrame(summary_rows)
-    summary.to_csv(stage / SUMMARY_CSV, index=False)
-    out += ["", f"## Results by scenario: mean [{LEVEL:.0%} CI] over replications", ""]
+    summary.to_csv(csv, index=False)
+    out = ["", f"## Results by scenario: mean [{LEVEL:.0%} CI] over replications", ""]
     out.append(_wide_table(summary, scenarios, metrics, _ci_cell))
+    return out
 
-    # Paired differences.
-    out += ["", f"## Differences against the baseline: {base}", ""]
+
+def _difference_rows(
+    ok: pd.DataFrame, scenarios: list[str], metrics: list[tuple[str, str]], base: str
+) -> pd.DataFrame:
+    """Paired differences of each scenario against the baseline, by replication."""
     diff_rows = []
     base_sub = ok[ok["scenario"] == base].set_index("replication")
     for s in scenarios:
@@ -763,31 +844,55 @@ def _write_report(
                 | {"mean": ci.mean, "lo": ci.lo, "hi": ci.hi, "sd": ci.sd}
                 | {"half_width": ci.half_width, "same_seeds": same_seed}
             )
-    diffs = pd.DataFrame(diff_rows)
-    diffs.to_csv(stage / DIFFERENCES_CSV, index=False)
+    return pd.DataFrame(diff_rows)
+
+
+def _differences_section(
+    ok: pd.DataFrame,
+    scenarios: list[str],
+    metrics: list[tuple[str, str]],
+    base: str,
+    csv: Path,
+) -> list[str]:
+    """The paired differences against the baseline, also written to ``differences.csv``."""
+    out = ["", f"## Differences against the baseline: {base}", ""]
+    diffs = _difference_rows(ok, scenarios, metrics, base)
+    diffs.to_csv(csv, index=False)
     if diffs.empty:
         out.append("Only one scenario: nothing to compare.")
-    else:
-        others = [s for s in scenarios if s != base]
-        out.append(
-            f"Each cell: mean of the paired differences *scenario − baseline* over the "
-            f"replications both finished, with its {LEVEL:.0%} t-interval; ✱ marks an interval "
-            "that excludes 0. Differences of the metrics shown in % are in percentage points."
-        )
-        out.append("")
-        out.append(_wide_table(diffs, others, metrics, _diff_cell))
-        unpaired = diffs.loc[~diffs["same_seeds"], "scenario"].unique().tolist()
-        if unpaired:
-            out += [
-                "",
-                "Note: replications of "
-                + "; ".join(unpaired)
-                + " did not use the same seeds as the baseline's (different root seeds), so "
-                "these differences do not share random numbers.",
-            ]
+        return out
+    others = [s for s in scenarios if s != base]
+    out.append(
+        f"Each cell: mean of the paired differences *scenario − baseline* over the "
+        f"replications both finished, with its {LEVEL:.0%} t-interval; ✱ marks an interval "
+        "that excludes 0. Differences of the metrics shown in % are in percentage points."
+    )
+    out.append("")
+    out.append(_wide_table(diffs, others, metrics, _diff_cell))
+    unpaired = diffs.loc[~diffs["same_seeds"], "scenario"].unique().tolist()
+    if unpaired:
+        out += [
+            "",
+            "Note: replications of "
+            + "; ".join(unpaired)
+            + " did not use the same seeds as the baseline's (different root seeds), so "
+            "these differences do not share random numbers.",
+        ]
+    return out
 
-    # Figures.
-    out += ["", "## Value and cost over time", ""]
+
+def _figure_sections(
+    folder: Path,
+    ok: pd.DataFrame,
+    sweep: dict[str, Any],
+    scenarios: list[str],
+    base: str,
+    figdir: Path,
+) -> tuple[list[str], list[str]]:
+    """The report's figures and their sections; returns the lines and the figures drawn."""
+    colours = _colours(scenarios)
+    written: list[str] = []
+    out = ["", "## Value and cost over time", ""]
     if timeseries_figure(folder, scenarios, colours, figdir / "timeseries.png"):
         written.append("figures/timeseries.png")
         out.append(
@@ -808,7 +913,16 @@ def _write_report(
             "baseline's net monetary benefit at the NICE threshold in the configuration."
         )
         out += ["", "![Value-cost plane](figures/value_cost.png)"]
-    out += ["", "## The network at the end of a run", ""]
+    out += _network_section(folder, ok, scenarios, figdir / "network.png", written)
+    out += _heatmap_section(ok, sweep, figdir / "heatmap.png", written)
+    return out, written
+
+
+def _network_section(
+    folder: Path, ok: pd.DataFrame, scenarios: list[str], path: Path, written: list[str]
+) -> list[str]:
+    """The network at the end of each scenario's first replication (appends to ``written``)."""
+    out = ["", "## The network at the end of a run", ""]
     panels = []
     for s in scenarios[:MAX_NETWORK_PANELS]:
         first = ok[ok["scenario"] == s].sort_values("replication").iloc[0]
@@ -816,7 +930,7 @@ def _write_report(
             (f"{s} (replication {int(first['replication'])})", folder / str(first["path"]))
         )
     skipped: list[str] = []
-    if network_figure(panels, figdir / "network.png", skipped):
+    if network_figure(panels, path, skipped):
         written.append("figures/network.png")
         more = (
             f" (first {MAX_NETWORK_PANELS} scenarios)"
@@ -831,38 +945,57 @@ def _write_report(
         out += ["", "![Network with hubs](figures/network.png)"]
     if skipped:
         out += ["", "Left out, unreadable: " + ", ".join(f"`{x}`" for x in skipped) + "."]
-    hm, keys, averaged = heatmap_figure(ok, sweep, figdir / "heatmap.png")
-    if hm:
-        written.append("figures/heatmap.png")
-        out += ["", f"## Sweep heat-map: {keys[0]} × {keys[1]}", ""]
-        note = f", averaged over {', '.join(averaged)}" if averaged else ""
-        out.append(
-            f"Mean over replications{note} in each cell. Colours (viridis): yellow is the "
-            "better end of each metric, so the scale is reversed for costs (lower is better) "
-            "and each colour bar says which way is better."
-        )
-        out += ["", "![Sweep heat-map](figures/heatmap.png)"]
-    if len(failed):
-        out += ["", "## Failed runs", ""]
-        out.append(
-            f"{len(failed)} run(s) raised an error and are not in the tables above; their "
-            f"configuration, seed and traceback are in `{FAILURES}/<run_id>.json`."
-        )
-        out.append("")
-        rows = [
-            [r.run_id, str(r.scenario), str(r.replication), str(r.seed), str(r.error)]
-            for r in failed.itertuples()
-        ]
-        out.append(_md_table(["run", "scenario", "replication", "seed", "error"], rows))
-    out += ["", "## Files", ""]
+    return out
+
+
+def _heatmap_section(
+    ok: pd.DataFrame, sweep: dict[str, Any], path: Path, written: list[str]
+) -> list[str]:
+    """The heat-map of a two-key sweep, if there is one (appends to ``written``)."""
+    hm, keys, averaged = heatmap_figure(ok, sweep, path)
+    if not hm:
+        return []
+    written.append("figures/heatmap.png")
+    out = ["", f"## Sweep heat-map: {keys[0]} × {keys[1]}", ""]
+    note = f", averaged over {', '.join(averaged)}" if averaged else ""
     out.append(
+        f"Mean over replications{note} in each cell. Colours (viridis): yellow is the "
+        "better end of each metric, so the scale is reversed for costs (lower is better) "
+        "and each colour bar says which way is better."
+    )
+    out += ["", "![Sweep heat-map](figures/heatmap.png)"]
+    return out
+
+
+def _failed_section(failed: pd.DataFrame) -> list[str]:
+    """The runs that raised an error, with where their records are."""
+    if not len(failed):
+        return []
+    out = ["", "## Failed runs", ""]
+    out.append(
+        f"{len(failed)} run(s) raised an error and are not in the tables above; their "
+        f"configuration, seed and traceback are in `{FAILURES}/<run_id>.json`."
+    )
+    out.append("")
+    rows = [
+        [r.run_id, str(r.scenario), str(r.replication), str(r.seed), str(r.error)]
+        for r in failed.itertuples()
+    ]
+    out.append(_md_table(["run", "scenario", "replication", "seed", "error"], rows))
+    return out
+
+
+def _files_section() -> list[str]:
+    """What each file of the folder holds."""
+    return [
+        "",
+        "## Files",
+        "",
         "`runs.parquet` (one row per run: parameters, seed, every summary metric), "
         "`timeseries.parquet` (long form: run, week, metric, value), `summary.csv` and "
         "`differences.csv` (the tables above, unrounded; shares there as 0–1), `sweep.json` "
-        f"(what was asked), `{RUNS}/<run_id>/` (each run's own files and manifest)."
-    )
-    (stage / REPORT_FILE).write_text("\n".join(out) + "\n")
-    return written
+        f"(what was asked), `{RUNS}/<run_id>/` (each run's own files and manifest).",
+    ]
 
 
 def _pct(r: Any) -> float:

@@ -498,13 +498,9 @@ def check_out(out: Path, overwrite: bool, *, sweep_run: bool = False) -> None:
             (never deleted, even with ``overwrite``), or it (or the folder it would be made
             in) cannot be written.
     """
-    if out.is_symlink() and not out.exists():
-        raise OutputError(
-            f"out: {str(out)!r} is a symbolic link to {os.readlink(out)!r}, which does not "
-            "exist; create the folder it points to, or choose another folder"
-        )
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"out: {str(out)!r} is a file; give a folder")
+    problem = path_problem(out)
+    if problem:
+        raise OutputError(problem)
     if not sweep_run:
         if out.is_dir() and (out / "sweep.json").exists():
             raise OutputError(
@@ -539,13 +535,36 @@ def check_out(out: Path, overwrite: bool, *, sweep_run: bool = False) -> None:
                 f"out: {str(out)!r} is not empty and holds no carenet result; "
                 "choose an empty or new folder"
             )
+    problem = write_problem(out)
+    if problem:
+        raise OutputError(problem)
+
+
+def path_problem(out: Path) -> str | None:
+    """Why ``out`` cannot be an output folder at all (a dangling link, a file), or None.
+
+    Shared by a run's and a sweep's checks, which raise their own typed errors with it.
+    """
+    if out.is_symlink() and not out.exists():
+        return (
+            f"out: {str(out)!r} is a symbolic link to {os.readlink(out)!r}, which does not "
+            "exist; create the folder it points to, or choose another folder"
+        )
+    if out.exists() and not out.is_dir():
+        return f"out: {str(out)!r} is a file; give a folder"
+    return None
+
+
+def write_problem(out: Path) -> str | None:
+    """Why ``out`` (or the folder it would be made in) cannot be written, or None."""
     base = writable_base(out)
     if base.is_dir() and not os.access(base, os.W_OK | os.X_OK):
         why = "read-only file system" if read_only_fs(base) else "permission denied"
-        raise OutputError(
+        return (
             f"out: {str(out)!r} cannot be written ({str(base)!r}: {why}); "
             "choose a folder you can write to"
         )
+    return None
 
 
 def read_only_fs(path: Path) -> bool:

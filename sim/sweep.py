@@ -170,10 +170,45 @@ def _resolve(spec: RunSpec) -> tuple[dict[str, Any], Path, int, Any]:
     data = json.loads(json.dumps(spec.config))  # a private copy
     sweep_dir = Path(str(data.get("out") or ".")).expanduser()
     try:
+        data = _apply_point(data, sweep_dir)
         cfg: Any = validate(data)
     except ConfigError as exc:
         cfg = exc
     return data, sweep_dir, int(spec.replication), cfg
+
+
+_PARSER: list[Any] = []
+"""This process's Hydra override parser (see :func:`_apply_point`)."""
+
+
+def _apply_point(data: dict[str, Any], sweep_dir: Path) -> dict[str, Any]:
+    """A design's run: its configuration with its sample point's values set.
+
+    The hidden key ``design_point`` (see :mod:`carenet.sim.design`) is taken out and the
+    point's overrides, read from ``design.json`` in the sweep folder, are applied as the
+    plan applied them (:func:`carenet.sim.config.apply_values`), so the run's identity is
+    the planned one. Anything else is returned as it is.
+
+    Raises:
+        ConfigError: If the point cannot be found or applied.
+    """
+    from .design import POINT_KEY
+
+    if POINT_KEY not in data:
+        return data
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from .config import ConfigError, apply_values
+    from .design import point_overrides
+
+    index = data.pop(POINT_KEY)
+    ovs = point_overrides(sweep_dir, int(index))
+    if not _PARSER:
+        _PARSER.append(OverridesParser.create())  # about 30 ms: once per process
+    applied = apply_values(data, _PARSER[0].parse_overrides(ovs))
+    if applied is None:
+        raise ConfigError(f"{POINT_KEY}: {index}: its values cannot be applied ({ovs})")
+    return applied
 
 
 def needs_running(spec: RunSpec) -> bool:
@@ -432,6 +467,8 @@ class Plan:
     progress: bool = True
     multirun: bool = True
     model: str = ""
+    design: dict[str, Any] | None = None
+    launch_groups: list[list[str]] | None = None
     created: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat())
 
     @property
@@ -584,6 +621,9 @@ def plan_sweep(
 ) -> Plan:
     """Expand, compose and validate a sweep, and list its runs; runs and writes nothing.
 
+    A ``design=FILE.yaml`` override makes the scenarios a design's sample points (and
+    arms) instead of the product of swept values (see :mod:`carenet.sim.design`).
+
     Args:
         overrides: Hydra overrides as typed after ``carenet run -m``.
         multirun: Whether ``-m`` was given (without it, sweep syntax is refused).
@@ -599,23 +639,16 @@ def plan_sweep(
     """
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from .config import (
-        ConfigError,
-        check_hydra_overrides,
-        check_out_path,
-        compose_many,
-        parse_readable,
-        to_dict,
-        validate,
-    )
-    from .modelspec import MODEL_KEY, split_model
-    from .runner import default_out, scenario_label
+    from .config import ConfigError, parse_readable
+    from .modelspec import split_model
 
+    given_overrides = list(overrides)
+    overrides, design = _take_design(overrides)
     for ov in overrides:
         if "=" not in ov and not ov.startswith("~"):
             raise ConfigError(f"override {ov!r}: expected KEY=VALUE (e.g. population.size=50000)")
-        if _key(ov) == REP_KEY:
-            raise SweepError(f"{REP_KEY}: reserved for sweeps; use replications=N")
+        if _key(ov) in (REP_KEY, "design_point"):
+            raise SweepError(f"{_key(ov)}: reserved for sweeps; use replications=N or a design")
     hydra_ovs = [ov for ov in overrides if is_hydra_override(ov)]
     model, job_ovs = split_model([ov for ov in overrides if not is_hydra_override(ov)])
     if not any(_key(ov).lstrip("+~") == "figures" for ov in job_ovs):
@@ -628,6 +661,53 @@ def plan_sweep(
     except Exception as exc:  # Hydra's grammar errors are long; keep the first line
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SweepError(f"cannot parse overrides: {first}") from None
+    axes, swept, out_value = _axes(parsed, multirun)
+    base = [f"model={model}"] if model else []
+    if design is not None:
+        if swept:
+            raise SweepError(
+                f"{next(iter(swept))}: a design cannot also sweep values; add it to the "
+                "design's parameters, or give one value"
+            )
+        unit, points, combos = _design_combos(design, base + [a[0] for a in axes], on_plan)
+    else:
+        if on_plan is not None:
+            on_plan(math.prod(len(axis) for axis in axes))
+        product: list[list[str]] = [base]
+        for axis in axes:
+            product = [c + [a] for c in product for a in axis]
+        combos = [
+            (c, {_key(x): x.split("=", 1)[1] for x in c if _key(x) in swept}) for c in product
+        ]
+    plan = plan_from_combos(combos, swept, out_value, hydra_ovs, model)
+    plan.overrides = given_overrides
+    plan.job_overrides = [ov for ov in job_ovs if _key(ov) != "out"]
+    plan.multirun = multirun
+    if design is not None:
+        _attach_design(plan, design, unit, points, combos)
+    return plan
+
+
+def _take_design(overrides: list[str]) -> tuple[list[str], Any]:
+    """Take ``design=FILE`` out of the overrides: the design's base first, then the rest."""
+    from .design import DESIGN_KEY, load_design, notes
+
+    found = [ov for ov in overrides if _key(ov) == DESIGN_KEY]
+    if not found:
+        return list(overrides), None
+    if len(found) > 1:
+        raise SweepError(f"{DESIGN_KEY}: give one design file")
+    path = found[0].split("=", 1)[1].strip().strip("'\"")
+    design = load_design(path)
+    for note in notes(design):
+        print(f"carenet: warning: {note}", file=sys.stderr)
+    rest = [ov for ov in overrides if _key(ov) != DESIGN_KEY]
+    given = {_key(ov) for ov in rest}
+    return [ov for ov in design.base if _key(ov) not in given] + rest, design
+
+
+def _axes(parsed: list[Any], multirun: bool) -> tuple[list[list[str]], dict[str, list[str]], Any]:
+    """Each override's values (one for a plain override), the swept keys, and ``out``."""
     axes: list[list[str]] = []
     swept: dict[str, list[str]] = {}
     out_value: str | None = None
@@ -649,25 +729,83 @@ def plan_sweep(
                 out_value = str(ov.value())
                 continue
             axes.append([f"{key}={ov.get_value_element_as_str()}"])
+    return axes, swept, out_value
+
+
+def _design_combos(
+    design: Any, fixed: list[str], on_plan: Callable[[int], None] | None
+) -> tuple[Any, list[list[Any]], list[tuple[list[str], dict[str, str]]]]:
+    """A design's unit sample, its points' values, and one combination per (arm, point)."""
+    from .design import ARM_KEY, POINT_KEY, overrides_of, point_values, unit_sample
+
+    unit = unit_sample(design)
+    values = point_values(design, unit)
+    arms = list(design.arms.items()) or [("", ())]
     if on_plan is not None:
-        on_plan(math.prod(len(axis) for axis in axes))
-    combos: list[list[str]] = [[f"{MODEL_KEY}={model}"]] if model else [[]]
-    for axis in axes:
-        combos = [c + [a] for c in combos for a in axis]
+        on_plan(len(values) * len(arms))
+    combos = []
+    for arm, arm_ovs in arms:
+        tag = {ARM_KEY: arm} if arm else {}
+        for k, v in enumerate(values):
+            ovs = [*fixed, *arm_ovs, *overrides_of(design, v)]
+            combos.append((ovs, {**tag, POINT_KEY: str(k)}))
+    return unit, values, combos
+
+
+def checked_launcher(hydra_ovs: list[str], model: str) -> str:
+    """The launcher a sweep's ``hydra`` overrides choose, with its options checked.
+
+    Raises:
+        ConfigError: For a launcher option that is not allowed (one line).
+        SweepError: For a launcher whose optional extra is not installed.
+    """
+    from .config import check_hydra_overrides
+
+    launcher = DEFAULT_LAUNCHER
+    for ov in hydra_ovs:
+        if _key(ov) == "hydra/launcher":
+            launcher = ov.split("=", 1)[1]
+    check_launcher_installed(launcher)
+    if not check_launcher_options(launcher, hydra_ovs):
+        # A typo in a launcher's name or option stops here, in one line (about 0.15 s).
+        check_hydra_overrides(hydra_choices(hydra_ovs), model)
+    return launcher
+
+
+def plan_from_combos(
+    combos: list[tuple[list[str], dict[str, str]]],
+    swept: dict[str, list[str]],
+    out_value: str | None,
+    hydra_ovs: list[str],
+    model: str,
+) -> Plan:
+    """Compose and validate each combination and list its runs: the core of every plan.
+
+    Args:
+        combos: One (override list, labelling values) pair per scenario.
+        swept: The swept keys and their values (recorded in ``sweep.json``).
+        out_value: ``out`` as given, or None.
+        hydra_ovs: The ``hydra`` overrides (launcher and its options).
+        model: The model's selector.
+
+    Returns:
+        The plan (``job_overrides``, ``overrides`` and ``multirun`` for the caller to set).
+    """
+    from .config import check_out_path, compose_many, to_dict, validate
+    from .runner import default_out, scenario_label
+
     scenarios: list[dict[str, Any]] = []
     runs: list[PlannedRun] = []
     seen: set[str] = set()
     first_cfg = None
-    for combo, composed in zip(combos, compose_many(combos), strict=True):
+    composed_all = compose_many([c for c, _ in combos])
+    for (combo, values), composed in zip(combos, composed_all, strict=True):
         cfg = validate(composed)
-        if first_cfg is None:
-            first_cfg = cfg
-        values = {_key(c): c.split("=", 1)[1] for c in combo if _key(c) in swept}
+        first_cfg = first_cfg or cfg
         label = ", ".join(f"{k}={v}" for k, v in values.items())
         if not label:
             label = " / ".join(scenario_label(cfg).values())
-        data = to_dict(cfg)
-        sid = scenario_id(data)
+        sid = scenario_id(to_dict(cfg))
         seeds = replication_seeds(cfg.seed, cfg.replications)
         scenarios.append(
             {
@@ -682,28 +820,20 @@ def plan_sweep(
         )
         for i, s in enumerate(seeds):
             rid = run_id(sid, s)
-            if rid in seen:
-                continue
-            seen.add(rid)
-            runs.append(PlannedRun(rid, sid, label, i, s, cfg.seed, values))
+            if rid not in seen:
+                seen.add(rid)
+                runs.append(PlannedRun(rid, sid, label, i, s, cfg.seed, values))
     assert first_cfg is not None
     given = out_value or first_cfg.out
     if given:
         check_out_path(str(Path(given).expanduser()))  # a file in the way: bad input
-    launcher = DEFAULT_LAUNCHER
-    for ov in hydra_ovs:
-        if _key(ov) == "hydra/launcher":
-            launcher = ov.split("=", 1)[1]
-    check_launcher_installed(launcher)
-    if not check_launcher_options(launcher, hydra_ovs):
-        # A typo in a launcher's name or option stops here, in one line (about 0.15 s).
-        check_hydra_overrides(hydra_choices(hydra_ovs), model)
+    launcher = checked_launcher(hydra_ovs, model)
     # The default folder is made only now that the plan is valid: bad input leaves none.
     out = Path(given).expanduser() if given else default_out()
     return Plan(
         out=out,
-        overrides=list(overrides),
-        job_overrides=[ov for ov in job_ovs if _key(ov) != "out"],
+        overrides=[],
+        job_overrides=[],
         hydra_overrides=hydra_ovs,
         swept=swept,
         scenarios=scenarios,
@@ -712,31 +842,78 @@ def plan_sweep(
         max_replications=max(s["replications"] for s in scenarios),
         overwrite=first_cfg.overwrite,
         progress=first_cfg.progress,
-        multirun=multirun,
         model=model,
     )
+
+
+def _attach_design(
+    plan: Plan,
+    design: Any,
+    unit: Any,
+    values: list[list[Any]],
+    combos: list[tuple[list[str], dict[str, str]]],
+) -> None:
+    """Make a plan a design's: its record, its swept keys and one launch per arm.
+
+    Checks, before anything runs, that each parameter can be set on a run's composed
+    configuration as a plain value (a config group cannot: vary groups with arms), since
+    that is how a run finds its point (:func:`_apply_point`).
+
+    Raises:
+        SweepError: For a design parameter that is not a plain value of the configuration.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from .config import apply_values, compose_many
+    from .design import ARM_KEY, POINT_KEY, record
+
+    rec = record(design, unit, values)
+    n = len(values)
+    arms = list(design.arms.items()) or [("", ())]
+    first = combos[0][0][: len(combos[0][0]) - len(design.parameters)]
+    bare, with_point = compose_many([first, combos[0][0]])
+    parser = OverridesParser.create()
+    for ov in rec["points"][0]:
+        if apply_values(bare, parser.parse_overrides([ov])) is None:
+            raise SweepError(
+                f"design: parameters.{_key(ov)}: cannot be set per run as a plain value (a "
+                "config group or a list?); vary config groups with the design's arms"
+            )
+    applied = apply_values(bare, parser.parse_overrides(rec["points"][0]))
+    if applied is None or scenario_id(applied) != scenario_id(with_point):
+        raise SweepError("design: its parameters cannot be applied to a run's configuration")
+    plan.design = rec
+    plan.swept = ({ARM_KEY: [a for a, _ in arms]} if design.arms else {}) | {
+        POINT_KEY: [str(k) for k in range(n)]
+    }
+    plan.launch_groups = [
+        [*plan.job_overrides, *arm_ovs, f"+{POINT_KEY}=range(0,{n})"] for _, arm_ovs in arms
+    ]
 
 
 # --- the folder -------------------------------------------------------------------------
 
 
-def read_sweep(folder: Path) -> dict[str, Any] | None:
-    """The ``sweep.json`` of a sweep folder, or None if there is none (or it is unreadable)."""
-    p = Path(folder) / SWEEP_FILE
-    if not p.is_file():
-        return None
-    try:
-        return json.loads(p.read_text())
-    except (OSError, ValueError):
-        return None
+RESUME_NOTE = "the sweep cannot be resumed: restore the file, or choose another folder"
+"""What a damaged ``sweep.json`` means to a resume (:func:`load_sweep`'s default)."""
 
 
-def load_sweep(folder: Path) -> dict[str, Any] | None:
-    """The ``sweep.json`` of a folder to resume, or None if there is none.
+def load_sweep(
+    folder: Path, then: str = RESUME_NOTE, error: type[ValueError] = SweepError
+) -> dict[str, Any] | None:
+    """The ``sweep.json`` of a folder, or None if there is none.
+
+    Every reader of a sweep's record (resume, ``collect``, ``report``, experiments) reads
+    it here, so a damaged one is refused the same way.
+
+    Args:
+        folder: The sweep folder.
+        then: What the damage means to the caller, ending the one-line message.
+        error: The typed error to raise (``SweepError``; ``collect`` passes its own).
 
     Raises:
-        SweepError: If it is there but cannot be read, is truncated or corrupt, or is not
-            a carenet sweep file (one line naming the file).
+        SweepError: (or ``error``) If it is there but cannot be read, is truncated or
+            corrupt, or is not a carenet sweep record (one line naming the file).
     """
     p = Path(folder) / SWEEP_FILE
     if not p.exists() and not p.is_symlink():
@@ -744,22 +921,29 @@ def load_sweep(folder: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(p.read_bytes().decode("utf-8"))
     except OSError as exc:
-        raise SweepError(
-            f"{SWEEP_FILE}: cannot read {str(p)!r} ({exc.strerror or exc}); "
-            "the sweep cannot be resumed"
-        ) from None
+        raise error(f"{p}: unreadable ({exc.strerror or exc}); {then}") from None
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
         where = f"line {exc.lineno} column {exc.colno}: " if hasattr(exc, "lineno") else ""
-        raise SweepError(
-            f"{SWEEP_FILE}: {str(p)!r} is truncated or corrupt ({where}{_first(exc)}); "
-            "the sweep cannot be resumed: restore the file, or choose another folder"
+        raise error(
+            f"{p}: unreadable, truncated or corrupt ({where}{_first(exc)}); {then}"
         ) from None
-    if not isinstance(data, dict) or data.get("kind") != "carenet-sweep":
-        raise SweepError(
-            f"{SWEEP_FILE}: {str(p)!r} is not a carenet sweep file; "
-            "the sweep cannot be resumed: restore the file, or choose another folder"
-        )
+    if not _is_sweep_record(data):
+        raise error(f"{p}: not a carenet sweep record; {then}")
     return data
+
+
+def _is_sweep_record(data: Any) -> bool:
+    """Whether ``data`` has the shape of a ``sweep.json`` that carenet wrote."""
+    if not isinstance(data, dict) or data.get("kind") != "carenet-sweep":
+        return False
+    runs = data.get("runs", [])
+    if not isinstance(runs, list) or not all(isinstance(r, dict) and "run_id" in r for r in runs):
+        return False
+    try:
+        swept_of(data)
+    except (KeyError, TypeError, AttributeError, ValueError):
+        return False
+    return True
 
 
 def _first(exc: BaseException) -> str:
@@ -917,6 +1101,10 @@ def prepare_folder(plan: Plan) -> dict[str, Any]:
         "invocations": invocations,
     }
     try:
+        if plan.design is not None:  # before sweep.json: a run reads its point from it
+            from .design import DESIGN_FILE
+
+            write_json_atomic(out / DESIGN_FILE, plan.design)
         write_json_atomic(out / SWEEP_FILE, manifest)
     except OSError as exc:
         raise _folder_error(exc, out) from None
@@ -930,28 +1118,20 @@ def check_sweep_folder(out: Path) -> dict[str, Any] | None:
         SweepError: If ``out`` is a file, holds something that is not a carenet sweep, has a
             corrupt ``sweep.json``, or cannot be written.
     """
-    from .runner import read_only_fs, visible_entries, writable_base
+    from .runner import path_problem, visible_entries, write_problem
 
-    if out.is_symlink() and not out.exists():
-        raise SweepError(
-            f"out: {str(out)!r} is a symbolic link to {os.readlink(out)!r}, which does not "
-            "exist; create the folder it points to, or choose another folder"
-        )
-    if out.exists() and not out.is_dir():
-        raise SweepError(f"out: {str(out)!r} is a file; give a folder")
+    problem = path_problem(out)
+    if problem:
+        raise SweepError(problem)
     previous = load_sweep(out)
     if previous is None and out.is_dir() and visible_entries(out):
         raise SweepError(
             f"out: {str(out)!r} is not empty and holds no carenet sweep; "
             "choose an empty or new folder"
         )
-    base = writable_base(out)
-    if base.is_dir() and not os.access(base, os.W_OK | os.X_OK):
-        why = "read-only file system" if read_only_fs(base) else "permission denied"
-        raise SweepError(
-            f"out: {str(out)!r} cannot be written ({str(base)!r}: {why}); "
-            "choose a folder you can write to"
-        )
+    problem = write_problem(out)
+    if problem:
+        raise SweepError(problem)
     return previous
 
 
@@ -1134,11 +1314,17 @@ def hydra_choices(hydra_overrides: list[str]) -> list[str]:
     return hydra
 
 
-def launcher_overrides(plan: Plan) -> list[str]:
-    """The Hydra command line of a plan: job overrides, replications, output, launcher."""
+def launcher_overrides(plan: Plan, group: list[str] | None = None) -> list[str]:
+    """The Hydra command line of a plan: job overrides, replications, output, launcher.
+
+    Args:
+        plan: The sweep.
+        group: The job overrides of one launch of a design (one arm's), instead of the
+            plan's own.
+    """
     from .app import quote
 
-    ovs = list(plan.job_overrides)
+    ovs = list(plan.job_overrides if group is None else group)
     ovs.append(f"out={quote(str(plan.out.resolve()))}")
     ovs.append(f"+{REP_KEY}=range(0,{plan.max_replications})")
     hydra = hydra_choices(plan.hydra_overrides)
@@ -1192,7 +1378,8 @@ def _run_locked(plan: Plan, stream: Any) -> dict[str, Any]:
     if pending:
         with Watcher(plan, stream=stream):
             try:
-                launch(launcher_overrides(plan), plan.model)
+                for group in plan.launch_groups or [None]:  # a design: one launch per arm
+                    launch(launcher_overrides(plan, group), plan.model)
             except SystemExit as exc:  # Hydra reports its own errors and exits
                 if exc.code not in (0, None):
                     launch_error = f"the launcher stopped (exit {exc.code})"

@@ -16,18 +16,8 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-KIND_COLOURS: dict[str, str] = {
-    "gp": "#4c72b0",
-    "acute": "#c44e52",
-    "community": "#55a868",
-    "mental_health": "#8172b3",
-    "social_care": "#dd8452",
-    "vcse": "#937860",
-    "national_body": "#222222",
-    "commissioner": "#7f7f7f",
-    "regulator": "#a0a0a0",
-    "hwb": "#bcbd22",
-}
+from carenet.sim.report import KIND_COLOURS
+
 RULE_MARKERS: dict[str, str] = {"empowerment": "o", "domination": "s"}
 """Node marker by power rule (any other rule: triangle)."""
 

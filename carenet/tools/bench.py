@@ -92,8 +92,9 @@ def schema_range(section: str, name: str) -> tuple[int, int, str]:
     import dataclasses
 
     from carenet.models import schema
+    from carenet.sim.modelspec import RunKeys
 
-    cls = schema.PopulationConfig if section == "population" else schema.CarenetConfig
+    cls = schema.PopulationConfig if section == "population" else RunKeys
     meta = {f.name: f.metadata for f in dataclasses.fields(cls)}[name]
     return int(meta["lo"]), int(meta["hi"]), str(meta.get("unit") or "")
 
@@ -219,7 +220,8 @@ def _worker_model(job: dict[str, Any]) -> dict[str, Any]:
     # Warm up: the first run in a process imports pandas/SciPy parts and fills caches;
     # `carenet run` pays that once per process, so it is reported apart (startup_s).
     t0 = time.perf_counter()
-    simulate(load_config(WARMUP + [f"steps={WARMUP_STEPS}"]), seed=job["seed"])
+    # warmup_weeks=0: the model's warm-up changes what the summary counts, not the work.
+    simulate(load_config([*WARMUP, f"steps={WARMUP_STEPS}", "warmup_weeks=0"]), seed=job["seed"])
     startup = time.perf_counter() - t0
     base_mb = _rss_mb()
     runs = []
@@ -227,7 +229,7 @@ def _worker_model(job: dict[str, Any]) -> dict[str, Any]:
         for k in acc:
             acc[k] = 0.0
         build[0] = 0.0
-        cfg = load_config(list(job["overrides"]) + [f"steps={steps}"])
+        cfg = load_config([*job["overrides"], f"steps={steps}", "warmup_weeks=0"])
         res = simulate(cfg, seed=job["seed"])
         runs.append(
             {
@@ -439,7 +441,7 @@ def measure(
         blas_threads: Limit the workers' BLAS threads (None: inherit the environment).
     """
     say = log or (lambda _s: None)
-    meta = {
+    meta: dict[str, Any] = {
         "load_start": os.getloadavg()[0],
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
@@ -450,61 +452,90 @@ def measure(
     }
     economies: list[EconomyResult] = []
     for token in sizes:
-        ov = size_overrides(token)
-        best = None
-        walls: list[float] = []
-        for r in range(repeat):
-            say(f"  {token}: carenet run {r + 1}/{repeat} ...")
-            out = run_worker(
-                {"kind": "model", "overrides": ov, "steps": [steps], "seed": seed}, blas_threads
-            )
-            run = out["runs"][0]
-            walls.append(run["wall"])
-            if best is None or run["wall"] < best[0]["wall"]:
-                best = (run, out["base_mb"], out["startup"])
-        assert best is not None
-        run, base, startup = best
-        eco = EconomyResult(
-            name=token,
-            population=run["population"],
-            orgs=run["orgs"],
-            steps=steps,
-            wall=run["wall"],
-            build=run["build"],
-            stages=run["stages"],
-            episodes=run["episodes"],
-            peak_mb=run["peak_mb"],
-            base_mb=base,
-            load=run["load"],
-            startup=startup,
-            walls=walls,
-        )
+        eco = _measure_economy(token, steps, repeat, seed, say, blas_threads)
         if floor:
-            fbest = None
-            for r in range(repeat):
-                say(f"  {token}: patients-as-agents floor {r + 1}/{repeat} ...")
-                f = run_worker(
-                    {
-                        "kind": "floor",
-                        "population": eco.population,
-                        "steps": floor_steps,
-                        "seed": seed,
-                    },
-                    blas_threads,
-                )
-                if fbest is None or f["build"] + f["per_step"] * steps < (
-                    fbest["build"] + fbest["per_step"] * steps
-                ):
-                    fbest = f
-            eco.floor = fbest
+            eco.floor = _measure_floor(eco, steps, floor_steps, repeat, seed, say, blas_threads)
         economies.append(eco)
     say(f"  steps scaling on {scaling_size}: {scaling_steps} ...")
+    scaling = _measure_scaling(scaling_size, scaling_steps, repeat, seed, blas_threads)
+    exp_pop = fit_exponent([e.population for e in economies], [e.wall for e in economies])
+    exp_steps = fit_exponent([s["steps"] for s in scaling], [s["wall"] for s in scaling])
+    meta["load_end"] = os.getloadavg()[0]
+    meta["repeat"] = repeat
+    meta["floor_steps"] = floor_steps
+    meta["seed"] = seed
+    return BenchResult(economies, scaling_size, scaling, exp_pop, exp_steps, meta)
+
+
+def _measure_economy(
+    token: str, steps: int, repeat: int, seed: int, say: Any, blas_threads: int | None
+) -> EconomyResult:
+    """One economy's run, ``repeat`` times in fresh processes; the fastest is kept."""
+    ov = size_overrides(token)
+    best = None
+    walls: list[float] = []
+    for r in range(repeat):
+        say(f"  {token}: carenet run {r + 1}/{repeat} ...")
+        out = run_worker(
+            {"kind": "model", "overrides": ov, "steps": [steps], "seed": seed}, blas_threads
+        )
+        run = out["runs"][0]
+        walls.append(run["wall"])
+        if best is None or run["wall"] < best[0]["wall"]:
+            best = (run, out["base_mb"], out["startup"])
+    assert best is not None
+    run, base, startup = best
+    return EconomyResult(
+        name=token,
+        population=run["population"],
+        orgs=run["orgs"],
+        steps=steps,
+        wall=run["wall"],
+        build=run["build"],
+        stages=run["stages"],
+        episodes=run["episodes"],
+        peak_mb=run["peak_mb"],
+        base_mb=base,
+        load=run["load"],
+        startup=startup,
+        walls=walls,
+    )
+
+
+def _measure_floor(
+    eco: EconomyResult,
+    steps: int,
+    floor_steps: int,
+    repeat: int,
+    seed: int,
+    say: Any,
+    blas_threads: int | None,
+) -> dict[str, Any] | None:
+    """The patients-as-agents floor for ``eco``'s population; the fastest extrapolation."""
+    fbest = None
+    for r in range(repeat):
+        say(f"  {eco.name}: patients-as-agents floor {r + 1}/{repeat} ...")
+        f = run_worker(
+            {"kind": "floor", "population": eco.population, "steps": floor_steps, "seed": seed},
+            blas_threads,
+        )
+        if fbest is None or f["build"] + f["per_step"] * steps < (
+            fbest["build"] + fbest["per_step"] * steps
+        ):
+            fbest = f
+    return fbest
+
+
+def _measure_scaling(
+    size: str, scaling_steps: list[int], repeat: int, seed: int, blas_threads: int | None
+) -> list[dict[str, Any]]:
+    """Runs of ``size`` at each step count (one process a repeat); the fastest of each."""
     scaling: list[dict[str, Any]] = []
     for r in range(repeat):
         out = run_worker(
             {
                 "kind": "model",
-                "overrides": size_overrides(scaling_size),
+                "overrides": size_overrides(size),
                 "steps": list(scaling_steps),
                 "seed": seed,
             },
@@ -515,13 +546,7 @@ def measure(
                 scaling.append(run)
             elif run["wall"] < scaling[k]["wall"]:
                 scaling[k] = run
-    exp_pop = fit_exponent([e.population for e in economies], [e.wall for e in economies])
-    exp_steps = fit_exponent([s["steps"] for s in scaling], [s["wall"] for s in scaling])
-    meta["load_end"] = os.getloadavg()[0]
-    meta["repeat"] = repeat
-    meta["floor_steps"] = floor_steps
-    meta["seed"] = seed
-    return BenchResult(economies, scaling_size, scaling, exp_pop, exp_steps, meta)
+    return scaling
 
 
 def check_targets(res: BenchResult) -> dict[str, dict[str, Any]]:
@@ -569,6 +594,12 @@ def _fmt_rate(x: float) -> str:
 
 def format_report(res: BenchResult) -> str:
     """The benchmark's tables as Markdown-compatible text."""
+    lines = _economy_table(res) + _floor_table(res) + _stage_table(res) + _scaling_lines(res)
+    return "\n".join(lines)
+
+
+def _economy_table(res: BenchResult) -> list[str]:
+    """The heading line and one row an economy: speed, memory, load and the floor."""
     m = res.meta
     lines = [
         f"carenet bench  {m['started']}  Python {m['python']}  Mesa {m['mesa']}  "
@@ -590,25 +621,35 @@ def format_report(res: BenchResult) -> str:
             f"{_fmt_rate(e.episodes_per_s)} | {e.peak_mb:,.0f} | {e.load:.2f} | "
             f"{fw} | {fp} | {fr} |"
         )
-    if any(e.floor for e in res.economies):
-        lines.append("")
-        lines.append(
-            f"Floor: {res.economies[0].floor['steps'] if res.economies[0].floor else '?'} "
-            "shuffle_do steps of minimal Mesa patient agents (alternately an explicit AgentSet "
-            "and model.agents; the faster kept), extrapolated linearly per step to the "
-            "run's steps: floor wall = build + steps x per-step."
-        )
-        lines.append("| economy | floor build s | floor s/step | floor base MB | carenet s/step |")
-        lines.append("|---|---:|---:|---:|---:|")
-        for e in res.economies:
-            if e.floor:
-                lines.append(
-                    f"| {e.name} | {e.floor['build']:.2f} | {e.floor['per_step']:.3f} | "
-                    f"{e.floor['base_mb']:,.0f} | {sum(e.stages.values()) / e.steps:.3f} |"
-                )
-    # Stages.
+    return lines
+
+
+def _floor_table(res: BenchResult) -> list[str]:
+    """How the patients-as-agents floor was measured, and its figures (if measured)."""
+    if not any(e.floor for e in res.economies):
+        return []
+    lines = [""]
+    lines.append(
+        f"Floor: {res.economies[0].floor['steps'] if res.economies[0].floor else '?'} "
+        "shuffle_do steps of minimal Mesa patient agents (alternately an explicit AgentSet "
+        "and model.agents; the faster kept), extrapolated linearly per step to the "
+        "run's steps: floor wall = build + steps x per-step."
+    )
+    lines.append("| economy | floor build s | floor s/step | floor base MB | carenet s/step |")
+    lines.append("|---|---:|---:|---:|---:|")
+    for e in res.economies:
+        if e.floor:
+            lines.append(
+                f"| {e.name} | {e.floor['build']:.2f} | {e.floor['per_step']:.3f} | "
+                f"{e.floor['base_mb']:,.0f} | {sum(e.stages.values()) / e.steps:.3f} |"
+            )
+    return lines
+
+
+def _stage_table(res: BenchResult) -> list[str]:
+    """Time per step by stage (from the model's stage timing hook), build and outputs."""
     names = list(res.economies[0].stages) if res.economies else []
-    lines += ["", "Time per step by stage (ms/step; share of stepping time):", ""]
+    lines = ["", "Time per step by stage (ms/step; share of stepping time):", ""]
     head = "| stage | " + " | ".join(e.name for e in res.economies) + " |"
     lines += [head, "|---|" + "---:|" * len(res.economies)]
     for n in names:
@@ -632,8 +673,12 @@ def format_report(res: BenchResult) -> str:
         )
         + " |"
     )
-    # Scaling.
-    lines += [
+    return lines
+
+
+def _scaling_lines(res: BenchResult) -> list[str]:
+    """The population and steps exponents, and each target met or not."""
+    lines = [
         "",
         f"Scaling: wall ~ population^{res.exp_pop:.2f} over "
         + ", ".join(f"{e.population:,}" for e in res.economies)
@@ -647,7 +692,7 @@ def format_report(res: BenchResult) -> str:
     for t in check_targets(res).values():
         mark = {True: "met", False: "NOT met", None: "n/a"}[t["met"]]
         lines.append(f"  [{mark:>7}] {t['target']}: {t['shown']}")
-    return "\n".join(lines)
+    return lines
 
 
 # ==========================================================================================

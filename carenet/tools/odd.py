@@ -56,6 +56,7 @@ from carenet.tools.paramdocs import (
     SECTIONS,
     DocsError,
     all_param_keys,
+    config_schema,
     doc_parts,
     finish,
     fmt_num,
@@ -436,7 +437,7 @@ def _trust_bias(arg: str, body: str, where: str) -> str:
 
 def _keys_by_group(arg: str, body: str, where: str) -> str:
     counts: dict[str, int] = dict.fromkeys(SECTIONS, 0)
-    for k, _ in iter_params(schema.CarenetConfig):
+    for k, _ in iter_params(config_schema()):
         counts[section_of(k)] += 1
     return ", ".join(f"[{s}](parameters.md#{s}) {n}" for s, n in counts.items())
 
@@ -470,7 +471,7 @@ PLACEHOLDERS: dict[str, Callable[[str, str, str], str]] = {
     "counters": _counters,
     "rules": _rules,
     "trust_bias": _trust_bias,
-    "n_keys": _value(lambda: len(iter_params(schema.CarenetConfig))),
+    "n_keys": _value(lambda: len(iter_params(config_schema()))),
     "n_shock_fields": _value(lambda: len(fields(schema.ShockConfig))),
     "n_cost_item_fields": _value(lambda: len(fields(schema.CostItem))),
     "keys_by_group": _keys_by_group,

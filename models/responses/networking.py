@@ -53,9 +53,14 @@ class RelationshipTime(Component):
 
 
 class PooledBudget(Component):
-    """Organisations whose rule pools share a budget by need at the annual round.
+    """A pooled budget across funding streams (section 75 / Better Care Fund style).
 
-    A share of the year's failure-cost savings is returned to the pool.
+    At the annual round, the organisations whose rule pools put their budgets in one pot,
+    which is shared by need across every kind and funding stream; outside a pool, money
+    moves between streams only beyond ``organisations.budget_ring_fence`` (see
+    :meth:`~carenet.models.stages.governance.Governance.allocate_budget`). The pot changes
+    by ``shared_savings_share`` of the year's change in failure cost on the year before,
+    both ways: savings are returned, a rise is clawed back.
     """
 
     name = "pooled_budget"

@@ -15,12 +15,14 @@ class Domination(PowerRule):
     - ties: seeks partners of high authority, more so inside its own branch (a tie's worth
       is the partner's authority, scaled to the tie's upkeep);
     - referral: in proportion to capacity, weighted ``branch_bias`` times towards its own
-      branch (in-house first, always: the model keeps a step in-house when it can);
+      branch, its place: the providers of every kind based in its home locality (in-house
+      first, always: the model keeps a step in-house when it can);
     - data: shares little (``sharing``, default 0.2);
     - escalation: demands hierarchy approval for referrals out of its branch
       (``escalate_out_of_branch``), where a hierarchy exists;
     - budget: bids its budget inflated by its authority above the mean
-      (``capture_strength``): powerful organisations capture budget; never pools.
+      (``capture_strength``): powerful organisations capture budget from the others of
+      their funding stream (and across streams beyond the ring-fence); never pools.
 
     Args:
         sharing: Data-sharing level.
@@ -84,7 +86,11 @@ class Domination(PowerRule):
         return view.authority * bias * view.tie_cost
 
     def budget_bid(self, org: int, view: RuleView) -> float:
-        """Budget inflated by authority above the mean: the powerful capture budget."""
+        """Budget inflated by authority above the mean: the powerful capture budget.
+
+        Bids compete within the organisation's funding stream for its ring-fenced part
+        and across streams for the rest (``organisations.budget_ring_fence``).
+        """
         a = view.authority
         mean = float(a[view.service & view.active].mean()) if view.service.any() else 0.0
         factor = max(0.0, 1.0 + self.params["capture_strength"] * (float(a[org]) - mean))

@@ -13,12 +13,13 @@ class Empowerment(PowerRule):
     """Power as empowerment: seek value, refer for outcome, share data, pool budget.
 
     - ties: a tie is worth the handoffs that flow between the pair times the expected
-      saving of a direct tie over the best other route, less its upkeep, plus
+      saving of a direct tie over the best other route (the mean of both directions':
+      value for both ends), less its upkeep, plus
       ``influence_preference`` x the partner's influence x the upkeep (well-connected,
       trusted partners are worth tying to: influence accrues to hubs by connectivity);
     - referral: softmax over expected outcome: the route's expected cost (failure, delay,
-      admin) plus the cost of the weeks a patient would wait in the receiver's queue
-      (``choice_sharpness``);
+      admin, repeated assessment) plus the cost of the weeks a patient would wait in the
+      receiver's queue, both priced as the accounting charges them (``choice_sharpness``);
     - data: shares much (``sharing``, default 0.8);
     - escalation: never demands it;
     - budget: bids its need (recent demand at cost) and pools when a pool is offered.
@@ -57,7 +58,8 @@ class Empowerment(PowerRule):
 
     def referral_matrix(self, orgs: np.ndarray, view: RuleView) -> np.ndarray:
         """Softmax of minus (route cost + cost of the expected wait), relative to its scale."""
-        cost = view.route_cost[orgs] + view.expected_wait[None, :] * view.wait_cost
+        wait = view.wait_cost if view.wait_price is None else view.wait_price[orgs]
+        cost = view.route_cost[orgs] + view.expected_wait[None, :] * wait
         scale = max(float(np.median(view.route_cost[view.service][:, view.service])), 1.0)
         z = -self.params["choice_sharpness"] * cost / scale
         z -= z.max(axis=1, keepdims=True)
@@ -69,10 +71,21 @@ class Empowerment(PowerRule):
         return self.referral_matrix(np.array([org]), view)[0]
 
     def tie_scores(self, org: int, view: RuleView) -> np.ndarray:
-        """Expected weekly saving from the tie, less its upkeep, plus hub attraction."""
+        """Expected weekly saving from the tie, less its upkeep, plus hub attraction.
+
+        The saving is the pair's: the handoffs flowing between the two (both directions;
+        flow is recorded per pair) times the mean of the two directions' savings, so
+        that both ends value a tie alike, the saving to the partner's patients included
+        (e.g. an acute trust's discharges, whose waits are bed days, count for the
+        community provider it discharges to).
+        """
         has = view.tie[org] > 0
-        direct = np.where(has, view.route_cost[org], view.new_tie_cost[org])
-        saving = np.maximum(0.0, view.alt_cost[org] - direct)
+        out = np.where(has, view.route_cost[org], view.new_tie_cost[org])
+        back = np.where(has, view.route_cost[:, org], view.new_tie_cost[:, org])
+        saving = 0.5 * (
+            np.maximum(0.0, view.alt_cost[org] - out)
+            + np.maximum(0.0, view.alt_cost[:, org] - back)
+        )
         return (
             view.flow[org] * saving
             - 2.0 * view.tie_cost
@@ -80,9 +93,9 @@ class Empowerment(PowerRule):
         )
 
     def budget_bid(self, org: int, view: RuleView) -> float:
-        """Bids its need, not its power."""
+        """Bids its need, not its power (outside a pool: within its funding stream)."""
         return float(view.need[org])
 
     def pools_budget(self, org: int, view: RuleView) -> bool:
-        """Joins a pooled budget."""
+        """Joins a pooled budget: its budget is then shared by need across streams."""
         return True

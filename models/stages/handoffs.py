@@ -6,7 +6,18 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from carenet.models.routes import BROKER, COLD, DIRECT, ROUTES, referral_matrix, route_tables
+from carenet.models.ledger import leaves_acute
+from carenet.models.routes import (
+    BROKER,
+    COLD,
+    DIRECT,
+    ESCALATION,
+    ROUTES,
+    approval_capacity,
+    approvers,
+    referral_matrix,
+    route_tables,
+)
 from carenet.models.state import QUEUED, REFER, TRANSIT
 
 from .base import Stage
@@ -20,9 +31,14 @@ class Handoffs(Stage):
     summary = (
         "referral target chosen by the referrer's power rule; the cheapest open route (direct "
         "tie, broker, hierarchy escalation, cold; a contract first under a bureaucratic "
-        "response); failure, delay and repeated assessment drawn per episode from the "
+        "response); escalations beyond their approving body's weekly capacity queue for "
+        "it; failure, delay and repeated assessment drawn per episode from the "
         "``handoff`` stream; failure consequences drawn from the ``health`` stream."
     )
+
+    def __init__(self, model: object) -> None:
+        super().__init__(model)
+        model.approval_backlog = np.zeros(model.n)
 
     def run(self, t: int, rec: dict[str, float]) -> None:
         """Hand every episode awaiting referral on, or end it as failed."""
@@ -44,6 +60,7 @@ class Handoffs(Stage):
         adm = rts.A[rt, o, tgt].copy()
         shared = rts.S[rt, o, tgt].copy()
         p, d = m.response.handoff(m, ho, t, p, d)
+        d = d + self.approval_delay(o, tgt, rt)
         cfgh = m.cfg.handoff
         p += cfgh.overload_fail_slope * m.queue_line[tgt, line]
         p = np.clip(p, 0.0, 1.0)
@@ -62,9 +79,7 @@ class Handoffs(Stage):
         end_failed(m, h_idx[fail], rec)
         ok = h_idx[~fail]
         okw = weeks[~fail].astype(np.int16)
-        src_acute = m.kinds[ep.org[ok]] == "acute"
-        dst_kind = m.kinds[tgt[~fail]]
-        ep.from_acute[ok] = src_acute & np.isin(dst_kind, ["community", "social_care"])
+        ep.from_acute[ok] = leaves_acute(m.kinds[ep.org[ok]], m.kinds[tgt[~fail]])
         ep.org[ok] = tgt[~fail]
         ep.timer[ok] = okw
         ep.state[ok] = np.where(okw > 0, TRANSIT, QUEUED)
@@ -115,18 +130,47 @@ class Handoffs(Stage):
             rt[over] = rts.fallback[o[over], tgt[over]]
         return rt, brk
 
+    def approval_delay(self, o: np.ndarray, tgt: np.ndarray, rt: np.ndarray) -> np.ndarray:
+        """Extra weeks each escalated handoff waits for its approving body's capacity.
+
+        Each body (the pair's lowest common superior) approves
+        :func:`~carenet.models.routes.approval_capacity` handoffs a week, first come
+        first served (this week's in episode order, after the backlog carried over):
+        the k-th approval waits floor((backlog + k) / capacity) weeks in transit, and
+        the backlog left is what exceeded the week's capacity.
+        """
+        m = self.m
+        extra = np.zeros(o.size)
+        esc = np.flatnonzero(rt == ESCALATION)
+        if not m.hierarchy:
+            return extra
+        if esc.size == 0:
+            m.approval_backlog = np.maximum(m.approval_backlog - approval_capacity(m), 0.0)
+            return extra
+        cap = approval_capacity(m)
+        lca = approvers(m)
+        body = lca[o[esc], tgt[esc]]
+        order = esc[np.argsort(body, kind="stable")]
+        bo = lca[o[order], tgt[order]]
+        starts = np.r_[0, np.flatnonzero(bo[1:] != bo[:-1]) + 1]
+        rank = np.arange(bo.size) - np.repeat(starts, np.diff(np.r_[starts, bo.size]))
+        c = np.maximum(cap[bo], 1e-9)
+        extra[order] = np.floor((m.approval_backlog[bo] + rank) / c)
+        arrivals = np.bincount(body, minlength=m.n).astype(float)
+        m.approval_backlog = np.maximum(m.approval_backlog + arrivals - cap, 0.0)
+        return extra
+
     def _charge(
         self, h_idx: np.ndarray, adm: np.ndarray, repeat: np.ndarray, rec: dict[str, float]
     ) -> None:
         """Charge the handoffs' admin time and repeated assessments (records not shared)."""
         m = self.m
         ep = m.episodes
-        m.ledger.charge("transaction", float(adm.sum()) * m.ledger.hour_gbp)
+        pr = m.ledger.prices
+        m.ledger.charge("transaction", float(pr.admin(adm.sum())))
         if repeat.any():
             ri = h_idx[repeat]
-            wk_cost = m.step_cost[ep.pw[ri], ep.stage[ri]]
-            share = m.cfg.health.repeat_assessment_share
-            m.ledger.charge("failure", float(wk_cost.sum()) * share)
+            m.ledger.charge("failure", float(pr.repeat(m.step_cost[ep.pw[ri], ep.stage[ri]]).sum()))
             ep.exp[ri] -= m.cfg.health.experience_repeat_penalty
             rec["repeated_assessments"] += float(repeat.sum())
 

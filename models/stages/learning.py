@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-from carenet.models.power import ask_values
+from carenet.models.power import ask_array, ask_values
+from carenet.models.routes import route_tables
 
 from .base import Stage
 
@@ -62,22 +63,37 @@ class Learning(Stage):
             m.trust[weak] = 0.0
 
     def tie_round(self, rec: dict[str, float]) -> None:
-        """Each active service organisation drops and seeks ties by its rule."""
+        """Every active service organisation drops and seeks ties by its rule, at once.
+
+        The round is simultaneous, so the order organisations are visited in decides
+        nothing: the route-cost tables are first refreshed on the current trust (it
+        moved, and weak ties dissolved, since this week's handoffs), every organisation
+        decides on that same start-of-round view, and the decisions are then resolved
+        by :func:`resolve_ties`: a tie either end drops ends; a tie one end seeks forms
+        if the other end also scores it worth having and both have tie time to spare.
+        """
         m = self.m
+        route_tables(m)
         view = m.view()
         budget = tie_budget(m)
-        nt = m.cfg.structure.new_tie_trust
-        for i in m.service_ids:
-            if not m.active[i]:
-                continue
-            drop, seek = m.orgs[i].decide_ties(view, int(budget[i]), m.cfg.structure.max_new_ties)
-            for j in drop:
-                m.trust[i, j] = m.trust[j, i] = 0.0
-                rec["ties_dropped"] += 1
-            for j in seek:
-                if (m.trust[j] > 0).sum() < budget[j] and m.trust[i, j] <= 0:
-                    m.trust[i, j] = m.trust[j, i] = nt
-                    rec["ties_formed"] += 1
+        n = m.n
+        drop = np.zeros((n, n), dtype=bool)
+        seek = np.zeros((n, n), dtype=bool)
+        scores = np.zeros((n, n))
+        for i in m.service_ids[m.active[m.service_ids]]:
+            i = int(i)
+            d, sk = m.orgs[i].decide_ties(view, int(budget[i]), m.cfg.structure.max_new_ties)
+            drop[i, d] = True
+            seek[i, sk] = True
+            scores[i] = ask_array(
+                m.orgs[i].rule, "tie_scores", i, view, m.week, (n,), kind="scores", org=i
+            )
+        key = m.streams.get("ties").random((n, n))
+        gone, formed = resolve_ties(m.trust > 0, drop, seek, scores, budget, key + key.T)
+        m.trust[gone] = 0.0
+        m.trust[formed] = m.cfg.structure.new_tie_trust
+        rec["ties_dropped"] += float(np.triu(gone, 1).sum())
+        rec["ties_formed"] += float(np.triu(formed, 1).sum())
 
     def imitation_round(self, rec: dict[str, float]) -> None:
         """Organisations compare themselves to a partner and may adopt its rule (Fermi)."""
@@ -123,6 +139,51 @@ def tie_budget(m: object) -> np.ndarray:
     b = np.floor(hours / o.tie_upkeep_hours * scale + 1e-9).astype(int)
     b[~(m.service & m.active)] = 0
     return b
+
+
+def resolve_ties(
+    tie: np.ndarray,
+    drop: np.ndarray,
+    seek: np.ndarray,
+    scores: np.ndarray,
+    budget: np.ndarray,
+    priority: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Resolve one tie round's decisions, all made on the same state; order-free.
+
+    A tie ends if either end drops it. A tie sought by one end (or both) forms if the
+    other end scores it positive too (each end's score is its own rule's view of the
+    tie: worth it to both ends) and both ends have ties to spare after this round's
+    drops (tie budget less the ties they keep). Where an organisation is offered more
+    ties than it can keep, pairs are formed greedily by the sum of both ends' scores,
+    best first; exact equal sums are broken by ``priority``, a symmetric random key from
+    the ``ties`` stream (so relabelling organisations changes such outcomes only in
+    distribution, never in expectation).
+
+    Args:
+        tie: [org, org] whether each tie exists now (symmetric).
+        drop: [org, org] ``drop[i, j]``: i drops its tie with j.
+        seek: [org, org] ``seek[i, j]``: i seeks a new tie with j.
+        scores: [org, org] each row's rule's tie scores.
+        budget: Ties each organisation can keep.
+        priority: [org, org] symmetric tie-break keys.
+
+    Returns:
+        (gone, formed): symmetric boolean matrices of the ties ended and formed.
+    """
+    gone = tie & (drop | drop.T)
+    spare = np.asarray(budget) - (tie & ~gone).sum(axis=1)
+    want = (seek | seek.T) & ~tie & (scores > 0) & (scores.T > 0)
+    a, b = np.nonzero(np.triu(want, 1))
+    value = scores[a, b] + scores[b, a]
+    formed = np.zeros_like(tie)
+    for k in np.lexsort((priority[a, b], -value)):
+        i, j = int(a[k]), int(b[k])
+        if spare[i] > 0 and spare[j] > 0:
+            formed[i, j] = formed[j, i] = True
+            spare[i] -= 1
+            spare[j] -= 1
+    return gone, formed
 
 
 def performance(m: object) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from carenet.models.metrics import network_metrics
@@ -14,7 +16,10 @@ class Record(Stage):
     """The record stage (see :attr:`summary`)."""
 
     name = "record"
-    summary = "the week's metrics are appended to :attr:`records`."
+    summary = (
+        "the week's metrics are appended to :attr:`records`, flagged ``warmup`` (1) in the "
+        "first ``warmup_weeks``; at the end of the warm-up the run's totals restart from zero."
+    )
 
     def run(self, t: int, rec: dict[str, float]) -> None:
         """Tie upkeep, the week's totals and means, network and power metrics."""
@@ -40,7 +45,10 @@ class Record(Stage):
         )
         rec["demand_multiplier"] = m.demand_mult
         rec["data_outage"] = float(m.outage)
+        rec["warmup"] = float(t < m.warmup_weeks)
         m.records.append(rec)
+        if t + 1 == m.warmup_weeks:
+            restart_totals(m.ledger.totals)
 
     def _means(self, rec: dict[str, float]) -> None:
         """Turn the week's accumulators into means; add them to the run's totals."""
@@ -60,3 +68,16 @@ class Record(Stage):
         tt["on_time"] += rec["completed_on_time"]
         tt["continuity"] += cont
         tt["handoffs"] += rec["handoffs"]
+
+
+def restart_totals(totals: dict[str, Any]) -> None:
+    """Zero the run's totals in place, so that the summary counts only the weeks after.
+
+    Called once, after the last warm-up week's record: the summary's means and per-stratum
+    shares (:func:`carenet.models.outputs.summary`) then cover the same weeks as its sums.
+
+    Args:
+        totals: The ledger's run totals (:attr:`carenet.models.ledger.Ledger.totals`).
+    """
+    for key, value in totals.items():
+        totals[key] = np.zeros_like(value) if isinstance(value, np.ndarray) else type(value)(0)

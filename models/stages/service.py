@@ -71,13 +71,17 @@ class Service(Stage):
 
 
 def end_failed(m: object, idx: np.ndarray, rec: dict[str, float]) -> None:
-    """End failed episodes ``idx``: QALY loss, possible emergency admission, progression."""
-    ep, h, pop = m.episodes, m.cfg.health, m.pop
+    """End failed episodes ``idx``: QALY loss, possible emergency admission, progression.
+
+    Priced by the ledger's :class:`~carenet.models.ledger.Prices` (``fail_s`` is the
+    expected cost decisions weigh a failure at).
+    """
+    ep, pr, pop = m.episodes, m.ledger.prices, m.pop
     pid = ep.pid[idx]
     s = pop.stratum[pid]
-    m.ledger.lose(pid, s, np.asarray(h.qaly_loss_failure)[s])
+    m.ledger.lose(pid, s, pr.fail_qaly[s])
     u = m.streams.get("health").random((idx.size, 2))
-    ea = u[:, 0] < np.asarray(h.emergency_prob_failure)[s]
+    ea = u[:, 0] < pr.fail_emergency[s]
     m.ledger.emergency(pid[ea], s[ea])
     up = (u[:, 1] < np.asarray(m.cfg.population.progression_on_failure)[s]) & (s < 3)
     pop.stratum[pid[up]] += 1

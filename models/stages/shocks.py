@@ -101,6 +101,7 @@ class Shocks(Stage):
 
     def _close(self, o: int) -> None:
         m = self.m
+        held = (m.cap[o].copy(), m.cap_base[o].copy(), float(m.budget[o]))
         m.active[o] = False
         m.cap[o] = 0.0
         m.cap_base[o] = 0.0
@@ -110,9 +111,18 @@ class Shocks(Stage):
         children = np.flatnonzero(m.parent == o)
         m.parent[children] = m.parent[o]
         if m.kinds[o] == "gp":
-            self._reregister(o)
+            self._reregister(o, *held)
 
-    def _reregister(self, gp: int) -> None:
+    def _reregister(self, gp: int, cap: np.ndarray, cap_base: np.ndarray, budget: float) -> None:
+        """Register a failed practice's patients elsewhere; its capacity follows them.
+
+        Each patient joins another active practice of the locality (any active practice
+        if none is left there), drawn in proportion to size; each receiving practice
+        gains the failed one's capacity and budget in proportion to the patients it
+        received, so capacity per registered patient is kept (the list is served by the
+        practices that take it on, as when NHS England disperses a closing practice's list
+        and its funding follows the patients under the GMS capitation).
+        """
         m = self.m
         pop = m.pop
         members = np.flatnonzero(pop.gp == gp)
@@ -125,3 +135,8 @@ class Shocks(Stage):
         cum = np.cumsum(w)
         cum[-1] = 1.0
         pop.gp[members] = alt[np.searchsorted(cum, u, side="right")]
+        got = np.bincount(pop.gp[members], minlength=m.n)[alt].astype(float)
+        share = got / got.sum() if got.sum() > 0 else w
+        m.cap[alt] += share[:, None] * cap[None, :]
+        m.cap_base[alt] += share[:, None] * cap_base[None, :]
+        m.budget[alt] += share * budget

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from carenet.models.ledger import BED_NIGHTS_PER_WEEK
 from carenet.models.state import QUEUED, TRANSIT
 
 from .base import Stage
@@ -36,22 +37,23 @@ class Waiting(Stage):
         ep.arrival[arrived] = t + 1  # this week was spent in transit
 
     def accrue_wait(self, idx: np.ndarray, rec: dict[str, float]) -> None:
-        """A week of wait for episodes ``idx``: its health loss, hazard and bed days."""
+        """A week of wait for episodes ``idx``: its health loss, hazard and bed days.
+
+        Priced by the ledger's :class:`~carenet.models.ledger.Prices`, the figures route
+        choice and the rules decide on.
+        """
         if idx.size == 0:
             return
         m = self.m
-        ep, h = m.episodes, m.cfg.health
+        ep, pr = m.episodes, m.ledger.prices
         s = m.pop.stratum[ep.pid[idx]]
         ep.wait[idx] += 1
-        ep.exp[idx] -= h.experience_wait_penalty
-        loss = np.asarray(h.qaly_loss_wait_per_week)[s]
-        m.ledger.lose(ep.pid[idx], s, loss)
-        haz = np.asarray(h.emergency_hazard_wait)[s]
+        ep.exp[idx] -= m.cfg.health.experience_wait_penalty
+        m.ledger.lose(ep.pid[idx], s, pr.wait_qaly[s])
         u = m.streams.get("health").random(idx.size)
-        ea = u < haz
+        ea = u < pr.wait_hazard[s]
         m.ledger.emergency(ep.pid[idx][ea], s[ea])
-        fa = ep.from_acute[idx]
-        nights = 7.0 * fa.sum()
-        rec["excess_bed_days"] += nights
-        m.ledger.charge("failure", nights * m.ledger.night_gbp)
+        fa = float(ep.from_acute[idx].sum())
+        rec["excess_bed_days"] += fa * BED_NIGHTS_PER_WEEK
+        m.ledger.charge("failure", pr.bed_days(fa))
         rec["waiting"] += idx.size

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-TINY = ["population=small", "organisations=small", "population.size=3000", "steps=6"]
+TINY = [
+    "population=small",
+    "organisations=small",
+    "population.size=3000",
+    "steps=6",
+    "warmup_weeks=0",
+]
 """A tiny economy (a fraction of a second a run)."""
 
 BASIC = ["hydra/launcher=basic"]

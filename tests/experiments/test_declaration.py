@@ -42,7 +42,9 @@ def test_overrides_that_would_change_the_design_are_refused(override, message):
 
 
 def test_an_unknown_experiment_names_the_known_ones():
-    with pytest.raises(ExperimentError, match="known: arrangements, patterns"):
+    with pytest.raises(
+        ExperimentError, match="known: arrangements, ishigami, patterns, where-network-wins"
+    ):
         load("nope")
 
 

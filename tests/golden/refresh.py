@@ -20,7 +20,13 @@ from typing import Any
 
 BASELINE = Path(__file__).with_name("baseline.json")
 
-_SMALL = ["population=small", "organisations=small", "population.size=8000", "steps=20"]
+_SMALL = [
+    "population=small",
+    "organisations=small",
+    "population.size=8000",
+    "steps=20",
+    "warmup_weeks=0",
+]
 CASES: dict[str, list[str]] = {
     "hybrid_mixed_none_baseline": [*_SMALL, "seed=11"],
     "network_empowerment_network_winter": [

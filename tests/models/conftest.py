@@ -9,7 +9,13 @@ from carenet.models.power import RuleView
 from carenet.models.schema import CarenetConfig
 from carenet.sim.config import load_config
 
-TINY = ["population=small", "organisations=small", "population.size=5000", "steps=8"]
+TINY = [
+    "population=small",
+    "organisations=small",
+    "population.size=5000",
+    "steps=8",
+    "warmup_weeks=0",
+]
 """A system small enough to build in a fraction of a second."""
 
 

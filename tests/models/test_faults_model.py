@@ -15,7 +15,13 @@ import pytest
 from carenet.models.shocks import shock_window
 from tests.cli import carenet
 
-SMALL = ["population=small", "organisations=small", "progress=false", "figures=false"]
+SMALL = [
+    "population=small",
+    "organisations=small",
+    "progress=false",
+    "figures=false",
+    "warmup_weeks=0",
+]
 
 
 def _one_error_line(stderr: str) -> str:

@@ -14,7 +14,7 @@ from carenet.models.power import Domination, Empowerment
 from carenet.models.state import QUEUED, SERVICE, TRANSIT
 from carenet.sim.config import load_config
 
-SMALL = ["population=small", "organisations=small", "population.size=8000"]
+SMALL = ["population=small", "organisations=small", "population.size=8000", "warmup_weeks=0"]
 
 
 def model(*overrides: str, seed: int = 3) -> CareSystemModel:
@@ -87,7 +87,7 @@ def test_empowerment_refers_to_the_partner_with_the_best_expected_outcome():
     vcse = np.flatnonzero(m.kinds == "vcse")
     rule = Empowerment(choice_sharpness=50.0)
     w = rule.referral_weights(gp, view)[vcse] / (view.capacity[vcse] * view.local_weight[gp, vcse])
-    cost = view.route_cost[gp, vcse] + view.expected_wait[vcse] * view.wait_cost
+    cost = view.route_cost[gp, vcse] + view.expected_wait[vcse] * view.wait_price[gp, vcse]
     assert int(np.argmax(w)) == int(np.argmin(cost))
 
 
@@ -174,6 +174,10 @@ def test_tie_count_respects_each_organisations_relationship_time():
 def test_a_required_contract_delays_the_first_handoff_by_its_lead_time():
     lead = 6
     m = model("response=bureaucratic", f"response.contract_lead_time_weeks={lead}")
+    # Pairs that already work together start under contract (tests/models/test_warmup.py);
+    # here no pair has one yet, so each first handoff signs one and waits its lead time.
+    m.contract_ready[:] = np.inf
+    m.contract_expiry[:] = -np.inf
     while m.records == [] or m.records[-1]["handoffs"] - m.records[-1]["handoffs_failed"] == 0:
         m.step()
     ep = m.episodes

@@ -24,7 +24,13 @@ from carenet.models.model import CareSystemModel
 from carenet.models.power import Domination, Empowerment, PowerRule, RuleView, load_target
 from carenet.sim.config import ConfigError, load_config
 
-TINY = ["population=small", "organisations=small", "population.size=5000", "steps=8"]
+TINY = [
+    "population=small",
+    "organisations=small",
+    "population.size=5000",
+    "steps=8",
+    "warmup_weeks=0",
+]
 USER_RULES = Path(__file__).parent / "user_rules"
 
 CAUTIOUS_FILE = (USER_RULES / "cautious_rules.py").resolve()

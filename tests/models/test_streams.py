@@ -16,7 +16,13 @@ from carenet.models.model import CareSystemModel
 from carenet.models.streams import Streams, stream_key
 from carenet.sim.config import load_config
 
-TINY = ["population=small", "organisations=small", "population.size=5000", "steps=6"]
+TINY = [
+    "population=small",
+    "organisations=small",
+    "population.size=5000",
+    "steps=6",
+    "warmup_weeks=0",
+]
 SEED = 2024
 
 VARIANTS = [

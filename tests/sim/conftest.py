@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-TINY = ["population=small", "organisations=small", "population.size=5000", "steps=6"]
+TINY = [
+    "population=small",
+    "organisations=small",
+    "population.size=5000",
+    "steps=6",
+    "warmup_weeks=0",
+]
 """The smallest configuration that still exercises every process (about 0.2 s a run)."""
 
 FAILING_RULE = '''

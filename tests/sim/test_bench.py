@@ -48,7 +48,7 @@ def test_timed_worker_gives_the_same_run_as_simulate():
 
     ov = bench.size_overrides("3000")
     res = bench.run_worker({"kind": "model", "overrides": ov, "steps": [6], "seed": 5})
-    direct = simulate(load_config([*ov, "steps=6"]), seed=5)
+    direct = simulate(load_config([*ov, "steps=6", "warmup_weeks=0"]), seed=5)
     run = res["runs"][0]
     assert run["episodes"] == direct.summary["episodes_started"]
     assert run["population"] == 3000

@@ -70,7 +70,13 @@ def test_failed_runs_appear_with_their_error(small_sweep, tmp_path, failing_rule
     from carenet.sim.config import load_config, to_dict
 
     cfg = load_config(
-        ["population=small", "organisations=small", "population.size=5000", "steps=6"]
+        [
+            "population=small",
+            "organisations=small",
+            "population.size=5000",
+            "steps=6",
+            "warmup_weeks=0",
+        ]
         + [f"out={copy}", f"power_rule._target_={failing_rule}:Failing"]
     )
     assert execute_run(RunSpec(to_dict(cfg), 0))["status"] == "failed"

@@ -183,7 +183,13 @@ def _assert_no_result(out: Path, cwd: Path) -> None:
 @pytest.mark.parametrize(("overrides", "key", "value", "allowed"), _params(cli=True))
 def test_cli_exits_2_with_one_line_and_writes_nothing(tmp_path, overrides, key, value, allowed):
     out = tmp_path / "res"
-    small = ["population=small", "organisations=small", "population.size=2000", "steps=2"]
+    small = [
+        "population=small",
+        "organisations=small",
+        "population.size=2000",
+        "steps=2",
+        "warmup_weeks=0",
+    ]
     r = carenet("run", *small, *overrides, f"out={out}", cwd=tmp_path)
     assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
     assert "Traceback" not in r.stderr
@@ -211,7 +217,13 @@ def test_user_rule_parameters_the_rule_does_not_take_are_a_config_error():
 
 
 def test_cli_user_rule_parameters_the_rule_does_not_take_exit_2(tmp_path):
-    small = ["population=small", "organisations=small", "population.size=2000", "steps=2"]
+    small = [
+        "population=small",
+        "organisations=small",
+        "population.size=2000",
+        "steps=2",
+        "warmup_weeks=0",
+    ]
     r = carenet("run", *small, *BAD_PARAMS, f"out={tmp_path / 'res'}", cwd=tmp_path)
     assert "Traceback" not in r.stderr
     assert r.returncode == 2
@@ -222,7 +234,13 @@ def test_output_folder_that_is_a_file_is_refused(tmp_path):
     f = tmp_path / "afile"
     f.write_text("keep me")
     r = carenet(
-        "run", "population=small", "organisations=small", "steps=2", f"out={f}", cwd=tmp_path
+        "run",
+        "population=small",
+        "organisations=small",
+        "steps=2",
+        "warmup_weeks=0",
+        f"out={f}",
+        cwd=tmp_path,
     )
     assert r.returncode == 2
     err = r.stderr.strip()
@@ -267,7 +285,7 @@ def test_validate_rejects_a_bool_where_a_number_is_expected():
 
 
 def test_defaults_are_valid_and_integers_stay_integers():
-    cfg = load_config(["population.size=5e3", "steps=12.0"])
+    cfg = load_config(["population.size=5e3", "steps=12.0", "warmup_weeks=0"])
     assert cfg.population.size == 5000 and isinstance(cfg.population.size, int)
     assert cfg.steps == 12 and isinstance(cfg.steps, int)
 
@@ -285,7 +303,7 @@ def test_defaults_are_valid_and_integers_stay_integers():
         ["scenario.shocks=[{kind:org_failure,at_week:3,target:betweenness,kinds:[vcse]}]"],
         ["structure=network", "structure.initial_ties=scale_free", "structure.mean_degree=2.5"],
         ["population.stratum_shares=[0.25,0.25,0.25,0.25]"],
-        ["seed=0", "steps=1", "overwrite=true", "progress=false", "out=/tmp/a b"],
+        ["seed=0", "steps=1", "warmup_weeks=0", "overwrite=true", "progress=false", "out=/tmp/a b"],
     ],
     ids=lambda o: o[0].split("=")[0],
 )
@@ -315,7 +333,7 @@ def test_overrides_reach_the_typed_config():
 
 COMBOS = [
     ["seed=1"],
-    ["seed=2", "steps=10"],
+    ["seed=2", "steps=10", "warmup_weeks=0"],
     ["population=small", "seed=3"],
     ["population=small", "population.size=1000", "seed=4"],
     ["structure=network", "handoff.cold_fail=0.5"],

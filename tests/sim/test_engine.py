@@ -66,7 +66,9 @@ def test_run_keys_are_the_engines_and_every_model_has_them():
     assert all(hasattr(cfg, k) for k in RUN_KEYS)
     assert isinstance(cfg, load_spec("boltzmann").schema)
     assert to_dict(cfg)["model"] == "boltzmann"
-    assert "model" not in to_dict(load_config(["steps=3"]))  # the default: identities unchanged
+    assert "model" not in to_dict(
+        load_config(["steps=3", "warmup_weeks=0"])
+    )  # the default: identities unchanged
 
 
 def test_boltzmann_runs_and_is_reproducible():
@@ -166,12 +168,33 @@ def test_boltzmann_command_sweep_kill_resume_collect_report_reproduce(tmp_path):
     assert (sweep / "figures" / "timeseries.png").is_file()
 
 
-def test_carenets_run_keys_match_the_engines():
-    """Transitional: CarenetConfig still declares the run keys; they must be the engine's."""
+def test_run_keys_are_declared_once_and_lead_every_schema():
+    """carenet's schema declares no run key; the engine adds them, first, for every model."""
     from dataclasses import fields
 
-    from carenet.sim.modelspec import RunKeys
+    from carenet.params import iter_params
+    from carenet.sim.modelspec import RUN_KEYS, RunKeys, run_schema
 
+    assert not {f.name for f in fields(load_spec("").schema)} & set(RUN_KEYS)
     engine = {f.name: (f.default, dict(f.metadata)) for f in fields(RunKeys)}
-    model = {f.name: (f.default, dict(f.metadata)) for f in fields(load_spec("").schema)}
-    assert {k: model[k] for k in engine} == engine
+    for selector in ("", "boltzmann"):
+        cls = run_schema(selector)
+        assert issubclass(cls, load_spec(selector).schema)
+        assert [k for k, _ in iter_params(cls)][: len(RUN_KEYS)] == list(RUN_KEYS)
+        got = {f.name: (f.default, dict(f.metadata)) for f in fields(cls) if f.name in engine}
+        assert got == engine
+
+
+def test_a_pickled_configuration_loads_in_a_fresh_process(tmp_path):
+    """The run schema is made on the fly; a worker that never made one still unpickles it."""
+    import pickle
+    import subprocess
+    import sys
+
+    from carenet.sim.config import load_config
+
+    path = tmp_path / "cfg.pkl"
+    path.write_bytes(pickle.dumps(load_config(["steps=3", "seed=7"])))
+    code = f"import pickle; c = pickle.load(open({str(path)!r}, 'rb')); print(c.steps, c.seed)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.split() == ["3", "7"], out.stderr

@@ -18,7 +18,14 @@ import pytest
 from carenet.sim.config import GROUPS, group_options
 from tests.cli import carenet
 
-SMALL = ["population=small", "organisations=small", "steps=1", "figures=false", "progress=false"]
+SMALL = [
+    "population=small",
+    "organisations=small",
+    "steps=1",
+    "figures=false",
+    "progress=false",
+    "warmup_weeks=0",
+]
 
 
 def _one_line_error(r, *, code: int = 2) -> str:

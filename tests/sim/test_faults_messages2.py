@@ -23,6 +23,7 @@ SMALL = [
     "organisations=small",
     "population.size=5000",
     "steps=4",
+    "warmup_weeks=0",
     "progress=false",
     "figures=false",
 ]

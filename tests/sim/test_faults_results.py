@@ -273,7 +273,13 @@ def test_run_headline_names_the_arrangement_net_qalys_threshold_and_open_episode
 def test_a_sweep_over_a_fixed_column_name_collects_and_reports(swept, column, tmp_path):
     """A sweep over seed or scenario: one column each, a readable table, a report."""
     out = tmp_path / "s"
-    tiny = ["population=small", "organisations=small", "population.size=5000", "steps=4"]
+    tiny = [
+        "population=small",
+        "organisations=small",
+        "population.size=5000",
+        "steps=4",
+        "warmup_weeks=0",
+    ]
     r = carenet("run", "-m", *tiny, "progress=false", swept, f"out={out}", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     r = carenet("report", str(out), cwd=tmp_path)

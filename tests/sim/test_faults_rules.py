@@ -17,7 +17,13 @@ import pytest
 
 from tests.cli import carenet
 
-SMALL = ["population=small", "organisations=small", "progress=false", "figures=false"]
+SMALL = [
+    "population=small",
+    "organisations=small",
+    "progress=false",
+    "figures=false",
+    "warmup_weeks=0",
+]
 
 BROKEN_RULES = """
 import numpy as np

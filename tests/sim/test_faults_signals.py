@@ -19,7 +19,13 @@ import pytest
 from tests.cli import carenet
 from tests.faults import one_error_line
 
-TINY = ["population=small", "organisations=small", "population.size=5000", "steps=4"]
+TINY = [
+    "population=small",
+    "organisations=small",
+    "population.size=5000",
+    "steps=4",
+    "warmup_weeks=0",
+]
 QUICK = [*TINY, "figures=false", "progress=false"]
 
 

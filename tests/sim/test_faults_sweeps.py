@@ -15,6 +15,7 @@ TINY = [
     "organisations=small",
     "population.size=5000",
     "steps=4",
+    "warmup_weeks=0",
     "progress=false",
 ]
 

@@ -36,7 +36,13 @@ from carenet.sim.sweep import failed_records, finished_ids, plan_sweep, run_swee
 pytest.importorskip("submitit", reason="pip install -e '.[test]' installs carenet[slurm]")
 pytest.importorskip("ray", reason="pip install -e '.[test]' installs carenet[ray]")
 
-TINY = ["population=small", "organisations=small", "population.size=5000", "steps=6"]
+TINY = [
+    "population=small",
+    "organisations=small",
+    "population.size=5000",
+    "steps=6",
+    "warmup_weeks=0",
+]
 FAKE_SLURM = Path(__file__).parent / "fake_slurm"
 TIMEOUT = 240  # seconds for one sweep subprocess; a hang fails the test instead of CI
 
@@ -368,6 +374,7 @@ def test_submitit_slurm_names_carenets_slurm_preset(tmp_path):
             "population=small",
             "organisations=small",
             "steps=2",
+            "warmup_weeks=0",
             f"out={tmp_path / 'sw'}",
             "hydra/launcher=submitit_slurm",
             "hydra.launcher.partition=short",
@@ -386,10 +393,19 @@ def test_sweeps_use_carenets_sweeper_which_does_not_compose_jobs_twice(tmp_path)
     from hydra_plugins.carenet_launchers.sweeper import CarenetSweeper
 
     plan = plan_sweep(
-        ["seed=1,2", "population=small", "organisations=small", "steps=2", f"out={tmp_path}"]
+        [
+            "seed=1,2",
+            "population=small",
+            "organisations=small",
+            "steps=2",
+            "warmup_weeks=0",
+            f"out={tmp_path}",
+        ]
     )
     assert "hydra/sweeper=carenet" in launcher_overrides(plan)
-    user = plan_sweep(["seed=1,2", "steps=2", f"out={tmp_path / 'b'}", "hydra/sweeper=basic"])
+    user = plan_sweep(
+        ["seed=1,2", "steps=2", "warmup_weeks=0", f"out={tmp_path / 'b'}", "hydra/sweeper=basic"]
+    )
     assert "hydra/sweeper=carenet" not in launcher_overrides(user)
     # Hydra's own check composes every job before launch (here it fails: no config
     # loader); carenet's returns at once, as its plan has already composed every job.
@@ -403,10 +419,10 @@ def test_sweeps_use_carenets_sweeper_which_does_not_compose_jobs_twice(tmp_path)
 
 JOBS = [
     ["seed=1", "population=small", "+replication=0"],
-    ["seed=2", "population=small", "+replication=1", "steps=10"],
+    ["seed=2", "population=small", "+replication=1", "steps=10", "warmup_weeks=0"],
     ["population=small", "seed=5", "population.size=1000"],
     ["+power_rule.params.k=3", "seed=4"],
-    ["structure=network", "steps=10", "figures=false", "out='/tmp/a b'"],
+    ["structure=network", "steps=10", "warmup_weeks=0", "figures=false", "out='/tmp/a b'"],
     ["++seed=3", "seed=4"],  # composed by Hydra: the same key fixed and set
     ["population.stratum_shares=[0.25,0.25,0.25,0.25]"],  # a list: Hydra's override code
 ]
@@ -468,7 +484,7 @@ def test_planned_loader_never_reuses_another_sweeps_compositions(hydra_loader):
 def test_local_launcher_is_the_sweep_default(tmp_path):
     from carenet.sim.sweep import DEFAULT_LAUNCHER, launcher_overrides, plan_sweep
 
-    plan = plan_sweep(["seed=1,2", "steps=2", f"out={tmp_path}"])
+    plan = plan_sweep(["seed=1,2", "steps=2", "warmup_weeks=0", f"out={tmp_path}"])
     assert DEFAULT_LAUNCHER == "local" and plan.launcher == "local"
     assert "hydra/launcher=local" in launcher_overrides(plan)
 

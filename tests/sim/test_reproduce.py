@@ -4,7 +4,13 @@ import pandas as pd
 
 from tests.cli import carenet
 
-SMALL = ["population=small", "organisations=small", "population.size=4000", "steps=6"]
+SMALL = [
+    "population=small",
+    "organisations=small",
+    "population.size=4000",
+    "steps=6",
+    "warmup_weeks=0",
+]
 
 
 def test_reproduce_confirms_an_untouched_run_and_catches_an_edited_one(tmp_path):

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from carenet.models.spec import HEADLINE
+from carenet.models.spec import headline
 from carenet.sim.config import load_config, to_dict
 from carenet.sim.runner import (
     RESULT_FILES,
@@ -28,8 +28,14 @@ from carenet.sim.runner import (
 )
 from tests.cli import carenet
 
-SMALL = ["population=small", "organisations=small", "steps=12", "seed=7"]
-TINY = ["population=small", "organisations=small", "population.size=3000", "steps=3"]
+SMALL = ["population=small", "organisations=small", "steps=12", "seed=7", "warmup_weeks=0"]
+TINY = [
+    "population=small",
+    "organisations=small",
+    "population.size=3000",
+    "steps=3",
+    "warmup_weeks=0",
+]
 
 SUMMARY_KEYS = (
     "qalys_gained",
@@ -150,7 +156,7 @@ def test_overview_figure_is_a_real_png(small_run):
 def test_printed_table_shows_headline_metrics_and_where_the_files_are(small_run):
     stdout = small_run["proc"].stdout
     metrics = json.loads((small_run["out"] / "summary.json").read_text())["metrics"]
-    for key, label, fmt in HEADLINE:
+    for key, label, fmt in headline():
         line = next((ln for ln in stdout.splitlines() if ln.strip().startswith(label.strip())), "")
         assert line, f"no row for {label!r}"
         if metrics.get(key) is not None:
@@ -289,7 +295,9 @@ def _parquet_bytes(df: pd.DataFrame) -> bytes:
 
 
 def test_same_seed_same_results_different_seed_different_results():
-    cfg = load_config(["population=small", "organisations=small", "population.size=8000"])
+    cfg = load_config(
+        ["population=small", "organisations=small", "population.size=8000", "warmup_weeks=0"]
+    )
     cfg.steps = 10
     a, b = simulate(cfg), simulate(cfg)
     pd.testing.assert_frame_equal(a.timeseries, b.timeseries)

@@ -29,7 +29,13 @@ from carenet.sim.sweep import (
     scenario_id,
 )
 
-TINY = ["population=small", "organisations=small", "population.size=5000", "steps=6"]
+TINY = [
+    "population=small",
+    "organisations=small",
+    "population.size=5000",
+    "steps=6",
+    "warmup_weeks=0",
+]
 ENV = {**os.environ, "PYTHONHASHSEED": "0"}
 
 

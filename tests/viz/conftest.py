@@ -16,7 +16,7 @@ import pytest
 
 from tests.cli import carenet
 
-SMALL = ["population=small", "organisations=small"]
+SMALL = ["population=small", "organisations=small", "warmup_weeks=0"]
 
 
 def free_port() -> int:
