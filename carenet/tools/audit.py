@@ -464,11 +464,16 @@ class Audit:
     configs: dict[str, Any]
 
 
-def economy(arrangement: str, size: int, steps: int) -> dict[str, Any]:
-    """The composed configuration of a reference arrangement on the audit's economy."""
+def economy(
+    arrangement: str, size: int, steps: int, overrides: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The composed configuration of a reference arrangement on the audit's economy.
+
+    ``overrides`` (Hydra overrides) come last, e.g. ``warmup_weeks=0`` for short runs.
+    """
     from carenet.sim.config import compose
 
-    fixed = [*ECONOMY, f"population.size={size}", f"steps={steps}"]
+    fixed = [*ECONOMY, f"population.size={size}", f"steps={steps}", *overrides]
     return compose([*ARRANGEMENTS[arrangement], *fixed, "progress=false", "figures=false"])
 
 
@@ -552,7 +557,11 @@ def _matches(key: str, only: list[str] | None) -> bool:
 
 
 def _plan(
-    arrangements: list[str], size: int, steps: int, only: list[str] | None
+    arrangements: list[str],
+    size: int,
+    steps: int,
+    only: list[str] | None,
+    overrides: tuple[str, ...] = (),
 ) -> tuple[list[tuple[str, Perturbation | None, Any]], dict[str, Any], dict[str, str]]:
     """What to run, in order: per arrangement its baseline (``None``), then each perturbation.
 
@@ -566,7 +575,7 @@ def _plan(
     configs: dict[str, Any] = {}
     skipped: dict[str, str] = {}
     for arr in arrangements:
-        data = economy(arr, size, steps)
+        data = economy(arr, size, steps, overrides)
         configs[arr] = validate(copy.deepcopy(data))
         todo.append((arr, None, configs[arr]))
         perts, skip = perturbations(data)
@@ -595,6 +604,7 @@ def run_audit(
     only: list[str] | None = None,
     rtol: float = RTOL,
     quick: bool = False,
+    overrides: tuple[str, ...] = (),
 ) -> Audit:
     """Perturb every model parameter one at a time in each arrangement, paired by seed.
 
@@ -608,6 +618,7 @@ def run_audit(
         rtol: Relative tolerance of "unchanged".
         quick: Run a key's other values only if its first valid value changed nothing
             (the verdicts are the same; the other values' effects are not measured).
+        overrides: Hydra overrides applied to every arrangement (e.g. ``warmup_weeks=0``).
 
     Returns:
         Every perturbation's outcome (under ``quick``, those that ran).
@@ -616,7 +627,7 @@ def run_audit(
 
     t0 = time.perf_counter()
     arrangements = list(arrangements or ARRANGEMENTS)
-    todo, configs, skipped = _plan(arrangements, size, steps, only)
+    todo, configs, skipped = _plan(arrangements, size, steps, only, tuple(overrides))
     run_seeds = replication_seeds(int(todo[0][2].seed), seeds)
     valid = [i for i, (_, _, cfg) in enumerate(todo) if not isinstance(cfg, str)]
     first: dict[tuple[str, str], int] = {}

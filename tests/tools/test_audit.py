@@ -12,7 +12,7 @@ from carenet.params import iter_params
 from carenet.tools import audit
 from tests.cli import carenet
 
-TINY = {"size": 3000, "steps": 8, "seeds": 1}
+TINY = {"size": 3000, "steps": 8, "seeds": 1, "overrides": ("warmup_weeks=0",)}
 """An economy small and short enough for unit tests of the machinery (not for verdicts)."""
 
 CI = {"size": 20_000, "steps": 104, "seeds": 1}
@@ -24,7 +24,7 @@ relationship time, a run in which no episode ends), which the full audit does no
 
 @pytest.fixture(scope="module")
 def hierarchy_data():
-    return audit.economy("hierarchy", 3000, 8)
+    return audit.economy("hierarchy", 3000, 8, ("warmup_weeks=0",))
 
 
 def by_key(perts, key):
@@ -137,7 +137,7 @@ def test_shipped_declarations_are_valid_and_name_audited_keys():
     decl = audit.load_declarations()
     keys = set()
     for arr in audit.ARRANGEMENTS:
-        perts, _ = audit.perturbations(audit.economy(arr, 3000, 8))
+        perts, _ = audit.perturbations(audit.economy(arr, 3000, 8, ("warmup_weeks=0",)))
         keys |= {p.key for p in perts}
     unknown = [k for k in decl if k not in keys]
     assert not unknown, f"models/inert.yaml names keys the audit does not perturb: {unknown}"
@@ -218,9 +218,12 @@ def test_an_invalid_perturbation_is_reported_not_raised():
 
 
 def test_seed_pairing_and_noise_ratio():
-    run = audit.run_audit(["default"], only=["handoff.best_fail"], size=3000, steps=8, seeds=2)
+    run = audit.run_audit(["default"], only=["handoff.cold_fail"], **{**TINY, "seeds": 2})
     assert len(run.seeds) == 2 and run.runs == 2 * (1 + len(run.outcomes))
-    assert all(o.status == "active" and o.noise_ratio >= 0 for o in run.outcomes)
+    active = [o for o in run.outcomes if o.status == "active"]
+    assert active and all(o.noise_ratio > 0 for o in active)  # NaN fails too
+    one = audit.run_audit(["default"], only=["handoff.cold_fail"], **TINY)
+    assert all(math.isnan(o.noise_ratio) for o in one.outcomes)  # no noise from one seed
 
 
 def test_quick_mode_gives_the_same_verdicts_with_fewer_runs():
@@ -236,7 +239,7 @@ def test_quick_mode_gives_the_same_verdicts_with_fewer_runs():
 def test_command_writes_the_csv_and_exits_by_the_verdict(tmp_path):
     out = tmp_path / "audit.csv"
     res = carenet(
-        "audit", "--arrangement", "hierarchy", "--size", "3000", "--steps", "8", "--seeds",
+        "audit", "--arrangement", "hierarchy", "--size", "3000", "--steps", "56", "--seeds",
         "1", "--only", "handoff.escalation_fail", "--out", str(out),
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
@@ -257,7 +260,7 @@ def test_command_writes_the_csv_and_exits_by_the_verdict(tmp_path):
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, fragment):
-    res = carenet("audit", "--size", "3000", "--steps", "8", *args)
+    res = carenet("audit", "--size", "3000", "--steps", "56", *args)
     assert res.returncode == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and fragment in lines[0], res.stderr
