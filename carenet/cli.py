@@ -9,6 +9,7 @@ Subcommands::
     carenet reproduce RUN_DIR            rerun a saved run, check it matches exactly
     carenet docs                         ODD description and parameters, see carenet.tools.odd
     carenet bench                        performance benchmark, see carenet.tools.bench
+    carenet audit                        parameters that change nothing, see carenet.tools.audit
     carenet experiment list|run|report   named experiments, see carenet.experiments.command
     carenet analyse DIR --metric M       sensitivity indices, see carenet.sim.sensitivity
     carenet discover DIR --where EXPR    scenario discovery, see carenet.sim.discovery
@@ -333,6 +334,21 @@ def _add_bench(sub: Any) -> None:
     b.set_defaults(func=_delegated("carenet.tools.bench", "cmd_bench"))
 
 
+def _add_audit(sub: Any) -> None:
+    """``carenet audit``: the effect audit (carenet.tools.audit owns its options)."""
+    from carenet.tools.audit import add_arguments
+
+    au = sub.add_parser(
+        "audit",
+        help="find the parameters that change nothing",
+        description="Perturb every model parameter one at a time in each reference "
+        "arrangement, with common random numbers, and list those that change no summary "
+        "metric (see docs/audit.md). Exit code 1 if one is not documented.",
+    )
+    add_arguments(au)
+    au.set_defaults(func=_delegated("carenet.tools.audit", "cmd_audit"))
+
+
 def _add_experiment(sub: Any) -> None:
     """``carenet experiment``: named experiments, each arm a sweep (carenet.experiments)."""
     from carenet.experiments.command import add_arguments
@@ -370,6 +386,7 @@ COMMANDS: tuple[Callable[[Any], None], ...] = (
     _add_reproduce,
     _add_docs,
     _add_bench,
+    _add_audit,
     _add_experiment,
     _add_design,
     _add_view,
