@@ -207,7 +207,7 @@ def fit(
 
     The search runs on each parameter's log (bounds are positive), from the default
     (factor 1 or the default value, clipped to the bounds); every trial reuses the same
-    seeds. ``trials`` caps the objective evaluations.
+    seeds. ``trials`` caps the points run (a point met again is not rerun).
 
     Args:
         decl: The declaration (:func:`load_targets`).
@@ -231,11 +231,14 @@ def fit(
     start = [1.0 if f.kind == "scale" else defaults[f.key] for f in free]
     z0 = np.clip(np.log(start), lo, hi)
     history: list[dict[str, Any]] = []
+    seen: dict[tuple[str, ...], float] = {}
 
     def f(z: np.ndarray) -> float:
+        over, values = free_overrides(free, np.exp(np.clip(z, lo, hi)), defaults)
+        if tuple(over) in seen:  # the same point again (rounded): no new runs
+            return seen[tuple(over)]
         if len(history) >= trials:  # the budget is spent: no more runs
             return history[-1]["objective"] + 1e9
-        over, values = free_overrides(free, np.exp(np.clip(z, lo, hi)), defaults)
         vals = evaluate([*overrides, *over], metrics, seeds, jobs)
         rec = {
             "trial": len(history),
@@ -245,6 +248,7 @@ def fit(
             "metrics": vals,
         }
         history.append(rec)
+        seen[tuple(over)] = rec["objective"]
         if log is not None:
             log(rec)
         return rec["objective"]
@@ -256,7 +260,7 @@ def fit(
             z0,
             method="Powell",
             bounds=list(zip(lo, hi, strict=True)),
-            options={"maxfev": trials - 1, "xtol": 1e-3, "ftol": 1e-4},
+            options={"maxfev": 4 * trials, "xtol": 1e-3, "ftol": 1e-4},
         )
     best = min(history, key=lambda r: r["objective"])
     return {"start": history[0], "best": best, "history": history}
@@ -269,6 +273,9 @@ def _atomic_write(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as an ordinary file, not mkstemp's 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
