@@ -353,6 +353,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="Hydra overrides")
 
 
+def _checked_config(args: argparse.Namespace, overrides: list[str]) -> Any:
+    """The economy's configuration, or ValueError at the first input not allowed."""
+    from carenet.sim.config import load_config
+
+    cfg = load_config(overrides)
+    if cfg.warmup_weeks >= args.steps:
+        raise ValueError(
+            f"--steps: {args.steps} is not allowed with warmup_weeks={cfg.warmup_weeks}: "
+            "give more steps than warm-up weeks"
+        )
+    if args.fit and args.out.exists() and not args.out.is_dir():
+        raise ValueError(f"--out: {str(args.out)!r} is a file; give a folder")
+    return cfg
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Print every target's comparison; with ``--fit``, fit and write the result."""
     from carenet.cli import fail
@@ -361,16 +376,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     overrides = [*args.overrides, f"steps={args.steps}"]
     seeds = list(range(1, args.seeds + 1))
     try:
-        from carenet.sim.config import load_config
-
-        cfg = load_config(overrides)
-        if cfg.warmup_weeks >= args.steps:
-            raise ValueError(
-                f"--steps: {args.steps} is not allowed with warmup_weeks={cfg.warmup_weeks}: "
-                "give more steps than warm-up weeks"
-            )
-        if args.fit and args.out.exists() and not args.out.is_dir():
-            raise ValueError(f"--out: {str(args.out)!r} is a file; give a folder")
+        cfg = _checked_config(args, overrides)
     except ValueError as exc:  # ConfigError included
         return fail(str(exc).splitlines()[0])
     metrics = [t["metric"] for t in decl["targets"]]
