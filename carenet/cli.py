@@ -379,6 +379,23 @@ def _add_view(sub: Any) -> None:
     add_parser(sub).set_defaults(func=_delegated("carenet.viz", "cmd_view"))
 
 
+def _add_calibrate(sub: Any) -> None:
+    """``carenet calibrate``: activity beside published figures; ``--fit`` fits."""
+    from carenet.tools.calibrate import add_arguments
+
+    c = sub.add_parser(
+        "calibrate",
+        help="compare activity with published figures; --fit fits",
+        description="Run the default economy for a few seeds and print, for every target "
+        "in configs/calibration/targets.yaml, the model's value, the target, the tolerance "
+        "and a verdict. With --fit, adjust the declared free parameters (SciPy's bounded "
+        "Powell on the seed-averaged sum of squared log-ratios) and write DIR/calibration.json "
+        "and DIR/calibrated.yaml. See docs/calibration.md.",
+    )
+    add_arguments(c)
+    c.set_defaults(func=_delegated("carenet.tools.calibrate", "cmd_calibrate"))
+
+
 COMMANDS: tuple[Callable[[Any], None], ...] = (
     _add_run,
     _add_collect,
@@ -389,6 +406,7 @@ COMMANDS: tuple[Callable[[Any], None], ...] = (
     _add_audit,
     _add_experiment,
     _add_design,
+    _add_calibrate,
     _add_view,
 )
 """The functions that add each command's parser, in the order the help lists them."""

@@ -61,7 +61,7 @@ def test_means_and_rates_cover_the_same_weeks_as_the_sums(warm: CareSystemModel)
     )
     years = len(after) / 52.0
     per_1000 = after["emergency_admissions"].sum() / warm.pop.size * 1000 / years
-    assert s["emergency_admissions_per_1000"] == pytest.approx(per_1000)
+    assert s["avoidable_emergency_admissions_per_1000"] == pytest.approx(per_1000)
     # Episodes that ended after the warm-up: completed + failed in those weeks.
     ended = after["episodes_completed"].sum() + after["episodes_failed"].sum()
     assert warm.ledger.totals["ended"] == pytest.approx(ended)
@@ -81,7 +81,7 @@ def test_no_warmup_counts_every_week_as_before() -> None:
     for key in SUMMED:
         assert s[key] == pytest.approx(float(df[key].sum()), rel=1e-9, abs=1e-9), key
     years = len(df) / 52.0
-    assert s["emergency_admissions_per_1000"] == pytest.approx(
+    assert s["avoidable_emergency_admissions_per_1000"] == pytest.approx(
         df["emergency_admissions"].sum() / m.pop.size * 1000 / years
     )
     ended = df["episodes_completed"].sum() + df["episodes_failed"].sum()
