@@ -769,10 +769,12 @@ def _write_report(
     base = resolve_baseline(baseline, scenarios, sweep)
     figdir = stage / "figures"
     figdir.mkdir()
-    _VIEW[:] = [view_of(load_spec(folder_model(folder)))]
+    spec = load_spec(folder_model(folder))
+    _VIEW[:] = [view_of(spec)]
     metrics = [(m, lab) for m, lab in _view().table if m in ok.columns]
 
     out = _header(folder, ok, len(runs), len(failed), scenarios)
+    out += evaluation_section(spec)
     out += ["", "## What was run", ""]
     out += _design_section(ok, sweep, scenarios, base)
     out += ["", "## How intervals are computed", ""]
@@ -801,6 +803,21 @@ def _header(
     if note:
         out += ["", f"**Incomplete: {note}.** The intervals below use only the finished runs."]
     return out
+
+
+def evaluation_section(spec: Any) -> list[str]:
+    """The evaluation's perspective, time horizon and discounting, as the model states them.
+
+    A model states them in its spec's ``evaluation`` text; a model that does not gets a
+    line saying so, so that every report says what its costs and effects cover.
+    """
+    text = str(getattr(spec, "evaluation", "") or "").strip()
+    if not text:
+        text = (
+            f"The model {getattr(spec, 'name', '')!r} states no perspective, time horizon or "
+            "discounting (its spec has no `evaluation` text)."
+        )
+    return ["", "## Perspective, time horizon and discounting", "", text]
 
 
 def _summary_section(
