@@ -678,7 +678,15 @@ def build_report(folder: Path | str, baseline: str | None = None) -> Path:
         raise ReportError(f"{str(folder)!r}: no such folder; give a sweep folder")
     from .design import read_record
 
-    if read_record(folder) is not None:  # a design: its analyses, not a table per point
+    rec = read_record(folder)
+    if rec is not None and rec.get("method") == "psa":  # a PSA: its cost-effectiveness
+        from .psa import PSAError, cea_report
+
+        try:
+            return cea_report(folder)
+        except PSAError as exc:
+            raise ReportError(str(exc)) from None
+    if rec is not None:  # a design: its analyses, not a table per point
         from .sensitivity import design_report
 
         return design_report(folder)
