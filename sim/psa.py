@@ -36,6 +36,7 @@ EFFECT = "discounted_qalys_net"
 DRAWS_CSV = "cea_draws.csv"
 CEAC_CSV = "ceac.csv"
 CEA_MD = "cea.md"
+CHECKLISTS_MD = "checklists.md"
 
 
 class PSAError(ValueError):
@@ -228,16 +229,65 @@ def cea_report(folder: str | Path, comparator: str | None = None) -> Path:
     _ceac_figure(res["ceac"], folder / "figures" / "ceac.png")
     draws.to_csv(folder / DRAWS_CSV, index=False)
     res["ceac"].to_csv(folder / CEAC_CSV)
+    from .design import read_record
     from .report import evaluation_section
 
-    spec = _spec_of(folder)
     lines = [f"# carenet cost-effectiveness: {folder.resolve().name}", ""]
-    lines += evaluation_section(spec)[1:] + [""] + cea_section(res)
-    out = folder / CEA_MD
-    tmp = out.with_name(hidden_name(out.name, "tmp"))
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, out)
+    lines += evaluation_section(_spec_of(folder))[1:] + [""]
+    lines += design_section(read_record(folder) or {}) + [""] + cea_section(res)
+    lines += [""] + software_section()
+    text = "\n".join(lines) + "\n"
+    _write(folder / CEA_MD, text, hidden_name)
+    _write(folder / CHECKLISTS_MD, _checklists(text), hidden_name)
+    return folder / CEA_MD
+
+
+def _write(path: Path, text: str, hidden_name: Any) -> None:
+    tmp = path.with_name(hidden_name(path.name, "tmp"))
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _checklists(report_md: str) -> str:
+    """CHEERS 2022 and STRESS-ABS; a location missing from the report or ODD is flagged."""
+    from carenet.tools.checklists import missing_sections, odd_text, render
+
+    bad = missing_sections(report_md, odd_text())
+    return render() + "".join(f"\n**Location not found:** {b}\n" for b in bad)
+
+
+def design_section(rec: dict[str, Any]) -> list[str]:
+    """The arms compared and each parameter's distribution with its source."""
+    out = ["## Design: arms and parameter distributions", ""]
+    out.append(
+        f"{len(rec.get('points', []))} draws from the named stream `psa` of the root seed, "
+        "fixed before any run (the design file, recorded in design.json). Base overrides: "
+        f"`{' '.join(rec.get('base', [])) or 'none'}`."
+    )
+    out += ["", "| arm | overrides |", "|---|---|"]
+    out += [f"| {a} | `{' '.join(o)}` |" for a, o in (rec.get("arms") or {}).items()]
+    out += ["", "| parameter | distribution | fields | source or rationale |", "|---|---|---|---|"]
+    for p in rec.get("parameters", []):
+        fields = ", ".join(f"{v:g}" for v in p.get("dist", []))
+        out.append(f"| {p['name']} | {p['type']} | {fields} | {p.get('source', '')} |")
     return out
+
+
+def software_section() -> list[str]:
+    """Software, system and code access (STRESS-ABS 5.1, 5.4, 6)."""
+    import platform
+
+    from carenet import __version__
+
+    return [
+        "## Software and reproducibility",
+        "",
+        f"carenet {__version__} (Python {platform.python_version()}, Mesa, Hydra, numpy, "
+        f"scipy) on {platform.system()} {platform.machine()}. Each run's folder holds its "
+        "manifest.json (full configuration, seed, git revision): `carenet reproduce RUN_DIR` "
+        "reruns it exactly. Code and citation: CITATION.cff at the root of the repository; "
+        "the model is described in docs/model.md (ODD protocol).",
+    ]
 
 
 def _spec_of(folder: Path) -> Any:

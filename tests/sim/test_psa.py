@@ -140,3 +140,20 @@ def test_cea_results_recomputed_from_the_runs_table(psa_run: Path) -> None:
         assert needle in text
     assert (psa_run / "figures" / "ceac.png").is_file()
     assert (psa_run / "figures" / "ce_plane.png").is_file()
+
+
+def test_checklists_point_to_sections_that_exist(psa_run: Path) -> None:
+    from carenet.tools.checklists import CHEERS, STRESS_ABS, missing_sections, odd_text
+
+    assert len(CHEERS) == 28 and [i[0] for i in CHEERS] == [str(k) for k in range(1, 29)]
+    assert len(STRESS_ABS) == 22
+    report = (psa_run / "cea.md").read_text()
+    assert missing_sections(report, odd_text()) == []
+    # ...and the check can fail: a report without its design section does not pass.
+    cut = report.replace("## Design: arms and parameter distributions", "## Something else")
+    assert any("item 4" in b for b in missing_sections(cut, odd_text()))
+    text = (psa_run / "checklists.md").read_text()
+    assert "## CHEERS 2022" in text and "## STRESS-ABS" in text
+    assert "Location not found" not in text
+    for n, topic, _ in CHEERS:
+        assert f"| {n} | {topic} |" in text
