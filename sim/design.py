@@ -29,6 +29,11 @@ whole number an equal share of the unit interval); a categorical one onto its va
 (equal shares). The unit sample is what the analysis uses (:func:`problem`), so indices
 do not depend on a parameter's units.
 
+A ``psa`` design (probabilistic sensitivity analysis, docs/health-economics.md) gives each
+parameter a distribution instead (``{dist: beta, alpha: 2, beta: 98, source: ...}``;
+:data:`DISTRIBUTIONS`); its points are draws from the named stream ``"psa"`` of the root
+seed (:func:`psa_generator`), mapped through the inverse CDFs.
+
 Each point's values are recorded in the sweep folder's ``design.json``; a run of the
 sweep finds its point there by the hidden sweep key ``design_point`` (see
 :func:`point_overrides`), so the launch is one Hydra multirun per arm over

@@ -89,3 +89,16 @@ def test_a_year_missing_from_the_index_is_refused() -> None:
         load_config([*SMALL, "costs.price_year=2030/31"])
     with pytest.raises(ConfigError, match="price year of a cost item"):
         load_config([*SMALL, "costs.items.gp_consultation.price_year=2016/17"])
+
+
+def test_every_report_states_perspective_and_horizon() -> None:
+    from carenet.models.spec import CarenetSpec
+    from carenet.sim.report import evaluation_section
+    from carenet.spec import BaseSpec
+
+    text = "\n".join(evaluation_section(CarenetSpec()))
+    assert "## Perspective, time horizon and discounting" in text
+    for needle in ("NHS and personal social services", "Time horizon", "3.5%", "price_year"):
+        assert needle in text
+    other = "\n".join(evaluation_section(BaseSpec()))  # a model that states none says so
+    assert "states no perspective" in other
