@@ -126,5 +126,7 @@ def cmd_cea(args: argparse.Namespace) -> int:
         path = cea_report(args.dir, args.comparator)
     except (PSAError, CollectError) as exc:
         return fail(str(exc))
-    print(f"Results in {path}")
+    from carenet.tools.checklists import write_checklists
+
+    print(f"Results in {path} and {write_checklists(path)}")
     return 0

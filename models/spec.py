@@ -90,6 +90,8 @@ class CarenetSpec(BaseSpec):
 
     name = "carenet"
     evaluation = EVALUATION
+    cea_metrics = ("discounted_cost_total", "discounted_qalys_net")
+    """The cost and effect of cost-effectiveness analyses (discounted: the reference case)."""
     config_package = "carenet.configs"
     schema = CarenetConfig
     panels = SERIES_PANELS

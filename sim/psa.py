@@ -5,7 +5,8 @@ one parameter draw, each arm an arrangement, every arm under the same draws and 
 run seeds. :func:`psa_draws` makes the table the analysis reads (one row per draw and
 arm: the mean over the draw's replications, so that the runs' noise is averaged within a
 draw, apart from parameter uncertainty); :func:`cea_report` writes the results
-(``carenet cea DIR``, and ``carenet report DIR`` on a PSA's folder): the incremental
+(``carenet cea DIR``, and ``carenet report DIR`` on a PSA's folder, which also write the
+reporting checklists beside it: :mod:`carenet.tools.checklists`): the incremental
 analysis of the mean costs and effects, the cost-effectiveness plane, the CEAC over
 GBP 0-50,000 per QALY with NICE's band marked, the probability each arm is
 cost-effective at GBP 20,000 and 30,000, ICERs with intervals, and the EVPI per person
@@ -36,20 +37,22 @@ EFFECT = "discounted_qalys_net"
 DRAWS_CSV = "cea_draws.csv"
 CEAC_CSV = "ceac.csv"
 CEA_MD = "cea.md"
-CHECKLISTS_MD = "checklists.md"
 
 
 class PSAError(ValueError):
     """A folder that is not a finished PSA (one line for the command to print)."""
 
 
-def psa_draws(folder: str | Path, cost: str = COST, effect: str = EFFECT) -> pd.DataFrame:
+def psa_draws(
+    folder: str | Path, cost: str | None = None, effect: str | None = None
+) -> pd.DataFrame:
     """One row per (draw, arm): mean cost and effect over the draw's finished replications.
 
     Args:
         folder: A PSA design's sweep folder (collected first if needed).
-        cost: The cost metric.
-        effect: The effect metric.
+        cost: The cost metric (default: the model spec's ``cea_metrics``, else
+            :data:`COST`).
+        effect: The effect metric (likewise; else :data:`EFFECT`).
 
     Returns:
         Columns ``draw``, ``arm``, ``cost``, ``effect``, ``n`` (replications) and
@@ -67,8 +70,13 @@ def psa_draws(folder: str | Path, cost: str = COST, effect: str = EFFECT) -> pd.
         raise PSAError(f"{str(folder)!r} holds no psa design; run one with design=FILE.yaml")
     if not (folder / RUNS_FILE).is_file():
         collect(folder)
+    spec_cost, spec_effect = getattr(_spec_of(folder), "cea_metrics", None) or (COST, EFFECT)
+    cost, effect = cost or spec_cost, effect or spec_effect
     runs = pd.read_parquet(folder / RUNS_FILE)
     runs = runs[runs["status"] == "complete"]
+    for m in (cost, effect):
+        if m not in runs:
+            raise PSAError(f"{str(folder)!r}: the runs have no metric {m!r} to analyse")
     if "arm" not in runs or not len(rec.get("arms") or {}):
         raise PSAError(f"{str(folder)!r}: a psa design needs at least two arms to compare")
     pop = "population.size" if "population.size" in runs else None
@@ -238,7 +246,6 @@ def cea_report(folder: str | Path, comparator: str | None = None) -> Path:
     lines += [""] + software_section()
     text = "\n".join(lines) + "\n"
     _write(folder / CEA_MD, text, hidden_name)
-    _write(folder / CHECKLISTS_MD, _checklists(text), hidden_name)
     return folder / CEA_MD
 
 
@@ -246,14 +253,6 @@ def _write(path: Path, text: str, hidden_name: Any) -> None:
     tmp = path.with_name(hidden_name(path.name, "tmp"))
     tmp.write_text(text)
     os.replace(tmp, path)
-
-
-def _checklists(report_md: str) -> str:
-    """CHEERS 2022 and STRESS-ABS; a location missing from the report or ODD is flagged."""
-    from carenet.tools.checklists import missing_sections, odd_text, render
-
-    bad = missing_sections(report_md, odd_text())
-    return render() + "".join(f"\n**Location not found:** {b}\n" for b in bad)
 
 
 def design_section(rec: dict[str, Any]) -> list[str]:

@@ -789,6 +789,7 @@ def _write_report(
     out += _methods_section(ok, scenarios)
     out += _summary_section(ok, scenarios, metrics, stage / SUMMARY_CSV)
     out += _differences_section(ok, scenarios, metrics, base, stage / DIFFERENCES_CSV)
+    out += incremental_section(ok, scenarios, getattr(spec, "cea_metrics", None))
     lines, figures = _figure_sections(folder, ok, sweep, scenarios, base, figdir)
     out += lines + _failed_section(failed) + _files_section()
     (stage / REPORT_FILE).write_text("\n".join(out) + "\n")
@@ -826,6 +827,33 @@ def evaluation_section(spec: Any) -> list[str]:
             "discounting (its spec has no `evaluation` text)."
         )
     return ["", "## Perspective, time horizon and discounting", "", text]
+
+
+def incremental_section(
+    ok: pd.DataFrame, scenarios: list[str], cea: tuple[str, str] | None
+) -> list[str]:
+    """The base case's incremental analysis of the scenarios' mean cost and effect.
+
+    ``cea`` is the model spec's ``cea_metrics`` (cost, effect); nothing where a model
+    declares none or the runs lack them.
+    """
+    from .economics import incremental_analysis
+
+    if not cea or not set(cea) <= set(ok.columns) or len(scenarios) < 2:
+        return []
+    cost, effect = cea
+    means = ok.groupby("scenario")[[cost, effect]].mean().reindex(scenarios).reset_index()
+    t = incremental_analysis(means, cost, effect, "scenario")
+    out = ["", "## Incremental analysis (base case, means over replications)", ""]
+    out.append(f"Cost `{cost}`, effect `{effect}`; ordered by cost; ICER in cost per effect.")
+    out += ["", "| scenario | cost | effect | status | vs | ICER |", "|---|---:|---:|---|---|---:|"]
+    for r in t.itertuples():
+        icer = "" if math.isnan(r.icer) else fmt_num(r.icer, 0)
+        out.append(
+            f"| {r.scenario} | {fmt_num(getattr(r, cost), 0)} | {fmt_num(getattr(r, effect), 2)}"
+            f" | {r.status} | {r.compared_with} | {icer} |"
+        )
+    return out
 
 
 def _summary_section(

@@ -14,7 +14,12 @@ empirical simulation studies: introducing the STRESS guidelines. *Journal of Sim
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
+
+CHECKLISTS_MD = "checklists.md"
+"""The file written beside a PSA's report."""
 
 REPORT, ODD = "report", "odd"
 """Where an item is addressed: the PSA report (cea.md) or the ODD (docs/model.md)."""
@@ -151,3 +156,22 @@ def odd_text() -> str:
     from carenet.tools.odd import render_odd
 
     return render_odd()
+
+
+def write_checklists(report: Path) -> Path:
+    """Write ``checklists.md`` beside a PSA's report, flagging any location not found.
+
+    Args:
+        report: The PSA report (``cea.md``) the checklists point into.
+
+    Returns:
+        The path of ``checklists.md`` (written atomically).
+    """
+    text = render()
+    bad = missing_sections(report.read_text(encoding="utf-8"), odd_text())
+    text += "".join(f"\n**Location not found:** {b}\n" for b in bad)
+    out = report.with_name(CHECKLISTS_MD)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, out)
+    return out

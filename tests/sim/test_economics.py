@@ -117,3 +117,23 @@ def test_icer_interval_by_hand() -> None:
     mixed.loc[5, "effect"] = -1.0
     assert math.isnan(icer_interval(mixed, "a", "b")["lo"])
     assert "NW" in icer_interval(mixed, "a", "b")["quadrants"]
+
+
+def test_the_sweep_report_has_the_base_case_incremental_table() -> None:
+    from carenet.sim.report import incremental_section
+
+    ok = pd.DataFrame(
+        {
+            "scenario": ["x", "x", "y", "y", "z", "z"],
+            "c": [10.0, 12.0, 30.0, 30.0, 8.0, 8.0],
+            "e": [1.0, 1.0, 2.0, 2.0, 0.5, 0.5],
+        }
+    )
+    lines = incremental_section(ok, ["x", "y", "z"], ("c", "e"))
+    text = "\n".join(lines)
+    assert "## Incremental analysis (base case" in text
+    # z (8, 0.5) reference; x (11, 1.0) ICER 6; y (30, 2.0) ICER 19 vs x.
+    assert "| z | 8 | 0.50 | reference |" in text
+    assert "| x | 11 | 1.00 | on frontier | z | 6 |" in text
+    assert "| y | 30 | 2.00 | on frontier | x | 19 |" in text
+    assert incremental_section(ok, ["x", "y", "z"], None) == []
