@@ -9,6 +9,7 @@ Subcommands::
     carenet reproduce RUN_DIR            rerun a saved run, check it matches exactly
     carenet docs                         ODD description and parameters, see carenet.tools.odd
     carenet bench                        performance benchmark, see carenet.tools.bench
+    carenet audit                        parameters that change nothing, see carenet.tools.audit
     carenet experiment list|run|report   named experiments, see carenet.experiments.command
     carenet analyse DIR --metric M       sensitivity indices, see carenet.sim.sensitivity
     carenet discover DIR --where EXPR    scenario discovery, see carenet.sim.discovery
@@ -334,6 +335,21 @@ def _add_bench(sub: Any) -> None:
     b.set_defaults(func=_delegated("carenet.tools.bench", "cmd_bench"))
 
 
+def _add_audit(sub: Any) -> None:
+    """``carenet audit``: the effect audit (carenet.tools.audit owns its options)."""
+    from carenet.tools.audit import add_arguments
+
+    au = sub.add_parser(
+        "audit",
+        help="find the parameters that change nothing",
+        description="Perturb every model parameter one at a time in each reference "
+        "arrangement, with common random numbers, and list those that change no summary "
+        "metric (see docs/audit.md). Exit code 1 if one is not documented.",
+    )
+    add_arguments(au)
+    au.set_defaults(func=_delegated("carenet.tools.audit", "cmd_audit"))
+
+
 def _add_experiment(sub: Any) -> None:
     """``carenet experiment``: named experiments, each arm a sweep (carenet.experiments)."""
     from carenet.experiments.command import add_arguments
@@ -364,6 +380,23 @@ def _add_view(sub: Any) -> None:
     add_parser(sub).set_defaults(func=_delegated("carenet.viz", "cmd_view"))
 
 
+def _add_calibrate(sub: Any) -> None:
+    """``carenet calibrate``: activity beside published figures; ``--fit`` fits."""
+    from carenet.tools.calibrate import add_arguments
+
+    c = sub.add_parser(
+        "calibrate",
+        help="compare activity with published figures; --fit fits",
+        description="Run the default economy for a few seeds and print, for every target "
+        "in configs/calibration/targets.yaml, the model's value, the target, the tolerance "
+        "and a verdict. With --fit, adjust the declared free parameters (SciPy's bounded "
+        "Powell on the seed-averaged sum of squared log-ratios) and write DIR/calibration.json "
+        "and DIR/calibrated.yaml. See docs/calibration.md.",
+    )
+    add_arguments(c)
+    c.set_defaults(func=_delegated("carenet.tools.calibrate", "cmd_calibrate"))
+
+
 COMMANDS: tuple[Callable[[Any], None], ...] = (
     _add_run,
     _add_collect,
@@ -371,8 +404,10 @@ COMMANDS: tuple[Callable[[Any], None], ...] = (
     _add_reproduce,
     _add_docs,
     _add_bench,
+    _add_audit,
     _add_experiment,
     _add_design,
+    _add_calibrate,
     _add_view,
 )
 """The functions that add each command's parser, in the order the help lists them."""

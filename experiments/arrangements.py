@@ -36,7 +36,12 @@ METRICS: list[tuple[str, str, float, str]] = [
     ("cost_connection", "Connection cost (GBP m)", 1e-6, "{:,.1f}"),
     ("net_monetary_benefit", "NMB at £20k/QALY (GBP m)", 1e-6, "{:,.1f}"),
     ("episodes_failed", "Episodes failed", 1.0, "{:,.0f}"),
-    ("emergency_admissions_per_1000", "Emergency adm. /1,000/yr", 1.0, "{:.2f}"),
+    (
+        "avoidable_emergency_admissions_per_1000",
+        "Avoidable emergency adm. /1,000/yr",
+        1.0,
+        "{:.2f}",
+    ),
     ("mean_wait_weeks", "Mean wait (weeks)", 1.0, "{:.2f}"),
     ("handoff_failure_rate", "Handoff failure rate", 100.0, "{:.1f}%"),
     ("continuity_index", "Continuity index", 1.0, "{:.2f}"),

@@ -69,7 +69,7 @@ def fragmentation(results: Results) -> Verdict:
     """Pattern 1: continuity against emergency admissions across tie densities."""
     res = results.of(*FRAGMENTATION)
     cont = np.array([r["continuity_index"] for r in res])
-    ea = np.array([r["emergency_admissions_per_1000"] for r in res])
+    ea = np.array([r["avoidable_emergency_admissions_per_1000"] for r in res])
     rho = spearman(cont, ea)
     return Verdict(
         "1. Fragmentation raises emergency admissions",

@@ -12,7 +12,7 @@ from carenet.models.schema import STRATA
 from .errors import ResultError
 from .ledger import discount_factors
 from .metrics import NETWORK_METRICS
-from .registry import HEADLINE_METRICS, SUMMARY, SUMMED, after_warmup
+from .registry import HEADLINE_METRICS, SUMMARY, SUMMED, after_warmup, rates
 
 if TYPE_CHECKING:
     from .model import CareSystemModel
@@ -36,10 +36,9 @@ def summary(m: CareSystemModel) -> dict[str, float]:
             f"warmup_weeks={m.warmup_weeks}; run more weeks or set a shorter warm-up"
         )
     tt = m.ledger.totals
-    years = max(len(df), 1) / 52.0
     s: dict[str, float] = {k: float(df[k].sum()) if k in df else 0.0 for k in SUMMED}
     s["episodes_in_progress"] = float(len(m.episodes))
-    s["emergency_admissions_per_1000"] = s["emergency_admissions"] / m.pop.size * 1000 / years
+    s.update(rates(s, m.pop.size, len(df)))
     s["mean_wait_weeks"] = _nan_div(tt["ended_wait"], tt["ended"])
     s["on_time_share"] = _nan_div(s["completed_on_time"], s["episodes_completed"])
     s["handoff_failure_rate"] = _nan_div(s["handoffs_failed"], s["handoffs"])

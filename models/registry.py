@@ -14,8 +14,8 @@ place that leaves the flagged weeks out.
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 from carenet.models.schema import STRATA
 from carenet.spec import Metric
@@ -36,6 +36,166 @@ def _cost(name: str, meaning: str, **kw: object) -> Metric:
 def _weekly(name: str, unit: str, meaning: str, scale: str = "nonnegative") -> Metric:
     """A weekly state, recorded in the time series only."""
     return Metric(name, unit, "neither", "last", scale, meaning, in_summary=False)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Activity:
+    """A weekly activity counter, counted by the service stage from the pathway steps.
+
+    Attributes:
+        counter: The record's counter (a :data:`COUNTED` metric).
+        items: The cost items (``costs.items`` names) of the steps it counts.
+        count: ``"units"``: the step's units in each week of service (the units the
+            direct cost is charged for, so a step of ``weeks`` x ``units`` adds both
+            multiplied); ``"starts"``: one for each step that begins service.
+        meaning: What it counts, in a line.
+    """
+
+    counter: str
+    items: tuple[str, ...]
+    count: Literal["units", "starts"]
+    meaning: str
+
+
+ACTIVITY: tuple[Activity, ...] = (
+    Activity(
+        "gp_consultations",
+        ("gp_consultation",),
+        "units",
+        "Consultations in general practice delivered (gp_consultation units).",
+    ),
+    Activity(
+        "ae_attendances",
+        ("ae_attendance",),
+        "units",
+        "A&E attendances: pathway steps on the ae_attendance item.",
+    ),
+    Activity(
+        "pathway_admissions",
+        ("nonelective_short_stay", "nonelective_long_stay"),
+        "units",
+        "Emergency admissions that are pathway steps (non-elective stay items).",
+    ),
+    Activity(
+        "community_contacts",
+        ("district_nurse_contact", "crisis_response_contact"),
+        "units",
+        "Community health contacts (district nursing, crisis response).",
+    ),
+    Activity(
+        "mental_health_contacts",
+        ("mh_contact",),
+        "units",
+        "Mental-health care contacts.",
+    ),
+    Activity(
+        "social_care_episodes",
+        ("social_worker_hour",),
+        "starts",
+        "Episodes of adult social care support begun (social care steps).",
+    ),
+)
+"""The activity the pathway steps deliver, counted by cost item (see docs/calibration.md)."""
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A summary rate: counters summed after the warm-up, per population per year.
+
+    Attributes:
+        name: The summary key.
+        counters: The counters added into the numerator.
+        per: Persons the rate is per (1: per person; 1000: per 1,000 people).
+        meaning: What it counts.
+    """
+
+    name: str
+    counters: tuple[str, ...]
+    per: float
+    meaning: str
+
+
+RATES: tuple[Rate, ...] = (
+    Rate(
+        "avoidable_emergency_admissions_per_1000",
+        ("emergency_admissions",),
+        1000,
+        "Avoidable emergency admissions (from waits and failed handoffs) per 1,000 a year.",
+    ),
+    Rate(
+        "nonelective_admissions_per_1000",
+        ("pathway_admissions", "emergency_admissions"),
+        1000,
+        "All emergency (non-elective) admissions, pathway and avoidable, per 1,000 a year.",
+    ),
+    Rate(
+        "gp_consultations_per_person_year",
+        ("gp_consultations",),
+        1,
+        "Consultations in general practice per person a year.",
+    ),
+    Rate("ae_attendances_per_1000", ("ae_attendances",), 1000, "A&E attendances per 1,000 a year."),
+    Rate(
+        "delayed_discharge_bed_days_per_1000",
+        ("excess_bed_days",),
+        1000,
+        "Bed days of delayed discharge (excess_bed_days) per 1,000 a year.",
+    ),
+    Rate(
+        "community_contacts_per_1000",
+        ("community_contacts",),
+        1000,
+        "Community health contacts per 1,000 a year.",
+    ),
+    Rate(
+        "mental_health_contacts_per_1000",
+        ("mental_health_contacts",),
+        1000,
+        "Mental-health care contacts per 1,000 a year.",
+    ),
+    Rate(
+        "social_care_episodes_per_1000",
+        ("social_care_episodes",),
+        1000,
+        "Episodes of adult social care support begun per 1,000 a year.",
+    ),
+    Rate("cost_per_head", ("cost_total",), 1, "Modelled spend (all costs) per head a year."),
+)
+"""Per-population yearly rates over the post-warm-up weeks, declared once."""
+
+LOWER_IS_BETTER = frozenset(
+    {
+        "avoidable_emergency_admissions_per_1000",
+        "delayed_discharge_bed_days_per_1000",
+        "cost_per_head",
+    }
+)
+"""Rates of harm or spend; the others count activity, neither better nor worse."""
+
+
+def rate_metric(r: Rate, **kw: object) -> Metric:
+    """The summary metric of rate ``r`` (not in the time series)."""
+    if r.name == "cost_per_head":
+        unit = "GBP/head/yr"
+    else:
+        unit = "per person/yr" if r.per == 1 else "per 1,000/yr"
+    better = "lower" if r.name in LOWER_IS_BETTER else "neither"
+    return Metric(r.name, unit, better, "none", "nonnegative", r.meaning, in_series=False, **kw)  # type: ignore[arg-type]
+
+
+def rates(summed: dict[str, float], population: int, weeks: int) -> dict[str, float]:
+    """Every :data:`RATES` value from the summed counters.
+
+    Args:
+        summed: Counters summed over the post-warm-up weeks.
+        population: Persons in the population.
+        weeks: Post-warm-up weeks summed (at least one is assumed).
+
+    Returns:
+        Rate name to value: counters per ``per`` persons per year.
+    """
+    years = max(weeks, 1) / 52.0
+    return {r.name: sum(summed[c] for c in r.counters) / population * r.per / years for r in RATES}
 
 
 _F0, _F1, _F2 = "{:,.0f}", "{:,.1f}", "{:,.2f}"
@@ -69,7 +229,12 @@ COUNTED: tuple[Metric, ...] = (
     _count("handoffs_cold", "Handoffs with no relationship (cold)."),
     _count("in_house_transfers", "Steps moved on inside one provider.", in_summary=False),
     _count("repeated_assessments", "Assessments repeated for want of shared records.", "lower"),
-    _count("emergency_admissions", "Emergency admissions.", "lower"),
+    _count(
+        "emergency_admissions",
+        "Avoidable emergency admissions: those caused by waits and failed handoffs.",
+        "lower",
+    ),
+    *(_count(a.counter, a.meaning) for a in ACTIVITY),
     Metric(
         "excess_bed_days",
         "days",
@@ -137,6 +302,11 @@ COUNTED: tuple[Metric, ...] = (
     _count("shock_events", "Shock starts and ends that changed the system.", in_summary=False),
     _count("waiting", "Episodes that waited this week.", in_summary=False),
     _weekly("queue_length", _N, "Episodes queued after admission."),
+    _weekly(
+        "approval_backlog",
+        _N,
+        "Escalations waiting beyond their approving bodies' weekly capacity, at the week's end.",
+    ),
     _weekly("utilisation", "share", "Share of capacity in use.", "share"),
 )
 """Weekly counters the stages add to (zero at the start of each week), in column order."""
@@ -206,18 +376,8 @@ DERIVED: tuple[Metric, ...] = (
         fmt=_F0,
     ),
     _weekly("experience", "score", "Mean experience of episodes ended this week.", "share"),
-    Metric(
-        "emergency_admissions_per_1000",
-        "per 1,000/yr",
-        "lower",
-        "none",
-        "nonnegative",
-        "Emergency admissions per 1,000 people a year.",
-        in_series=False,
-        headline=True,
-        label="Emergency admissions /1,000/yr",
-        fmt=_F1,
-    ),
+    rate_metric(RATES[0], headline=True, label="Avoidable emergency adm. /1,000/yr", fmt=_F1),
+    *(rate_metric(r) for r in RATES[1:]),
     Metric(
         "mean_wait_weeks",
         "weeks",

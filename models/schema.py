@@ -814,7 +814,11 @@ class ResponseConfig:
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     shared_records_golive_weeks: int = P(
-        26, lo=0, hi=520, unit="weeks", doc="Weeks from investment until records are shared."
+        26,
+        lo=0,
+        hi=520,
+        unit="weeks",
+        doc="Weeks from investment (the first week after the warm-up) until records are shared.",
     )
     sharing_boost: float = P(
         0.4, lo=0.0, hi=1.0, doc="Added to each org's data-sharing level at go-live."

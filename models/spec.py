@@ -45,7 +45,7 @@ HEADLINE_ORDER: tuple[str, ...] = (
     "episodes_completed",
     "episodes_failed",
     "episodes_in_progress",
-    "emergency_admissions_per_1000",
+    "avoidable_emergency_admissions_per_1000",
     "mean_wait_weeks",
     "handoff_failure_rate",
     "continuity_index",

@@ -451,6 +451,39 @@ def _service_count() -> int:
     return sum(getattr(d, f"n_{k}") for k in schema.SERVICE_KINDS)
 
 
+def _scope(arg: str, body: str, where: str) -> str:
+    """The model's scope, from ``configs/calibration/targets.yaml``."""
+    from carenet.tools.calibrate import load_targets
+
+    sc = load_targets()["scope"]
+    parts = [
+        ("Covered", sc["covered"]),
+        ("Outside the model", sc["outside"]),
+        ("Share of an ICS's spend", sc["share_of_spend"]),
+        ("Transaction cost share", sc["transaction_share"]),
+    ]
+    return "\n\n".join(f"**{head}.** {text.strip()}" for head, text in parts)
+
+
+def _calibration_targets(arg: str, body: str, where: str) -> str:
+    """The calibration targets with their sources, from ``targets.yaml``."""
+    from carenet.tools.calibrate import load_targets
+
+    decl = load_targets()
+    rows = [
+        [
+            f"`{t['metric']}`",
+            f"{t['value']:,}",
+            f"[{t['statistic']}]({t['url']}), {t['publisher']}, {t['edition']}",
+            t["scaling"] + (" *(verify)*" if t.get("verify") else ""),
+            "yes" if t.get("fit") else "no",
+        ]
+        for t in decl["targets"]
+    ]
+    head = ["Model metric", "Target", "Statistic", "England and scaling", "Fitted"]
+    return _table(head, rows) + f"\n\nTolerance: ±{decl['tolerance']:.0%} of each target."
+
+
 PLACEHOLDERS: dict[str, Callable[[str, str, str], str]] = {
     "generated_note": _value(lambda: MODEL_NOTE),
     "version": _value(lambda: carenet.__version__),
@@ -475,6 +508,8 @@ PLACEHOLDERS: dict[str, Callable[[str, str, str], str]] = {
     "n_shock_fields": _value(lambda: len(fields(schema.ShockConfig))),
     "n_cost_item_fields": _value(lambda: len(fields(schema.CostItem))),
     "keys_by_group": _keys_by_group,
+    "scope": _scope,
+    "calibration_targets": _calibration_targets,
 }
 """What a template may name as ``{{ name }}`` or ``{{ name:arg }}``: name -> generator of
 ``(arg, body, where) -> Markdown``. ``doc:module.Attr`` is an object's docstring body and

@@ -10,6 +10,7 @@ helpers here, and ``carenet docs`` writes both.
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import json
 import re
@@ -267,16 +268,28 @@ def _param_row(key: str, f: Any) -> str:
         default = "see [Default pathway library](#default-pathway-library)"
     else:
         default = f"`{fmt_value(d)}`"
+    meaning = meta.get("doc") or ""
+    inert = _inert_notes().get(key)
+    if inert:
+        meaning += f" *{inert[0].upper() + inert[1:] if inert[0] != '`' else inert}.*"
     cells = [
         f"`{key}`",
         _type_name(f),
         default,
         one_line(_allowed(f, key)),
         one_line(meta.get("unit") or ""),
-        one_line(meta.get("doc") or ""),
+        one_line(meaning),
         one_line(meta.get("source") or ""),
     ]
     return "| " + " | ".join(cells) + " |"
+
+
+@functools.cache
+def _inert_notes() -> dict[str, str]:
+    """Where each parameter is inert and why (from the effect audit, ``carenet audit``)."""
+    from carenet.tools.audit import inert_notes
+
+    return inert_notes()
 
 
 _TABLE_HEAD = [

@@ -28,13 +28,20 @@ class SharedRecords(Component):
     )
 
     def governance(self, m: Any, t: int, rec: dict[str, float]) -> None:
-        """Invest at week 0, pay running costs each week, go live on schedule."""
+        """Invest when the warm-up ends, pay running costs each week, go live on schedule.
+
+        The investment and its go-live count from the end of the warm-up
+        (``warmup_weeks``), the first week the totals count: the evaluation bears the
+        up-front cost and the lead time of the records it gets the benefit of (charged in
+        week 0 of a warm-up, the investment would fall outside every total).
+        """
         r = self.p
+        start = int(getattr(m, "warmup_weeks", 0))
         n_serv = int((m.service & m.active).sum())
-        if t == 0:
+        if t == start:
             m.ledger.charge("connection", r.shared_records_investment_gbp * n_serv)
         m.ledger.charge("connection", r.shared_records_running_gbp * n_serv)
-        m.shared_live = t >= r.shared_records_golive_weeks
+        m.shared_live = t >= start + r.shared_records_golive_weeks
 
     def sharing_boost(self, m: Any) -> float:
         """The boost to data sharing, once live."""

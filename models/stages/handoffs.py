@@ -146,6 +146,7 @@ class Handoffs(Stage):
             return extra
         if esc.size == 0:
             m.approval_backlog = np.maximum(m.approval_backlog - approval_capacity(m), 0.0)
+            m.ledger.rec["approval_backlog"] = float(m.approval_backlog.sum())
             return extra
         cap = approval_capacity(m)
         lca = approvers(m)
@@ -158,6 +159,7 @@ class Handoffs(Stage):
         extra[order] = np.floor((m.approval_backlog[bo] + rank) / c)
         arrivals = np.bincount(body, minlength=m.n).astype(float)
         m.approval_backlog = np.maximum(m.approval_backlog + arrivals - cap, 0.0)
+        m.ledger.rec["approval_backlog"] = float(m.approval_backlog.sum())
         return extra
 
     def _charge(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from carenet.models.registry import ACTIVITY
 from carenet.models.schema import STRATA
 from carenet.models.state import QUEUED, REFER, SERVICE
 
@@ -17,8 +18,13 @@ class Service(Stage):
     summary = (
         "episodes in service incur direct cost; a finished step completes the episode (health "
         "gain, reduced by its delay) or moves it on, in-house if the provider offers the next "
-        "line, else to referral."
+        "line, else to referral; the activity delivered is counted by cost item (GP "
+        "consultations, A&E attendances, admissions, contacts, social care episodes)."
     )
+
+    def __init__(self, model: object) -> None:
+        super().__init__(model)  # type: ignore[arg-type]
+        self.activity = activity_table(self.m.cfg.pathways.library)
 
     def run(self, t: int, rec: dict[str, float]) -> None:
         """A week of service; finished steps complete or move on."""
@@ -28,6 +34,7 @@ class Service(Stage):
         if sv.size == 0:
             return
         m.ledger.charge("direct", float(m.step_cost[ep.pw[sv], ep.stage[sv]].sum()))
+        self.count_activity(sv, rec)
         ep.timer[sv] -= 1
         done = sv[ep.timer[sv] <= 0]
         if done.size == 0:
@@ -44,6 +51,15 @@ class Service(Stage):
         ep.arrival[nxt[in_house]] = t + 1
         ep.state[nxt[~in_house]] = REFER
         rec["in_house_transfers"] += float(in_house.sum())
+
+    def count_activity(self, sv: np.ndarray, rec: dict[str, float]) -> None:
+        """Count this week's activity of episodes ``sv`` in service (see :data:`ACTIVITY`)."""
+        ep = self.m.episodes
+        pw, st = ep.pw[sv], ep.stage[sv]
+        first = ep.timer[sv] >= self.m.step_weeks[pw, st]  # the step's first week of service
+        for j, a in enumerate(ACTIVITY):
+            units = self.activity[j, pw, st]
+            rec[a.counter] += float(units.sum() if a.count == "units" else (units[first] > 0).sum())
 
     def complete(self, idx: np.ndarray, rec: dict[str, float]) -> None:
         """Complete episodes ``idx``: health gain, experience, possible recovery."""
@@ -91,3 +107,23 @@ def end_failed(m: object, idx: np.ndarray, rec: dict[str, float]) -> None:
     rec["_ended"] += idx.size
     pop.in_episode[pid] = False
     ep.state[idx] = -1
+
+
+def activity_table(library: list[dict]) -> np.ndarray:
+    """Units per service week of each :data:`ACTIVITY` counter, by pathway and step.
+
+    Args:
+        library: The pathway library (``pathways.library``).
+
+    Returns:
+        An array ``[activity, pathway, step]``: the step's units where its cost item is
+        one the activity counts, else 0.
+    """
+    maxlen = max(len(p["steps"]) for p in library)
+    table = np.zeros((len(ACTIVITY), len(library), maxlen))
+    for j, a in enumerate(ACTIVITY):
+        for i, p in enumerate(library):
+            for k, step in enumerate(p["steps"]):
+                if step["item"] in a.items:
+                    table[j, i, k] = float(step["units"])
+    return table

@@ -169,7 +169,7 @@ def check_summary(
     assert by_stratum == pytest.approx(summary["qalys_net"], rel=1e-9, abs=1e-9)
     years = len(ts) / 52
     per_1000 = summary["emergency_admissions"] / population * 1000 / years
-    assert summary["emergency_admissions_per_1000"] == pytest.approx(per_1000, rel=1e-12)
+    assert summary["avoidable_emergency_admissions_per_1000"] == pytest.approx(per_1000, rel=1e-12)
     rates = {
         "on_time_share": ("completed_on_time", "episodes_completed"),
         "handoff_failure_rate": ("handoffs_failed", "handoffs"),

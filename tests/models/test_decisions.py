@@ -187,6 +187,9 @@ def test_approval_capacity_is_not_inert_when_it_binds() -> None:
             load_config(TINY + arr + [f"handoff.escalation_capacity_per_org={cap}"])
         )
         m.run(16)
-        out[cap] = m.summary()
+        out[cap] = dict(m.summary(), _backlog=max(r["approval_backlog"] for r in m.records))
     assert out["0.5"]["net_monetary_benefit"] < out["1000000"]["net_monetary_benefit"]
     assert out["0.5"]["mean_wait_weeks"] > out["1000000"]["mean_wait_weeks"]
+    # The backlog is recorded week by week (the approval_backlog time series).
+    assert out["1000000"]["_backlog"] == 0.0
+    assert out["0.5"]["_backlog"] > 0.0

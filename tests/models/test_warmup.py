@@ -61,7 +61,7 @@ def test_means_and_rates_cover_the_same_weeks_as_the_sums(warm: CareSystemModel)
     )
     years = len(after) / 52.0
     per_1000 = after["emergency_admissions"].sum() / warm.pop.size * 1000 / years
-    assert s["emergency_admissions_per_1000"] == pytest.approx(per_1000)
+    assert s["avoidable_emergency_admissions_per_1000"] == pytest.approx(per_1000)
     # Episodes that ended after the warm-up: completed + failed in those weeks.
     ended = after["episodes_completed"].sum() + after["episodes_failed"].sum()
     assert warm.ledger.totals["ended"] == pytest.approx(ended)
@@ -81,7 +81,7 @@ def test_no_warmup_counts_every_week_as_before() -> None:
     for key in SUMMED:
         assert s[key] == pytest.approx(float(df[key].sum()), rel=1e-9, abs=1e-9), key
     years = len(df) / 52.0
-    assert s["emergency_admissions_per_1000"] == pytest.approx(
+    assert s["avoidable_emergency_admissions_per_1000"] == pytest.approx(
         df["emergency_admissions"].sum() / m.pop.size * 1000 / years
     )
     ended = df["episodes_completed"].sum() + df["episodes_failed"].sum()
@@ -221,3 +221,24 @@ def test_a_run_stopped_inside_its_warmup_fails_with_a_reason() -> None:
     m.run(5)
     with pytest.raises(ResultError, match="no week after the warm-up .* warmup_weeks=8"):
         m.summary()
+
+
+def test_shared_records_investment_falls_in_the_counted_weeks() -> None:
+    """The records' investment is charged when the warm-up ends, and go-live counts from it."""
+    ov = ("response=network", "steps=20", "response.shared_records_golive_weeks=3")
+    warm = _run(*ov, "warmup_weeks=8")
+    cold = _run(*ov, "warmup_weeks=0")
+    conn = [r["cost_connection"] for r in warm.records]
+    invest = warm.cfg.response.shared_records_investment_gbp * int(warm.service.sum())
+    assert invest > 0
+    assert conn[8] - conn[9] == pytest.approx(invest, rel=0.05)  # week 8: first counted
+    assert warm.summary()["cost_connection"] >= invest
+    assert cold.records[0]["cost_connection"] - cold.records[1]["cost_connection"] == (
+        pytest.approx(invest, rel=0.05)
+    )
+    m = CareSystemModel(load_config([*SMALL, *ov, "warmup_weeks=8"]))
+    live = []
+    for _ in range(14):
+        m.step()
+        live.append(bool(m.shared_live))
+    assert live.index(True) == 8 + 3

@@ -49,7 +49,7 @@ SUMMARY_KEYS = (
     "episodes_started",
     "episodes_completed",
     "episodes_failed",
-    "emergency_admissions_per_1000",
+    "avoidable_emergency_admissions_per_1000",
     "mean_wait_weeks",
 )
 ADDITIVE = SUMMARY_KEYS[:11]
@@ -92,7 +92,7 @@ def test_timeseries_has_one_row_per_week_and_the_summary_metrics_per_week(small_
     assert len(ts) == 12
     assert ts["week"].tolist() == list(range(12))
     assert ts["week"].dtype == "int64"
-    per_week = [k for k in SUMMARY_KEYS if k != "emergency_admissions_per_1000"]
+    per_week = [k for k in SUMMARY_KEYS if k != "avoidable_emergency_admissions_per_1000"]
     missing = [
         k for k in [*per_week, "emergency_admissions", "episodes_in_progress"] if k not in ts
     ]
@@ -116,7 +116,7 @@ def test_summary_holds_the_headline_metrics_and_matches_the_time_series(small_ru
     for k in ADDITIVE:
         assert m[k] == pytest.approx(ts[k].sum(), rel=1e-12), k
     per_1000 = ts["emergency_admissions"].sum() / 50000 * 1000 / (12 / 52)
-    assert m["emergency_admissions_per_1000"] == pytest.approx(per_1000, rel=1e-12)
+    assert m["avoidable_emergency_admissions_per_1000"] == pytest.approx(per_1000, rel=1e-12)
     assert 0 <= m["mean_wait_weeks"] <= 12
 
 
