@@ -13,6 +13,7 @@ Subcommands::
     carenet experiment list|run|report   named experiments, see carenet.experiments.command
     carenet analyse DIR --metric M       sensitivity indices, see carenet.sim.sensitivity
     carenet discover DIR --where EXPR    scenario discovery, see carenet.sim.discovery
+    carenet cea DIR                      cost-effectiveness of a psa design, see carenet.sim.psa
     carenet view [KEY=VALUE ... | DIR]   browser view of a run or results, see carenet.viz
 
 Bad input ends with a one-line message on stderr and exit code 2; no traceback.

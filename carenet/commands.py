@@ -188,6 +188,10 @@ def cmd_report(args: Any) -> int:
     path, code = _guarded("report", lambda: build_report(Path(args.dir), baseline), ReportError)
     if code is not None:
         return code
+    if path.name == "cea.md":  # a PSA's report: the reporting checklists beside it
+        from carenet.tools.checklists import write_checklists
+
+        write_checklists(path)
     print(f"carenet report: {path}  (figures in {path.parent / 'figures'}/)")
     return 0
 

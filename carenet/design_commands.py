@@ -16,7 +16,7 @@ from carenet.cli import fail
 
 
 def add_parsers(sub: Any) -> None:
-    """Add ``analyse`` and ``discover`` to the ``carenet`` command's subparsers."""
+    """Add ``analyse``, ``discover`` and ``cea`` to the ``carenet`` command's subparsers."""
     a = sub.add_parser(
         "analyse",
         help="Sobol or Morris sensitivity indices of a design",
@@ -50,6 +50,16 @@ def add_parsers(sub: Any) -> None:
     d.add_argument("--threshold", type=float, default=0.8, help="density of the chosen box (0.8)")
     d.add_argument("--resamples", type=int, default=30, help="resamples for stability (30)")
     d.set_defaults(func=cmd_discover)
+    c = sub.add_parser(
+        "cea",
+        help="cost-effectiveness results of a psa design",
+        description="The PSA of a design with method psa: incremental analysis, CE plane, "
+        "CEAC over GBP 0-50,000/QALY, P(cost-effective) at GBP 20,000 and 30,000, ICERs "
+        "with intervals, EVPI. Writes DIR/cea.md, cea_draws.csv, ceac.csv and figures/.",
+    )
+    c.add_argument("dir", type=Path, metavar="DIR", help="a psa design's folder")
+    c.add_argument("--comparator", default=None, metavar="ARM", help="ICERs against ARM")
+    c.set_defaults(func=cmd_cea)
 
 
 def _check_folder(folder: Path) -> str | None:
@@ -102,4 +112,21 @@ def cmd_discover(args: argparse.Namespace) -> int:
     print(f"chosen box: coverage {t['coverage']:.0%}, density {t['density']:.0%}")
     print("\n".join(box_lines(res["box"])))
     print(f"Results in {args.dir / DISCOVERY_FILE}")
+    return 0
+
+
+def cmd_cea(args: argparse.Namespace) -> int:
+    """``carenet cea DIR [--comparator ARM]``."""
+    from carenet.sim.collect import CollectError
+    from carenet.sim.psa import PSAError, cea_report
+
+    if (msg := _check_folder(args.dir)) is not None:
+        return fail(msg)
+    try:
+        path = cea_report(args.dir, args.comparator)
+    except (PSAError, CollectError) as exc:
+        return fail(str(exc))
+    from carenet.tools.checklists import write_checklists
+
+    print(f"Results in {path} and {write_checklists(path)}")
     return 0

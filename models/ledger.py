@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from carenet.models.schema import STRATA, CarenetConfig
+from carenet.params import ConfigError
 
 if TYPE_CHECKING:
     from .population import Population
@@ -31,6 +32,51 @@ waiting weeks until admitted there are excess bed days."""
 
 BED_NIGHTS_PER_WEEK = 7.0
 """Nights of delayed discharge one week of waiting to leave an acute bed adds."""
+
+
+def inflation_factor(costs: Any, year: str) -> float:
+    """The factor that inflates a cost of price year ``year`` to ``costs.price_year``.
+
+    Args:
+        costs: The ``costs`` configuration (``price_year`` and ``inflation_index``).
+        year: The price year of the cost (a key of ``inflation_index``).
+
+    Raises:
+        ConfigError: If either year has no positive index value.
+    """
+    index = costs.inflation_index
+    for key, y in (("costs.price_year", costs.price_year), ("the price year of a cost item", year)):
+        v = index.get(str(y))
+        if not isinstance(v, int | float) or isinstance(v, bool) or not v > 0:
+            allowed = ", ".join(sorted(map(str, index))) or "none"
+            raise ConfigError(
+                f"{key}: {y!r} has no positive value in costs.inflation_index; "
+                f"expected one of its years ({allowed}), or add the year's index value"
+            )
+    return float(index[str(costs.price_year)]) / float(index[str(year)])
+
+
+def unit_costs(cfg: CarenetConfig) -> dict[str, float]:
+    """Every unit cost inflated to the price year: gbp x index[price_year] / index[its year].
+
+    The one place unit costs are read for charging (the ledger, :class:`Prices` and the
+    pathways' step costs), so that no cost is charged at another price year.
+    """
+    costs = cfg.costs
+    return {
+        name: float(item["gbp"]) * inflation_factor(costs, str(item["price_year"]))
+        for name, item in costs.items.items()
+    }
+
+
+def discount_factors(weeks: int, rate: float) -> np.ndarray:
+    """Discount factor of each week after the warm-up: (1 + rate) ** -(w / 52).
+
+    Continuous weekly discounting: week ``w`` (0 = the first week after the warm-up)
+    is discounted by the years elapsed at its start, so the first week is undiscounted
+    and a week 52 weeks on is discounted by exactly one year's rate.
+    """
+    return (1.0 + float(rate)) ** (-np.arange(weeks, dtype=float) / 52.0)
 
 
 def leaves_acute(src_kind: np.ndarray, dst_kind: np.ndarray) -> np.ndarray:
@@ -56,11 +102,11 @@ class Prices:
     """
 
     def __init__(self, cfg: CarenetConfig, ea_cost: np.ndarray) -> None:
-        h, costs = cfg.health, cfg.costs.items
+        h, costs = cfg.health, unit_costs(cfg)
         self.cfg = cfg
         self.thr = float(cfg.costs.threshold_gbp_per_qaly)
-        self.hour = float(costs["professional_hour"]["gbp"])
-        self.night = float(costs["delayed_discharge_night"]["gbp"])
+        self.hour = costs["professional_hour"]
+        self.night = costs["delayed_discharge_night"]
         self.bed_week = BED_NIGHTS_PER_WEEK * self.night
         self.ea_cost = ea_cost
         self.emergency_s = ea_cost + h.qaly_loss_emergency * self.thr
@@ -172,6 +218,7 @@ class Ledger:
         pop: The population, whose health the QALY entries move.
 
     Attributes:
+        unit_gbp: Every unit cost, inflated to the price year (:func:`unit_costs`).
         hour_gbp: Cost of one professional hour.
         night_gbp: Cost of one delayed-discharge night.
         ea_cost: Cost of an emergency admission, per stratum.
@@ -190,14 +237,15 @@ class Ledger:
         self.cfg = cfg
         self.pop = pop
         self.rec: dict[str, float] = {}
-        costs = cfg.costs.items
-        self.hour_gbp = float(costs["professional_hour"]["gbp"])
-        self.night_gbp = float(costs["delayed_discharge_night"]["gbp"])
+        costs = unit_costs(cfg)
+        self.unit_gbp = costs
+        self.hour_gbp = costs["professional_hour"]
+        self.night_gbp = costs["delayed_discharge_night"]
         h = cfg.health
         self.ea_cost = np.where(
             np.arange(len(STRATA)) >= h.emergency_long_stay_from,
-            float(costs["nonelective_long_stay"]["gbp"]),
-            float(costs["nonelective_short_stay"]["gbp"]),
+            costs["nonelective_long_stay"],
+            costs["nonelective_short_stay"],
         )
         self.prices = Prices(cfg, self.ea_cost)
         self.fail_cost = float(self.prices.mix @ self.prices.fail_s)

@@ -10,6 +10,7 @@ import numpy as np
 from carenet.models.schema import STRATA
 
 from .errors import ResultError
+from .ledger import discount_factors
 from .metrics import NETWORK_METRICS
 from .registry import HEADLINE_METRICS, SUMMARY, SUMMED, after_warmup, rates
 
@@ -48,6 +49,7 @@ def summary(m: CareSystemModel) -> dict[str, float]:
         s["cost_transaction"] / s["cost_total"] if s["cost_total"] else 0.0
     )
     s["threshold_gbp_per_qaly"] = m.cfg.costs.threshold_gbp_per_qaly
+    s |= discounted(df, m.cfg.costs)
     for j, name in enumerate(STRATA):
         s[f"qalys_net_{name}"] = float(tt["strat_gain"][j] - tt["strat_loss"][j])
         st = tt["strat_started"][j]
@@ -58,6 +60,34 @@ def summary(m: CareSystemModel) -> dict[str, float]:
     for k in ("share_empowerment", "share_domination"):
         s[k] = float(last[k]) if len(df) else float("nan")
     return {k: s[k] for k in SUMMARY}
+
+
+def discounted(df: Any, costs: Any) -> dict[str, float]:
+    """Discounted totals of the weeks after the warm-up (``df``, in week order).
+
+    Week ``w`` after the warm-up (0 for the first) is weighted by (1 + r) ** -(w / 52),
+    with r ``costs.discount_rate_costs`` for costs and ``costs.discount_rate_health``
+    for QALYs (:func:`~carenet.models.ledger.discount_factors`).
+
+    Args:
+        df: The weekly records after the warm-up (:func:`after_warmup`).
+        costs: The ``costs`` configuration (the rates and the threshold).
+
+    Returns:
+        ``discounted_cost_total``, ``discounted_qalys_net``,
+        ``discounted_net_monetary_benefit`` and the two rates used.
+    """
+    rc, rh = float(costs.discount_rate_costs), float(costs.discount_rate_health)
+    n = len(df)
+    cost = float(df["cost_total"].to_numpy() @ discount_factors(n, rc)) if n else 0.0
+    qalys = float(df["qalys_net"].to_numpy() @ discount_factors(n, rh)) if n else 0.0
+    return {
+        "discounted_cost_total": cost,
+        "discounted_qalys_net": qalys,
+        "discounted_net_monetary_benefit": float(costs.threshold_gbp_per_qaly) * qalys - cost,
+        "discount_rate_costs": rc,
+        "discount_rate_health": rh,
+    }
 
 
 def network_snapshot(m: CareSystemModel) -> dict[str, Any]:

@@ -347,9 +347,9 @@ DERIVED: tuple[Metric, ...] = (
         "lower",
         "sum",
         "nonnegative",
-        "All costs.",
+        "All costs, undiscounted (beside discounted_cost_total).",
         headline=True,
-        label="Total cost (GBP)",
+        label="Total cost, undiscounted (GBP)",
         fmt=_F0,
     ),
     Metric(
@@ -358,9 +358,9 @@ DERIVED: tuple[Metric, ...] = (
         "higher",
         "sum",
         "signed",
-        "QALYs gained less lost.",
+        "QALYs gained less lost, undiscounted (beside discounted_qalys_net).",
         headline=True,
-        label="Net QALYs (gained - lost)",
+        label="Net QALYs, undiscounted (gained - lost)",
         fmt=_F1,
     ),
     Metric(
@@ -369,9 +369,10 @@ DERIVED: tuple[Metric, ...] = (
         "higher",
         "sum",
         "signed",
-        "Threshold x net QALYs - total cost.",
+        "Threshold x net QALYs - total cost, undiscounted (beside "
+        "discounted_net_monetary_benefit).",
         headline=True,
-        label="Net monetary benefit (GBP)",
+        label="Net monetary benefit, undiscounted (GBP)",
         fmt=_F0,
     ),
     _weekly("experience", "score", "Mean experience of episodes ended this week.", "share"),
@@ -453,6 +454,62 @@ DERIVED: tuple[Metric, ...] = (
 
 SUMMARY_ONLY: tuple[Metric, ...] = (
     Metric(
+        "discounted_cost_total",
+        _G,
+        "lower",
+        "none",
+        "nonnegative",
+        "All costs, discounted at discount_rate_costs from the end of the warm-up "
+        "(week w after it x (1 + r) ** -(w / 52)); the headline cost.",
+        in_series=False,
+        headline=True,
+        label="Total cost, discounted (GBP)",
+        fmt=_F0,
+    ),
+    Metric(
+        "discounted_qalys_net",
+        _Q,
+        "higher",
+        "none",
+        "signed",
+        "Net QALYs, discounted at discount_rate_health from the end of the warm-up; "
+        "the headline effect.",
+        in_series=False,
+        headline=True,
+        label="Net QALYs, discounted",
+        fmt=_F1,
+    ),
+    Metric(
+        "discounted_net_monetary_benefit",
+        _G,
+        "higher",
+        "none",
+        "signed",
+        "Threshold x discounted net QALYs - discounted total cost; the headline NMB.",
+        in_series=False,
+        headline=True,
+        label="Net monetary benefit, discounted (GBP)",
+        fmt=_F0,
+    ),
+    Metric(
+        "discount_rate_costs",
+        "per year",
+        "neither",
+        "none",
+        "share",
+        "The annual discount rate applied to costs.",
+        in_series=False,
+    ),
+    Metric(
+        "discount_rate_health",
+        "per year",
+        "neither",
+        "none",
+        "share",
+        "The annual discount rate applied to QALYs.",
+        in_series=False,
+    ),
+    Metric(
         "on_time_share",
         "share",
         "higher",
@@ -533,7 +590,8 @@ WARMUP_NOTE = " Summary: the weeks after the warm-up (warmup_weeks) only."
 
 def _say_warmup(m: Metric) -> Metric:
     """The metric, its meaning saying that the summary leaves out the warm-up weeks."""
-    if m.in_summary and m.over_weeks != "last" and not m.name.startswith("threshold"):
+    fixed = m.name.startswith(("threshold", "discount_rate"))
+    if m.in_summary and m.over_weeks != "last" and not fixed:
         return replace(m, meaning=m.meaning + WARMUP_NOTE)
     return m
 

@@ -133,12 +133,36 @@ DEFAULT_COST_ITEMS: dict[str, dict[str, Any]] = {
 }
 
 
+NHSCII_SOURCE = (
+    "NHS Cost Inflation Index (NHSCII), pay and prices, financial years; Jones K.C. et al. "
+    "(2025) Unit Costs of Health and Social Care 2024 Manual, PSSRU (Kent) & Centre for "
+    "Health Economics (York); rebased here to 2022/23 = 100 (provisional values: "
+    "docs/health-economics.md)"
+)
+"""Where the inflation index comes from (configs/costs/uk.yaml repeats it)."""
+
+DEFAULT_INFLATION_INDEX: dict[str, float] = {
+    "2022/23": 100.0,
+    "2023/24": 103.9,
+    "2024/25": 107.6,
+}
+"""NHSCII (pay and prices) by financial year, 2022/23 = 100 (see :data:`NHSCII_SOURCE`).
+
+Provisional: the annual changes (3.9% to 2023/24, 3.6% to 2024/25) were entered without
+the manual at hand and are not verified; check them against the manual's NHSCII table
+before quoting absolute costs (docs/health-economics.md). Comparisons between
+arrangements do not depend on them.
+"""
+
+
 @dataclass
 class CostsConfig:
-    """Unit costs (each with source and price year) and the value-for-money threshold.
+    """Unit costs (each with source and price year), the price year, discounting, threshold.
 
-    Price years are mixed (2022/23 to 2024/25) and not inflated to one year; state this
-    when quoting absolute costs. Comparisons between arrangements are unaffected.
+    Each unit cost keeps its own source and price year; the model inflates it to
+    ``price_year`` with ``inflation_index`` (cost x index[price_year] / index[item's year],
+    :func:`carenet.models.ledger.unit_costs`). Costs and QALYs after the warm-up are
+    discounted at the annual rates here (docs/health-economics.md).
     """
 
     name: str = P("uk", doc="Name of this cost set.")
@@ -150,6 +174,33 @@ class CostsConfig:
         unit="GBP/QALY",
         doc="Willingness to pay per QALY for net monetary benefit (NICE range 20,000-30,000).",
         source="NICE",
+    )
+    price_year: str = P(
+        "2024/25",
+        doc="Financial year every unit cost is inflated to (a key of inflation_index).",
+        source="the latest year of the unit costs quoted (Unit Costs 2024 manual)",
+    )
+    inflation_index: dict = P(
+        DEFAULT_INFLATION_INDEX,
+        doc="Price index by financial year (NHSCII pay and prices; any base).",
+        source=NHSCII_SOURCE,
+    )
+    discount_rate_costs: float = P(
+        0.035,
+        lo=0.0,
+        hi=0.2,
+        unit="per year",
+        doc="Annual discount rate for costs, from the end of the warm-up.",
+        source="NICE health technology evaluations manual 2022 (PMG36) section 4.5",
+    )
+    discount_rate_health: float = P(
+        0.035,
+        lo=0.0,
+        hi=0.2,
+        unit="per year",
+        doc="Annual discount rate for QALYs, from the end of the warm-up (1.5% is NICE's "
+        "sensitivity case for long-lasting health effects).",
+        source="NICE health technology evaluations manual 2022 (PMG36) section 4.5",
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from carenet.params import ConfigError, bad, typed
 from carenet.spec import BaseSpec, Metric
 
+from .ledger import unit_costs
 from .power import RULES, PowerRule, load_target
 from .schema import LINES, SERVICE_KINDS, STRATA, CarenetConfig, CostItem, ShockConfig
 from .shocks import scenario_notes, scenario_problem, shock_window
@@ -28,6 +29,9 @@ def _metrics() -> tuple[Metric, ...]:
 
 
 HEADLINE_ORDER: tuple[str, ...] = (
+    "discounted_qalys_net",
+    "discounted_cost_total",
+    "discounted_net_monetary_benefit",
     "qalys_net",
     "qalys_gained",
     "qalys_lost",
@@ -64,10 +68,30 @@ SERIES_PANELS: tuple[tuple[str, str, bool, float], ...] = (
 """The report's time-series panels: metric, title, cumulative?, scale."""
 
 
+EVALUATION = (
+    "Perspective: NHS and personal social services (PSS), the NICE reference case. In: "
+    "care delivered by GP practices, acute, community and mental-health trusts and "
+    "local-authority social care; VCSE sessions the system funds; transaction costs "
+    "(contracting, boards, inspections, handoff admin); failure costs (emergency "
+    "admissions, delayed-discharge bed days, repeated assessments); connection costs "
+    "(shared records, hubs, tie upkeep); patients' QALYs. Out: costs to patients and "
+    "carers, productivity, other public sectors, capital beyond the shared-records "
+    "investment. Time horizon: the weeks after the warm-up (steps - warmup_weeks), "
+    "with episodes still open at the end not valued further. Costs and QALYs "
+    "discounted at costs.discount_rate_costs and costs.discount_rate_health a year "
+    "(NICE PMG36 section 4.5: 3.5% each; 1.5% for health as a sensitivity), weekly from "
+    "the end of the warm-up; unit costs in costs.price_year prices (NHSCII)."
+)
+"""The evaluation's perspective, time horizon, discounting and price year (reports, ODD)."""
+
+
 class CarenetSpec(BaseSpec):
     """carenet's care-system model (``model=carenet``, the default)."""
 
     name = "carenet"
+    evaluation = EVALUATION
+    cea_metrics = ("discounted_cost_total", "discounted_qalys_net")
+    """The cost and effect of cost-effectiveness analyses (discounted: the reference case)."""
     config_package = "carenet.configs"
     schema = CarenetConfig
     panels = SERIES_PANELS
@@ -151,7 +175,7 @@ class CarenetSpec(BaseSpec):
             )
         threshold = config.costs.threshold_gbp_per_qaly
         for key, label, fmt in headline():
-            if key == "net_monetary_benefit":
+            if key.startswith("net_monetary_benefit"):
                 label = f"{label} at {threshold:,.0f}/QALY"
             v = summary.get(key, float("nan"))
             text = "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v)
@@ -213,6 +237,7 @@ def _cross_checks(cfg: Any) -> None:
         if not items[name].source or not items[name].price_year:
             raise bad(f"costs.items.{name}", item, "a cost with its source and price_year stated")
     cfg.costs.items = {k: asdict(v) for k, v in items.items()}
+    unit_costs(cfg)  # every price year, and the target year, in the inflation index
     for required in ("professional_hour", "delayed_discharge_night"):
         if required not in items:
             raise ConfigError(f"costs.items: {required!r} is missing; it is required")

@@ -127,7 +127,9 @@ def build_organisations(m: CareSystemModel) -> None:
 def build_pathways(m: CareSystemModel) -> None:
     """Tabulate the pathway library: each step's line, weeks and cost; gains; weights."""
     lib = m.cfg.pathways.library
-    items = m.cfg.costs.items
+    from .ledger import unit_costs
+
+    items = unit_costs(m.cfg)  # inflated to the price year
     m.pw_names = [p["name"] for p in lib]
     m.npw = len(lib)
     maxlen = max(len(p["steps"]) for p in lib)
@@ -139,7 +141,7 @@ def build_pathways(m: CareSystemModel) -> None:
         for k, st in enumerate(p["steps"]):
             m.step_line[i, k] = LINE_NAMES.index(st["line"])
             m.step_weeks[i, k] = st["weeks"]
-            m.step_cost[i, k] = float(items[st["item"]]["gbp"]) * float(st["units"])
+            m.step_cost[i, k] = items[st["item"]] * float(st["units"])
     m.pw_gain = np.array([float(p["qaly_gain"]) for p in lib])
     w = np.array([p["weights"] for p in lib], dtype=float).T  # [stratum, pathway]
     m.pw_prob = w / w.sum(axis=1, keepdims=True)

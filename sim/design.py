@@ -29,6 +29,11 @@ whole number an equal share of the unit interval); a categorical one onto its va
 (equal shares). The unit sample is what the analysis uses (:func:`problem`), so indices
 do not depend on a parameter's units.
 
+A ``psa`` design (probabilistic sensitivity analysis, docs/health-economics.md) gives each
+parameter a distribution instead (``{dist: beta, alpha: 2, beta: 98, source: ...}``;
+:data:`DISTRIBUTIONS`); its points are draws from the named stream ``"psa"`` of the root
+seed (:func:`psa_generator`), mapped through the inverse CDFs.
+
 Each point's values are recorded in the sweep folder's ``design.json``; a run of the
 sweep finds its point there by the hidden sweep key ``design_point`` (see
 :func:`point_overrides`), so the launch is one Hydra multirun per arm over
@@ -61,13 +66,25 @@ ARM_KEY = "arm"
 DESIGN_FILE = "design.json"
 """The design's record in its sweep folder: parameters, unit sample, values, arms."""
 
-METHODS = ("sobol", "morris", "lhs", "factorial")
+METHODS = ("sobol", "morris", "lhs", "factorial", "psa")
 KINDS = ("real", "integer", "categorical")
+DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
+    "beta": ("alpha", "beta"),
+    "gamma": ("mean", "sd"),
+    "lognormal": ("mean", "sd"),
+    "normal": ("mean", "sd"),
+    "uniform": ("low", "high"),
+}
+"""A PSA parameter's distributions and their fields (``mean``/``sd`` of the variable)."""
+PSA_STREAM = "psa"
+"""The named stream a PSA's draws come from (seeded from the root seed, as a run's are)."""
 FIELDS = ("method", "n", "second_order", "levels", "sampler_seed", "base", "parameters", "arms")
 SOBOL_MIN_N = 256
 """Below this many base samples, Sobol indices are flagged as too small a sample."""
 MORRIS_MIN_N = 10
 """Below this many trajectories, Morris measures are flagged as too small a sample."""
+RUN_SEED_DEFAULT = 12345
+"""The run keys' default root seed (``carenet.sim.modelspec.RunKeys.seed``)."""
 _ARM_ID = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
 
@@ -88,9 +105,13 @@ class Param:
     low: float | None = None
     high: float | None = None
     values: tuple[Any, ...] = ()
+    dist: tuple[float, ...] = ()
+    source: str = ""
 
     def from_unit(self, u: np.ndarray) -> list[Any]:
-        """Map unit-interval values onto this parameter."""
+        """Map unit-interval values onto this parameter (a PSA's: by its inverse CDF)."""
+        if self.kind in DISTRIBUTIONS:
+            return [float(x) for x in _frozen(self.kind, self.dist).ppf(np.asarray(u, float))]
         u = np.clip(np.asarray(u, dtype=float), 0.0, 1.0)
         if self.kind == "real":
             assert self.low is not None and self.high is not None
@@ -180,6 +201,48 @@ def _param(name: str, data: Any, method: str, where: str) -> Param:
     return Param(name, kind, low, high)
 
 
+def _frozen(kind: str, a: tuple[float, ...]) -> Any:
+    """The scipy distribution of a PSA parameter (gamma, log-normal from mean and sd)."""
+    from scipy import stats
+
+    if kind == "beta":
+        return stats.beta(a[0], a[1])
+    if kind == "gamma":  # shape (mean/sd)^2, scale sd^2/mean
+        return stats.gamma((a[0] / a[1]) ** 2, scale=a[1] ** 2 / a[0])
+    if kind == "lognormal":  # the variable's mean and sd -> the log's mu and sigma
+        s2 = math.log(1.0 + (a[1] / a[0]) ** 2)
+        return stats.lognorm(math.sqrt(s2), scale=a[0] / math.sqrt(1.0 + (a[1] / a[0]) ** 2))
+    if kind == "normal":
+        return stats.norm(a[0], a[1])
+    return stats.uniform(a[0], a[1] - a[0])
+
+
+def _psa_param(name: str, data: Any, where: str) -> Param:
+    """A PSA parameter: ``{dist: beta, alpha: .., beta: .., source: ..}`` and the like."""
+    w = f"{where}: parameters.{name}"
+    if not isinstance(data, dict):
+        raise _fail(w, "expected a mapping with dist, its fields and source")
+    dist = data.get("dist")
+    if dist not in DISTRIBUTIONS:
+        raise _fail(
+            f"{w}.dist", f"{dist!r} is not allowed; expected one of {', '.join(DISTRIBUTIONS)}"
+        )
+    need = DISTRIBUTIONS[dist]
+    unknown = sorted(set(data) - {"dist", "source", *need})
+    if unknown:
+        raise _fail(w, f"unknown field {unknown[0]!r}; a {dist} takes {', '.join(need)}, source")
+    src = data.get("source")
+    if not isinstance(src, str) or not src.strip():
+        raise _fail(f"{w}.source", "state the distribution's source or rationale")
+    a = tuple(_number(data.get(k), f"{w}.{k}") for k in need)
+    positive = dist in ("beta", "gamma", "lognormal")
+    if (positive and min(a) <= 0) or (dist == "normal" and a[1] <= 0):
+        raise _fail(w, f"{dict(zip(need, a, strict=True))} is not allowed; expected values above 0")
+    if dist == "uniform" and not a[0] < a[1]:
+        raise _fail(w, f"low ({a[0]:g}) must be below high ({a[1]:g})")
+    return Param(name, dist, dist=a, source=src.strip())
+
+
 def _overrides(value: Any, where: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and "=" in v for v in value):
         raise _fail(where, "expected a list of KEY=VALUE overrides")
@@ -206,7 +269,12 @@ def from_dict(data: Any, source: str = "design") -> Design:
     params = data.get("parameters")
     if not isinstance(params, dict) or not params:
         raise _fail(f"{source}: parameters", "expected a mapping of keys to their ranges")
-    plist = tuple(_param(str(k), v, method, source) for k, v in params.items())
+    make = (
+        (lambda k, v: _psa_param(k, v, source))
+        if method == "psa"
+        else (lambda k, v: _param(k, v, method, source))
+    )
+    plist = tuple(make(str(k), v) for k, v in params.items())
     arms_data = data.get("arms") or {}
     if not isinstance(arms_data, dict):
         raise _fail(f"{source}: arms", "expected a mapping of arm names to override lists")
@@ -268,12 +336,47 @@ def problem(design: Design) -> dict[str, Any]:
     return {"num_vars": d, "names": design.names, "bounds": [[0.0, 1.0]] * d}
 
 
-def unit_sample(design: Design) -> np.ndarray:
+def psa_generator(root_seed: int) -> np.random.Generator:
+    """The PSA's named stream: as a run's stream ``"psa"`` of the root seed would be."""
+    import zlib
+
+    ss = np.random.SeedSequence(
+        entropy=int(root_seed), spawn_key=(zlib.crc32(PSA_STREAM.encode()),)
+    )
+    return np.random.Generator(np.random.PCG64(ss))
+
+
+def root_seed(overrides: list[str]) -> int:
+    """The root seed the overrides set (the last ``seed=``), else the run keys' default.
+
+    Raises:
+        ConfigError: If ``seed`` is not one whole number (a PSA needs one root seed).
+    """
+    from .modelspec import RunKeys
+
+    given = [ov.split("=", 1)[1].strip() for ov in overrides if ov.split("=", 1)[0] == "seed"]
+    if not given:
+        return int(RunKeys().seed)
+    try:
+        return int(given[-1])
+    except ValueError:
+        raise ConfigError(
+            f"seed: {given[-1]!r} is not allowed with a psa design; expected one whole number "
+            "(the root seed of the parameter draws and of every run)"
+        ) from None
+
+
+def unit_sample(design: Design, seed_of_root: int | None = None) -> np.ndarray:
     """The design's sample on the unit hypercube, one row per point (factorial: indices).
 
     Sobol and Morris samples come from SALib, Latin hypercubes from ``scipy.stats.qmc``;
-    a factorial design's rows are the positions of each level in ``[0, 1]``.
+    a factorial design's rows are the positions of each level in ``[0, 1]``; a PSA's
+    are independent uniform draws from the named stream ``"psa"`` of the root seed
+    (:func:`psa_generator`), mapped through each distribution's inverse CDF.
     """
+    if design.method == "psa":
+        root = int(RUN_SEED_DEFAULT if seed_of_root is None else seed_of_root)
+        return psa_generator(root).random((design.n, len(design.parameters)))
     prob, seed = problem(design), design.sampler_seed
     if design.method == "sobol":
         import warnings
@@ -353,6 +456,7 @@ def record(design: Design, unit: np.ndarray, values: list[list[Any]]) -> dict[st
         "source": design.source,
         "parameters": [
             {"name": p.name, "type": p.kind, "low": p.low, "high": p.high, "values": list(p.values)}
+            | ({"dist": list(p.dist), "source": p.source} if p.dist else {})
             for p in design.parameters
         ],
         "arms": {k: list(v) for k, v in design.arms.items()},

@@ -678,7 +678,15 @@ def build_report(folder: Path | str, baseline: str | None = None) -> Path:
         raise ReportError(f"{str(folder)!r}: no such folder; give a sweep folder")
     from .design import read_record
 
-    if read_record(folder) is not None:  # a design: its analyses, not a table per point
+    rec = read_record(folder)
+    if rec is not None and rec.get("method") == "psa":  # a PSA: its cost-effectiveness
+        from .psa import PSAError, cea_report
+
+        try:
+            return cea_report(folder)
+        except PSAError as exc:
+            raise ReportError(str(exc)) from None
+    if rec is not None:  # a design: its analyses, not a table per point
         from .sensitivity import design_report
 
         return design_report(folder)
@@ -769,16 +777,19 @@ def _write_report(
     base = resolve_baseline(baseline, scenarios, sweep)
     figdir = stage / "figures"
     figdir.mkdir()
-    _VIEW[:] = [view_of(load_spec(folder_model(folder)))]
+    spec = load_spec(folder_model(folder))
+    _VIEW[:] = [view_of(spec)]
     metrics = [(m, lab) for m, lab in _view().table if m in ok.columns]
 
     out = _header(folder, ok, len(runs), len(failed), scenarios)
+    out += evaluation_section(spec)
     out += ["", "## What was run", ""]
     out += _design_section(ok, sweep, scenarios, base)
     out += ["", "## How intervals are computed", ""]
     out += _methods_section(ok, scenarios)
     out += _summary_section(ok, scenarios, metrics, stage / SUMMARY_CSV)
     out += _differences_section(ok, scenarios, metrics, base, stage / DIFFERENCES_CSV)
+    out += incremental_section(ok, scenarios, getattr(spec, "cea_metrics", None))
     lines, figures = _figure_sections(folder, ok, sweep, scenarios, base, figdir)
     out += lines + _failed_section(failed) + _files_section()
     (stage / REPORT_FILE).write_text("\n".join(out) + "\n")
@@ -800,6 +811,48 @@ def _header(
     note = planned_note(folder, n_runs)
     if note:
         out += ["", f"**Incomplete: {note}.** The intervals below use only the finished runs."]
+    return out
+
+
+def evaluation_section(spec: Any) -> list[str]:
+    """The evaluation's perspective, time horizon and discounting, as the model states them.
+
+    A model states them in its spec's ``evaluation`` text; a model that does not gets a
+    line saying so, so that every report says what its costs and effects cover.
+    """
+    text = str(getattr(spec, "evaluation", "") or "").strip()
+    if not text:
+        text = (
+            f"The model {getattr(spec, 'name', '')!r} states no perspective, time horizon or "
+            "discounting (its spec has no `evaluation` text)."
+        )
+    return ["", "## Perspective, time horizon and discounting", "", text]
+
+
+def incremental_section(
+    ok: pd.DataFrame, scenarios: list[str], cea: tuple[str, str] | None
+) -> list[str]:
+    """The base case's incremental analysis of the scenarios' mean cost and effect.
+
+    ``cea`` is the model spec's ``cea_metrics`` (cost, effect); nothing where a model
+    declares none or the runs lack them.
+    """
+    from .economics import incremental_analysis
+
+    if not cea or not set(cea) <= set(ok.columns) or len(scenarios) < 2:
+        return []
+    cost, effect = cea
+    means = ok.groupby("scenario")[[cost, effect]].mean().reindex(scenarios).reset_index()
+    t = incremental_analysis(means, cost, effect, "scenario")
+    out = ["", "## Incremental analysis (base case, means over replications)", ""]
+    out.append(f"Cost `{cost}`, effect `{effect}`; ordered by cost; ICER in cost per effect.")
+    out += ["", "| scenario | cost | effect | status | vs | ICER |", "|---|---:|---:|---|---|---:|"]
+    for r in t.itertuples():
+        icer = "" if math.isnan(r.icer) else fmt_num(r.icer, 0)
+        out.append(
+            f"| {r.scenario} | {fmt_num(getattr(r, cost), 0)} | {fmt_num(getattr(r, effect), 2)}"
+            f" | {r.status} | {r.compared_with} | {icer} |"
+        )
     return out
 
 

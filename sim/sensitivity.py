@@ -388,6 +388,11 @@ def design_report(folder: str | Path) -> Path:
         lines.append(f"| {p['name']} | {p['type']} | {span} |")
     for arm, ovs in (rec.get("arms") or {}).items():
         lines.append(f"\nArm `{arm}`: `{' '.join(ovs)}`")
+    from .collect import folder_model
+    from .modelspec import load_spec
+    from .report import evaluation_section
+
+    lines += evaluation_section(load_spec(folder_model(folder)))
     lines += ["", "## Sensitivity", ""]
     path = folder / SENSITIVITY_FILE
     if path.is_file():

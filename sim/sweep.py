@@ -736,9 +736,9 @@ def _design_combos(
     design: Any, fixed: list[str], on_plan: Callable[[int], None] | None
 ) -> tuple[Any, list[list[Any]], list[tuple[list[str], dict[str, str]]]]:
     """A design's unit sample, its points' values, and one combination per (arm, point)."""
-    from .design import ARM_KEY, POINT_KEY, overrides_of, point_values, unit_sample
+    from .design import ARM_KEY, POINT_KEY, overrides_of, point_values, root_seed, unit_sample
 
-    unit = unit_sample(design)
+    unit = unit_sample(design, root_seed(fixed) if design.method == "psa" else None)
     values = point_values(design, unit)
     arms = list(design.arms.items()) or [("", ())]
     if on_plan is not None:
