@@ -194,7 +194,7 @@ def test_a_pickled_configuration_loads_in_a_fresh_process(tmp_path):
     from carenet.sim.config import load_config
 
     path = tmp_path / "cfg.pkl"
-    path.write_bytes(pickle.dumps(load_config(["steps=3", "seed=7"])))
+    path.write_bytes(pickle.dumps(load_config(["steps=3", "warmup_weeks=0", "seed=7"])))
     code = f"import pickle; c = pickle.load(open({str(path)!r}, 'rb')); print(c.steps, c.seed)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.split() == ["3", "7"], out.stderr
