@@ -29,6 +29,9 @@ from carenet.experiments.common import Findings, Results, interval_figure
 from carenet.sim.analysis import mean_ci
 
 METRICS: list[tuple[str, str, float, str]] = [
+    ("discounted_net_monetary_benefit", "NMB at £20k/QALY, discounted (GBP m)", 1e-6, "{:,.1f}"),
+    ("discounted_qalys_net", "QALYs net, discounted", 1.0, "{:,.0f}"),
+    ("discounted_cost_total", "Cost, discounted (GBP m)", 1e-6, "{:,.1f}"),
     ("qalys_net", "QALYs net", 1.0, "{:,.0f}"),
     ("cost_total", "Cost (GBP m)", 1e-6, "{:,.1f}"),
     ("cost_transaction", "Transaction cost (GBP m)", 1e-6, "{:,.1f}"),
