@@ -501,3 +501,38 @@ def test_local_launcher_under_hydras_own_sweeper_gives_the_same_runs(tmp_path):
         a = json.loads((ours.out / "runs" / rid / "summary.json").read_text())
         b = json.loads((hydras.out / "runs" / rid / "summary.json").read_text())
         assert a == b
+
+
+# --- designs through the cluster launchers -------------------------------------------------
+
+
+@pytest.mark.parametrize("launcher", ["slurm", "ray_local"])
+def test_a_design_gives_the_same_results_under_slurm_and_ray(
+    launcher: str, base_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A design's points run as the sweep's scenarios, so any launcher runs them alike."""
+    import pandas as pd
+
+    from tests.sim.design_fixtures import run_design, write_design
+
+    f = write_design(tmp_path, n=2)  # 2 x (3 + 2) = 10 points
+    local = tmp_path / "local"
+    run_design(f, local, "replications=1")
+    collect(local)
+    out = tmp_path / "out"
+    env = dict(base_env)
+    if launcher == "slurm":
+        fake = tmp_path / "fake_slurm"
+        fake.mkdir()
+        env["PATH"] = f"{FAKE_SLURM}{os.pathsep}{env['PATH']}"
+        env["FAKE_SLURM_DIR"] = str(fake)
+    args = ["run", "-m", f"design={f}", "replications=1", f"out={out}", "progress=false"]
+    args += LAUNCHERS[launcher]
+    r = _carenet(args, tmp_path, env)
+    assert r.returncode == 0, f"stdout:\n{r.stdout}\nstderr:\n{r.stderr[-4000:]}"
+    collect(out)
+    cols = ["run_id", "design_point", "y"]
+    a = pd.read_parquet(local / "runs.parquet")[cols].sort_values("run_id")
+    b = pd.read_parquet(out / "runs.parquet")[cols].sort_values("run_id")
+    assert len(a) > 0
+    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
