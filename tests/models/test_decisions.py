@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from carenet.models.ledger import leaves_acute
+from carenet.models.ledger import inflation_factor, leaves_acute, unit_costs
 from carenet.models.model import CareSystemModel
 from carenet.models.registry import REC_KEYS
 from carenet.models.routes import COLD, DIRECT, ESCALATION, approval_capacity, approvers
@@ -133,7 +133,10 @@ def test_wait_price_is_pair_dependent_where_the_charge_is() -> None:
     g, _ = _pair(m, "gp", "community")
     assert leaves_acute(np.array(["acute"]), np.array(["community"]))[0]
     assert W[a, c] - W[g, c] == pytest.approx(7 * pr.night)
-    assert pr.bed_week == pytest.approx(7 * 395.0)
+    # GBP 395 a night at its own price year, inflated to the run's (ledger.unit_costs).
+    night = unit_costs(m.cfg)["delayed_discharge_night"]
+    assert night == pytest.approx(395.0 * inflation_factor(m.cfg.costs, "2022/23"))
+    assert pr.bed_week == pytest.approx(7 * night)
     assert np.array_equal(m.view().wait_price, m.ec_wait)
 
 
