@@ -15,7 +15,14 @@ import pytest
 
 from tests.cli import carenet
 
-SMALL = ("population=small", "organisations=small", "steps=4", "progress=false", "figures=false")
+SMALL = (
+    "population=small",
+    "organisations=small",
+    "steps=4",
+    "warmup_weeks=0",
+    "progress=false",
+    "figures=false",
+)
 RULES = Path(__file__).resolve().parent.parent / "models" / "user_rules" / "cautious_rules.py"
 
 # (case id, arguments after ``carenet run``, text the one line must contain)
