@@ -51,8 +51,8 @@ def metric_scale(name: str) -> str:
     """The scale of a metric: :data:`SHARE`, :data:`POSITIVE` or :data:`REAL`.
 
     Shares (``*_share``, ``share_*``, ``*_gini``, rates and indices in [0, 1]) are SHARE;
-    net values and correlations REAL; every other metric (costs, counts, waits, QALYs
-    gained or lost, ties) is a non-negative quantity, POSITIVE.
+    net values (discounted or not) and correlations REAL; every other metric (costs,
+    counts, waits, QALYs gained or lost, ties) is a non-negative quantity, POSITIVE.
 
     Example:
         >>> metric_scale("handoff_failure_rate"), metric_scale("cost_total")
@@ -62,7 +62,8 @@ def metric_scale(name: str) -> str:
         return SHARE
     if name.startswith("failed_share_"):
         return SHARE
-    if name in REAL_METRICS or name.startswith("qalys_net") or name.endswith("_corr"):
+    base = name.removeprefix("discounted_")  # a discounted total has its total's scale
+    if base in REAL_METRICS or base.startswith("qalys_net") or name.endswith("_corr"):
         return REAL
     return POSITIVE
 
