@@ -221,7 +221,7 @@ class PopulationConfig:
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     episode_rate_per_year: list = P(
-        [0.3, 1.2, 2.5, 4.0],
+        [1.35, 5.4, 11.25, 18.0],
         lo=0.0,
         hi=52.0,
         length=4,
@@ -396,7 +396,7 @@ class HandoffConfig:
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     cold_delay_weeks: float = P(
-        1.0,
+        0.3,
         lo=0.0,
         hi=52.0,
         unit="weeks",
@@ -407,7 +407,7 @@ class HandoffConfig:
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     best_delay_weeks: float = P(
-        0.1,
+        0.03,
         lo=0.0,
         hi=52.0,
         unit="weeks",
@@ -446,7 +446,7 @@ class HandoffConfig:
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     broker_delay_weeks: float = P(
-        0.25,
+        0.075,
         lo=0.0,
         hi=52.0,
         unit="weeks",
@@ -469,7 +469,7 @@ class HandoffConfig:
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     escalation_delay_per_level: float = P(
-        0.25,
+        0.075,
         lo=0.0,
         hi=52.0,
         unit="weeks/level",
@@ -914,16 +914,16 @@ class ScenarioConfig:
 DEFAULT_PATHWAYS: list[dict[str, Any]] = [
     {
         "name": "gp_only",
-        "weights": [0.80, 0.55, 0.45, 0.30],
+        "weights": [4.0, 2.75, 2.25, 1.5],
         "qaly_gain": 0.01,
-        "steps": [{"line": "gp_consult", "weeks": 1, "item": "gp_consultation", "units": 1.0}],
+        "steps": [{"line": "gp_consult", "weeks": 1, "item": "gp_consultation", "units": 2.0}],
     },
     {
         "name": "diabetes_review",
         "weights": [0.02, 0.25, 0.20, 0.10],
         "qaly_gain": 0.03,
         "steps": [
-            {"line": "gp_consult", "weeks": 1, "item": "gp_consultation", "units": 1.0},
+            {"line": "gp_consult", "weeks": 1, "item": "gp_consultation", "units": 3.0},
             {
                 "line": "district_nursing",
                 "weeks": 2,
@@ -937,7 +937,7 @@ DEFAULT_PATHWAYS: list[dict[str, Any]] = [
         "weights": [0.10, 0.08, 0.08, 0.08],
         "qaly_gain": 0.02,
         "steps": [
-            {"line": "gp_consult", "weeks": 1, "item": "gp_consultation", "units": 1.0},
+            {"line": "gp_consult", "weeks": 1, "item": "gp_consultation", "units": 2.0},
             {"line": "vcse_support", "weeks": 4, "item": "vcse_session", "units": 1.0},
         ],
     },
@@ -946,9 +946,24 @@ DEFAULT_PATHWAYS: list[dict[str, Any]] = [
         "weights": [0.05, 0.05, 0.05, 0.03],
         "qaly_gain": 0.12,
         "steps": [
-            {"line": "gp_consult", "weeks": 1, "item": "gp_consultation", "units": 1.0},
+            {"line": "gp_consult", "weeks": 1, "item": "gp_consultation", "units": 2.0},
             {"line": "mh_treatment", "weeks": 3, "item": "mh_contact", "units": 1.0},
             {"line": "vcse_support", "weeks": 4, "item": "vcse_session", "units": 1.0},
+        ],
+    },
+    {
+        "name": "ae_discharged",
+        "weights": [0.32, 0.32, 0.384, 0.48],
+        "qaly_gain": 0.005,
+        "steps": [{"line": "ae", "weeks": 1, "item": "ae_attendance", "units": 1.0}],
+    },
+    {
+        "name": "emergency_admission_home",
+        "weights": [0.004, 0.03, 0.06, 0.08],
+        "qaly_gain": 0.08,
+        "steps": [
+            {"line": "ae", "weeks": 1, "item": "ae_attendance", "units": 1.0},
+            {"line": "inpatient", "weeks": 1, "item": "nonelective_short_stay", "units": 1.0},
         ],
     },
     {
@@ -956,7 +971,7 @@ DEFAULT_PATHWAYS: list[dict[str, Any]] = [
         "weights": [0.002, 0.03, 0.08, 0.12],
         "qaly_gain": 0.12,
         "steps": [
-            {"line": "gp_consult", "weeks": 1, "item": "gp_consultation", "units": 1.0},
+            {"line": "gp_consult", "weeks": 1, "item": "gp_consultation", "units": 2.0},
             {"line": "ae", "weeks": 1, "item": "ae_attendance", "units": 1.0},
             {"line": "inpatient", "weeks": 1, "item": "nonelective_short_stay", "units": 1.0},
             {
