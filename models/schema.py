@@ -221,7 +221,7 @@ class PopulationConfig:
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     episode_rate_per_year: list = P(
-        [1.35, 5.4, 11.25, 18.0],
+        [1.448484, 5.793937, 12.070702, 19.313124],
         lo=0.0,
         hi=52.0,
         length=4,
@@ -914,7 +914,7 @@ class ScenarioConfig:
 DEFAULT_PATHWAYS: list[dict[str, Any]] = [
     {
         "name": "gp_only",
-        "weights": [4.0, 2.75, 2.25, 1.5],
+        "weights": [4.29719, 2.954318, 2.417169, 1.611446],
         "qaly_gain": 0.01,
         "steps": [{"line": "gp_consult", "weeks": 1, "item": "gp_consultation", "units": 2.0}],
     },
@@ -953,7 +953,7 @@ DEFAULT_PATHWAYS: list[dict[str, Any]] = [
     },
     {
         "name": "ae_discharged",
-        "weights": [0.32, 0.32, 0.384, 0.48],
+        "weights": [0.328223, 0.328223, 0.393868, 0.492335],
         "qaly_gain": 0.005,
         "steps": [{"line": "ae", "weeks": 1, "item": "ae_attendance", "units": 1.0}],
     },

@@ -491,10 +491,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         return 0
 
     def log(rec: dict[str, Any]) -> None:
-        print(
-            f"trial {rec['trial']:>3}: objective {rec['objective']:.4f}  {rec['values']}",
-            flush=True,
-        )
+        shown = {k: v for k, v in rec["values"].items() if k != LIBRARY}
+        print(f"trial {rec['trial']:>3}: objective {rec['objective']:.4f}  {shown}", flush=True)
 
     result = fit(decl, overrides, seeds, args.trials, args.jobs, log)
     best = result["best"]
