@@ -204,6 +204,14 @@ class CostsConfig:
     )
 
 
+CALIBRATED = (
+    "calibrated: carenet calibrate --fit to the published activity rates of "
+    "configs/calibration/targets.yaml; the fit's record is configs/calibration/fitted.json "
+    "(docs/calibration.md)"
+)
+"""Source of the defaults that ``carenet calibrate --fit`` set."""
+
+
 @dataclass
 class PopulationConfig:
     """The patient population: size, localities, risk strata and how often needs arise."""
@@ -226,8 +234,10 @@ class PopulationConfig:
         hi=52.0,
         length=4,
         unit="episodes/person/year",
-        doc="Rate at which care episodes arise, by stratum.",
-        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+        doc="Rate at which care episodes arise, by stratum (a patient has one episode at a "
+        "time). The level is calibrated (one factor on all strata); the ratios between the "
+        "strata are illustrative assumptions.",
+        source=CALIBRATED,
     )
     progression_per_year: list = P(
         [0.01, 0.025, 0.015, 0.0],
@@ -401,10 +411,13 @@ class HandoffConfig:
         hi=52.0,
         unit="weeks",
         doc=(
-            "Delay of a cold handoff (finding the right team, a referral form, triage). "
-            "Reasoning: about a week for an unsolicited referral to be picked up."
+            "Delay of a cold handoff (finding the right team, a referral form, triage): "
+            "about two days. The level of all four route delays (cold, best, broker, "
+            "escalation per level) is calibrated by one factor to delayed-discharge bed "
+            "days; their ratios are the assumptions (a cold referral ten times a trusted "
+            "call, a broker or an approval level a quarter of a cold referral)."
         ),
-        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+        source=CALIBRATED,
     )
     best_delay_weeks: float = P(
         0.03,
@@ -412,10 +425,11 @@ class HandoffConfig:
         hi=52.0,
         unit="weeks",
         doc=(
-            "Delay over a fully trusted tie (interpolated by trust like failure). "
-            "Reasoning: a phone call between people who know each other: under a day."
+            "Delay over a fully trusted tie (interpolated by trust like failure): a phone "
+            "call between people who know each other, a fraction of a day. Level "
+            "calibrated with cold_delay_weeks (ratio 1:10 assumed)."
         ),
-        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+        source=CALIBRATED,
     )
     direct_admin_hours: float = P(
         0.25,
@@ -452,9 +466,10 @@ class HandoffConfig:
         unit="weeks",
         doc=(
             "Extra delay added by a broker (its failure and trust delay are those of the "
-            "weaker leg). Reasoning: one more person relays the referral: a day or two."
+            "weaker leg): one more person relays the referral, about half a day. Level "
+            "calibrated with cold_delay_weeks (a quarter of it, assumed)."
         ),
-        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+        source=CALIBRATED,
     )
     escalation_fail: float = P(
         0.04,
@@ -475,10 +490,11 @@ class HandoffConfig:
         unit="weeks/level",
         doc=(
             "Approval delay per hierarchy level climbed and descended (to the lowest common "
-            "superior and back), before any wait for the approver's capacity. Reasoning: a "
-            "panel or sign-off at each level, of the order of days."
+            "superior and back), before any wait for the approver's capacity: a sign-off "
+            "at each level, about half a day. Level calibrated with cold_delay_weeks (a "
+            "quarter of it, assumed)."
         ),
-        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+        source=CALIBRATED,
     )
     escalation_admin_hours_per_level: float = P(
         0.5,
@@ -1001,7 +1017,14 @@ DEFAULT_PATHWAYS: list[dict[str, Any]] = [
 ]
 """Default pathway library. ``weights`` give each pathway's relative chance by stratum;
 each step names a service line, its weeks of service, the cost item and units per week.
-Health gains are illustrative assumptions (QALYs per completed episode), not estimates."""
+Health gains are illustrative assumptions (QALYs per completed episode), not estimates.
+A GP step's units are appointments with practice staff in the episode (assumed: 2, and 3
+for a long-term-condition review with GP, nurse and tests). ``ae_discharged`` (an A&E
+attendance without admission) and ``emergency_admission_home`` (admitted, discharged
+home without new support: about half of discharges in England's discharge-to-assess
+model) bring the mix of A&E, admissions and supported discharges toward England's;
+the weights of ``gp_only`` and ``ae_discharged`` are calibrated (one factor each on all
+strata; configs/calibration/fitted.json), the others are assumptions."""
 
 
 @dataclass

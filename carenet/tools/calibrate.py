@@ -392,6 +392,18 @@ def override_yaml(values: dict[str, Any], command: str) -> str:
     return head + yaml.safe_dump(nested, sort_keys=True)
 
 
+def compact_trial(rec: dict[str, Any]) -> dict[str, Any]:
+    """A trial without its copy of the whole pathway library (for the history).
+
+    Each ``weights`` parameter's new weights stay under its label, so the trial's point
+    is still complete; ``start`` and ``best`` keep the library and its override.
+    """
+    out = dict(rec)
+    out["values"] = {k: v for k, v in rec["values"].items() if k != LIBRARY}
+    out["overrides"] = [o for o in rec["overrides"] if not o.startswith(f"{LIBRARY}=")]
+    return out
+
+
 def write_fit(out: Path, record: dict[str, Any], command: str) -> list[Path]:
     """Write ``calibration.json`` (the whole record) and ``calibrated.yaml`` atomically.
 
@@ -401,6 +413,10 @@ def write_fit(out: Path, record: dict[str, Any], command: str) -> list[Path]:
     from carenet.sim.runner import _json_safe, git_revision, versions
 
     record = {**record, "command": command, "versions": versions(), "git": git_revision()}
+    if "fit" in record and "history" in record["fit"]:
+        fit_ = dict(record["fit"])
+        fit_["history"] = [compact_trial(r) for r in fit_["history"]]
+        record["fit"] = fit_
     js = out / "calibration.json"
     _atomic_write(js, json.dumps(_json_safe(record), indent=2, sort_keys=True) + "\n")
     ym = out / "calibrated.yaml"

@@ -180,3 +180,26 @@ def test_calibrate_prints_every_target_with_a_verdict():
     for t in load_targets()["targets"]:
         line = next(x for x in r.stdout.splitlines() if x.startswith(t["name"]))
         assert any(v in line for v in ("within", "low", "high")), line
+
+
+def test_the_shipped_defaults_are_the_recorded_fits_best_point():
+    from importlib import resources
+
+    record = json.loads(
+        resources.files("carenet.configs").joinpath("calibration/fitted.json").read_text()
+    )
+    best = record["fit"]["best"]
+    assert best["objective"] == min(r["objective"] for r in record["fit"]["history"])
+    assert record["command"].startswith("carenet calibrate --fit")
+    decl = load_targets()
+    defaults = free_defaults(decl["free"], [])
+    for f in decl["free"]:
+        if f.kind == "weights":
+            now = next(p for p in defaults[LIBRARY] if p["name"] == f.pathway)["weights"]
+            assert now == best["values"][f.label], f.label
+        for key in () if f.kind == "weights" else f.all_keys:
+            assert defaults[key] == pytest.approx(best["values"][key]), key
+    # Every fitted target was within tolerance at the best point.
+    assert all(r["verdict"] == "within" for r in record["comparison"] if r["fit"])
+    # History entries are compact: the library is kept once, at the start and the best.
+    assert all(LIBRARY not in r["values"] for r in record["fit"]["history"])
