@@ -146,9 +146,13 @@ def test_noise_in_failure_cost_does_not_ratchet_budgets_up():
 def test_boards_change_results_in_a_tie_less_hierarchy():
     runs = {}
     for comps in ("[]", "[boards]"):
-        m = model(*DOMINATE_HIER, f"response.components={comps}")
         # A weak board tie is used once its trust has grown over many boards: priced as
         # the accounting charges (#12 item 2), direct beats approval only at high trust.
+        # With the calibrated route delays (#13) approval is quick and that takes longer
+        # than this run; at the uncalibrated approval delay (0.25 weeks a level) it comes
+        # within 130 weeks.
+        slow = "handoff.escalation_delay_per_level=0.25"
+        m = model(*DOMINATE_HIER, slow, f"response.components={comps}")
         m.run(130)
         runs[comps] = (m, m.summary())
     (bare, s0), (board, s1) = runs["[]"], runs["[boards]"]

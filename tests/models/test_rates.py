@@ -33,7 +33,11 @@ def test_activity_table_takes_the_units_of_the_steps_whose_item_it_counts():
     adm = [a.counter for a in ACTIVITY].index("pathway_admissions")
     names = [p["name"] for p in DEFAULT_PATHWAYS]
     fall = names.index("frail_fall")
-    assert table[gp, names.index("gp_only"), 0] == 1.0
+    gp_only = DEFAULT_PATHWAYS[names.index("gp_only")]
+    assert table[gp, names.index("gp_only"), 0] == gp_only["steps"][0]["units"] == 2.0
+    ae_only = names.index("ae_discharged")
+    ae = [a.counter for a in ACTIVITY].index("ae_attendances")
+    assert table[ae, ae_only, 0] == 1.0 and table[adm, ae_only].sum() == 0.0
     assert table[gp, fall].sum() == 0.0  # a fall starts in A&E, not at the GP
     assert table[adm, fall, 1] == 0.5  # a long stay: half a unit a week for two weeks
 
