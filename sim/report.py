@@ -120,7 +120,9 @@ _SCALES = {"share": SHARE, "nonnegative": POSITIVE, "signed": REAL}
 
 def view_of(spec: Any) -> View:
     """The report's view of a model: from its metric declarations (and ``panels``)."""
-    shown = [m for m in spec.metrics if m.in_summary]
+    shown = _lead_with(
+        [m for m in spec.metrics if m.in_summary], getattr(spec, "headline_order", None)
+    )
     table = tuple((m.name, m.title) for m in shown)
     key = tuple(m.name for m in shown if m.headline) or tuple(n for n, _ in table[:6])
     series = getattr(spec, "panels", None) or tuple(
@@ -134,6 +136,16 @@ def view_of(spec: Any) -> View:
         series=tuple(series)[:4],
         scales={m.name: _SCALES[m.scale] for m in spec.metrics},
     )
+
+
+def _lead_with(metrics: list[Any], order: Any) -> list[Any]:
+    """``metrics`` with those named in ``order`` first, in that order, then the rest.
+
+    ``order`` is a spec's ``headline_order`` (carenet's leads with the discounted totals,
+    each undiscounted total beside it); a spec without one keeps its declaration order.
+    """
+    rank = {name: i for i, name in enumerate(order or ())}
+    return sorted(metrics, key=lambda m: rank.get(m.name, len(rank)))
 
 
 def _scale(metric: str) -> str:
