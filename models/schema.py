@@ -172,8 +172,9 @@ class CostsConfig:
         lo=0.0,
         hi=1e6,
         unit="GBP/QALY",
-        doc="Willingness to pay per QALY for net monetary benefit (NICE range 20,000-30,000).",
-        source="NICE",
+        doc="Willingness to pay per QALY for net monetary benefit (NICE range 20,000-30,000). "
+        "A value judgement, not a price: not inflated with costs.inflation_index.",
+        source="NICE health technology evaluations manual 2022 (PMG36)",
     )
     price_year: str = P(
         "2024/25",
@@ -710,12 +711,21 @@ class ResponseConfig:
         "shared_records, boards, inspections, hub_funding, relationship_time, pooled_budget. "
         "A component acts only when listed; its parameters (response.*) act only then.",
     )
+    price_year: str = P(
+        "2024/25",
+        doc="Price year the response's money parameters (the *_gbp keys) are stated at; "
+        "the ledger inflates them to costs.price_year with costs.inflation_index, as it "
+        "does the unit costs (a key of costs.inflation_index).",
+        source="assumption: the illustrative money parameters are set at the unit costs' "
+        "latest price year",
+    )
     contract_setup_gbp: float = P(
         5000.0,
         lo=0.0,
         hi=1e8,
         unit="GBP",
-        doc="Cost to set up one contract (assumption: legal and procurement time).",
+        doc="Cost to set up one contract (assumption: legal and procurement time), at "
+        "response.price_year prices.",
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     contract_lead_time_weeks: int = P(
@@ -729,7 +739,7 @@ class ResponseConfig:
         lo=0.0,
         hi=1e8,
         unit="GBP",
-        doc="Cost to renew a contract (assumption).",
+        doc="Cost to renew a contract (assumption), at response.price_year prices.",
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     monitoring_share: float = P(
@@ -784,7 +794,7 @@ class ResponseConfig:
         lo=0.0,
         hi=1e8,
         unit="GBP",
-        doc="Cost of one inspection incl. preparation (assumption).",
+        doc="Cost of one inspection incl. preparation (assumption), at response.price_year prices.",
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     inspection_effect: float = P(
@@ -802,7 +812,8 @@ class ResponseConfig:
         lo=0.0,
         hi=1e9,
         unit="GBP/org",
-        doc="One-off investment per service organisation (assumption).",
+        doc="One-off investment per service organisation (assumption), at response.price_year "
+        "prices.",
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     shared_records_running_gbp: float = P(
@@ -810,7 +821,7 @@ class ResponseConfig:
         lo=0.0,
         hi=1e7,
         unit="GBP/org/week",
-        doc="Running cost per organisation per week (assumption).",
+        doc="Running cost per organisation per week (assumption), at response.price_year prices.",
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     shared_records_golive_weeks: int = P(
@@ -844,7 +855,7 @@ class ResponseConfig:
         lo=0.0,
         hi=1e8,
         unit="GBP/hub/week",
-        doc="Cost of funding one hub.",
+        doc="Cost of funding one hub, at response.price_year prices.",
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
 

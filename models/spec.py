@@ -16,7 +16,7 @@ from typing import Any
 from carenet.params import ConfigError, bad, typed
 from carenet.spec import BaseSpec, Metric
 
-from .ledger import unit_costs
+from .ledger import response_prices, unit_costs
 from .power import RULES, PowerRule, load_target
 from .schema import LINES, SERVICE_KINDS, STRATA, CarenetConfig, CostItem, ShockConfig
 from .shocks import scenario_notes, scenario_problem, shock_window
@@ -288,6 +288,7 @@ def _cross_checks(cfg: Any) -> None:
             raise bad(f"costs.items.{name}", item, "a cost with its source and price_year stated")
     cfg.costs.items = {k: asdict(v) for k, v in items.items()}
     unit_costs(cfg)  # every price year, and the target year, in the inflation index
+    response_prices(cfg)  # and the response's money parameters' price year
     for required in ("professional_hour", "delayed_discharge_night"):
         if required not in items:
             raise ConfigError(f"costs.items: {required!r} is missing; it is required")
