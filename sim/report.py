@@ -48,7 +48,6 @@ import pandas as pd  # noqa: E402
 from .analysis import (  # noqa: E402
     LEVEL,
     POSITIVE,
-    REAL,
     SHARE,
     band,
     mean_ci,
@@ -104,7 +103,8 @@ class View:
         lower: Metrics for which less is better (heat-map colours reversed).
         key: Metrics shown when there are too many scenarios for a column each.
         series: Time-series panels: metric, title, cumulative?, scale.
-        scales: Each declared metric's interval scale (:func:`metric_scale` for others).
+        spec: The model spec, whose declarations give each metric's interval scale
+            (:func:`metric_scale`).
     """
 
     table: tuple[tuple[str, str], ...]
@@ -112,10 +112,7 @@ class View:
     lower: frozenset[str]
     key: tuple[str, ...]
     series: tuple[tuple[str, str, bool, float], ...]
-    scales: dict[str, str]
-
-
-_SCALES = {"share": SHARE, "nonnegative": POSITIVE, "signed": REAL}
+    spec: Any
 
 
 def view_of(spec: Any) -> View:
@@ -134,7 +131,7 @@ def view_of(spec: Any) -> View:
         lower=frozenset(m.name for m in spec.metrics if m.better == "lower"),
         key=key,
         series=tuple(series)[:4],
-        scales={m.name: _SCALES[m.scale] for m in spec.metrics},
+        spec=spec,
     )
 
 
@@ -150,7 +147,7 @@ def _lead_with(metrics: list[Any], order: Any) -> list[Any]:
 
 def _scale(metric: str) -> str:
     """A metric's interval scale: as the model declares it, else by its name."""
-    return _view().scales.get(metric) or metric_scale(metric)
+    return metric_scale(metric, _view().spec)
 
 
 _VIEW: list[View] = []
