@@ -792,7 +792,7 @@ class ResponseConfig:
     )
     price_year: str = P(
         "2024/25",
-        doc="Price year the response's money parameters (the *_gbp keys) are stated at; "
+        doc="Price year the response's money parameters (its keys ending _gbp) are stated at; "
         "the ledger inflates them to costs.price_year with costs.inflation_index, as it "
         "does the unit costs (a key of costs.inflation_index).",
         source="assumption: the illustrative money parameters are set at the unit costs' "

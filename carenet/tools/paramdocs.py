@@ -429,8 +429,9 @@ def _section(s: str, params: list[tuple[str, Any]]) -> list[str]:
     if s == "costs":
         lines += ["", "### Unit costs", ""]
         lines += [
-            "The default `costs.items` (`DEFAULT_COST_ITEMS`). Each item has these fields, "
-            "all required:",
+            "The default `costs.items` (`DEFAULT_COST_ITEMS`). Each item has these fields; "
+            "`gbp`, `unit`, `source` and `price_year` are required, `where` and `checked` "
+            "default to empty and false:",
             "",
             *_TABLE_HEAD,
             *[_param_row(f"costs.items.<item>.{f.name}", f) for f in fields(schema.CostItem)],
