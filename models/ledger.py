@@ -34,18 +34,33 @@ BED_NIGHTS_PER_WEEK = 7.0
 """Nights of delayed discharge one week of waiting to leave an acute bed adds."""
 
 
-def inflation_factor(costs: Any, year: str) -> float:
+PRICED_PARAMS: tuple[str, ...] = (
+    "contract_setup_gbp",
+    "contract_renewal_gbp",
+    "inspection_cost_gbp",
+    "shared_records_investment_gbp",
+    "shared_records_running_gbp",
+    "hub_funding_gbp",
+)
+"""The money parameters outside ``costs.items`` (``response.*``): stated at the prices of
+``response.price_year`` and inflated here, with the same index as the unit costs
+(:func:`response_prices`). ``costs.threshold_gbp_per_qaly`` is not among them: it is a
+value judgement (NICE's), not a price, and is not inflated."""
+
+
+def inflation_factor(costs: Any, year: str, what: str = "the price year of a cost item") -> float:
     """The factor that inflates a cost of price year ``year`` to ``costs.price_year``.
 
     Args:
         costs: The ``costs`` configuration (``price_year`` and ``inflation_index``).
         year: The price year of the cost (a key of ``inflation_index``).
+        what: What ``year`` is, for the message (a key such as ``response.price_year``).
 
     Raises:
         ConfigError: If either year has no positive index value.
     """
     index = costs.inflation_index
-    for key, y in (("costs.price_year", costs.price_year), ("the price year of a cost item", year)):
+    for key, y in (("costs.price_year", costs.price_year), (what, year)):
         v = index.get(str(y))
         if not isinstance(v, int | float) or isinstance(v, bool) or not v > 0:
             allowed = ", ".join(sorted(map(str, index))) or "none"
@@ -67,6 +82,21 @@ def unit_costs(cfg: CarenetConfig) -> dict[str, float]:
         name: float(item["gbp"]) * inflation_factor(costs, str(item["price_year"]))
         for name, item in costs.items.items()
     }
+
+
+def response_prices(cfg: CarenetConfig) -> dict[str, float]:
+    """The response's money parameters (:data:`PRICED_PARAMS`) at ``costs.price_year``.
+
+    Each is stated at ``response.price_year`` prices and inflated like a unit cost:
+    value x index[costs.price_year] / index[response.price_year]. The components charge
+    these figures (``Ledger.response_gbp``), never the raw configuration values.
+
+    Raises:
+        ConfigError: If ``response.price_year`` has no positive index value.
+    """
+    year = str(cfg.response.price_year)
+    factor = inflation_factor(cfg.costs, year, "response.price_year")
+    return {key: float(getattr(cfg.response, key)) * factor for key in PRICED_PARAMS}
 
 
 def discount_factors(weeks: int, rate: float) -> np.ndarray:
@@ -219,6 +249,8 @@ class Ledger:
 
     Attributes:
         unit_gbp: Every unit cost, inflated to the price year (:func:`unit_costs`).
+        response_gbp: The response's money parameters, inflated to the price year
+            (:func:`response_prices`); the components charge these.
         hour_gbp: Cost of one professional hour.
         night_gbp: Cost of one delayed-discharge night.
         ea_cost: Cost of an emergency admission, per stratum.
@@ -239,6 +271,7 @@ class Ledger:
         self.rec: dict[str, float] = {}
         costs = unit_costs(cfg)
         self.unit_gbp = costs
+        self.response_gbp = response_prices(cfg)
         self.hour_gbp = costs["professional_hour"]
         self.night_gbp = costs["delayed_discharge_night"]
         h = cfg.health

@@ -54,63 +54,124 @@ LINES: dict[str, str] = {
 
 @dataclass
 class CostItem:
-    """A unit cost with its source and price year."""
+    """A unit cost with its source, price year and where in the source it is."""
 
     gbp: float = P(0.0, lo=0.0, hi=1e9, unit="GBP", doc="Cost of one unit.")
     unit: str = P("", doc="What one unit is.")
-    source: str = P("", doc="Published source of the figure, or 'assumption' with a reason.")
+    source: str = P(
+        "",
+        doc="The original publication (authors or body, year, title, edition, DOI or "
+        "address), or 'assumption' with a reason.",
+    )
     price_year: str = P("", doc="Price year of the figure (e.g. 2023/24).")
+    where: str = P(
+        "",
+        doc="Where in the source the figure is: table or section, currency code, row "
+        "(empty where it is not known yet).",
+    )
+    checked: bool = P(
+        False,
+        doc="Whether the figure, its table and its price year have been read in the "
+        "source itself; false: a citation still to be opened.",
+    )
 
 
-def _cost(gbp: float, unit: str, source: str, price_year: str) -> dict[str, Any]:
-    return {"gbp": gbp, "unit": unit, "source": source, "price_year": price_year}
+def _cost(
+    gbp: float,
+    unit: str,
+    source: str,
+    price_year: str,
+    where: str = "",
+    checked: bool = False,
+) -> dict[str, Any]:
+    return {
+        "gbp": gbp,
+        "unit": unit,
+        "source": source,
+        "price_year": price_year,
+        "where": where,
+        "checked": checked,
+    }
 
+
+UNIT_COSTS_2025 = (
+    "Jones K.C., Weatherly H., Barker A., Birch S., Castelli A., Dargan A., Findlay D., "
+    "Hinde S., Markham S., Smith D., Teo H. (2026). Unit Costs of Health and Social Care "
+    "2025 Manual. Personal Social Services Research Unit (University of Kent) & Centre "
+    "for Health Economics (University of York). doi:10.22024/UniKent/01.02.115569"
+)
+"""The PSSRU/CHE manual at 2024/25 prices (its table numbers here are unchecked)."""
+
+NCC_2023_24 = (
+    "NHS England (2025). National Cost Collection for the NHS: 2023/24 National "
+    "schedule of NHS costs (published as Power BI dashboards), "
+    "https://www.england.nhs.uk/costing-in-the-nhs/national-cost-collection/"
+)
+"""NHS England's national average unit costs for 2023/24 (rows not yet located)."""
 
 DEFAULT_COST_ITEMS: dict[str, dict[str, Any]] = {
     "gp_consultation": _cost(
         48.0,
         "10-minute GP consultation, with direct-care staff, incl. qualification costs",
-        "PSSRU/CHE Unit Costs of Health and Social Care 2025 (as quoted in DESIGN.md)",
+        UNIT_COSTS_2025,
         "2024/25",
+        "Table 9.4.2 (general practitioner): per surgery consultation lasting 10 minutes, "
+        "incl. direct care staff; GBP 48 with, 40 without qualification costs",
     ),
     "ae_attendance": _cost(
-        280.0, "A&E attendance", "NHS National Cost Collection (as quoted)", "2024/25"
+        280.0,
+        "A&E attendance",
+        "NHS England, National Cost Collection for the NHS 2024/25 (national schedule of "
+        "NHS costs), as reported in " + UNIT_COSTS_2025,
+        "2024/25",
+        "Unit Costs 2025 Manual Table 6.1.1, 'Emergency care', cost per attendance; the "
+        "NCC's emergency-medicine rows not opened",
     ),
     "nonelective_long_stay": _cost(
         5132.0,
         "non-elective admission, long stay (episode)",
-        "NHS National Cost Collection (as quoted)",
+        NCC_2023_24,
         "2023/24",
+        "non-elective inpatients, long stay: national average (row not located). The "
+        "2024/25 collection gives GBP 5,395 (Unit Costs 2025 Manual Table 6.1.1)",
     ),
     "nonelective_short_stay": _cost(
         791.0,
         "non-elective admission, short stay (episode)",
-        "NHS National Cost Collection (as quoted)",
+        NCC_2023_24,
         "2023/24",
+        "non-elective inpatients, short stay: national average (row not located). The "
+        "2024/25 collection gives GBP 824 (Unit Costs 2025 Manual Table 6.1.1)",
     ),
     "district_nurse_contact": _cost(
         58.11,
         "district nurse face-to-face contact",
-        "NHS National Cost Collection (as quoted)",
+        NCC_2023_24,
         "2023/24",
+        "community health services: district nursing, adult, face to face (currency "
+        "N02AF, not confirmed)",
     ),
     "crisis_response_contact": _cost(
         123.81,
         "intermediate-care crisis response contact",
-        "NHS National Cost Collection (as quoted)",
+        NCC_2023_24,
         "2023/24",
+        "community health services: intermediate care, crisis response (currency not located)",
     ),
     "mh_contact": _cost(
         302.0,
         "mental-health care contact",
-        "NHS National Cost Collection (as quoted)",
+        NCC_2023_24,
         "2023/24",
+        "mental health services: care contact (currency not located)",
     ),
     "social_worker_hour": _cost(
         54.0,
         "hour of adult-services social worker time, excl. qualifications",
-        "PSSRU/CHE Unit Costs of Health and Social Care 2025 (as quoted)",
+        UNIT_COSTS_2025,
         "2024/25",
+        "Table 10.1.1 (social worker, adult services): per hour without qualifications "
+        "GBP 54, with 61",
     ),
     "vcse_session": _cost(
         30.0,
@@ -121,23 +182,36 @@ DEFAULT_COST_ITEMS: dict[str, dict[str, Any]] = {
     "delayed_discharge_night": _cost(
         395.0,
         "night of delayed discharge in an acute bed",
-        "The King's Fund 2023 (2022/23 uplift, as quoted)",
+        "Maguire D. (2023). The hidden problems behind delayed discharges and their "
+        "costs. The King's Fund, blog, March 2023, https://www.kingsfund.org.uk/blog/"
+        "2023/03/hidden-problems-behind-delayed-discharges",
         "2022/23",
+        "text (no table): direct cost per night, the last official estimate (2017/18) "
+        "uplifted by inflation to GBP 395 for 2022/23",
+        checked=True,
     ),
     "professional_hour": _cost(
         57.0,
         "hour of professional time (Band 5 nurse, incl. qualifications) for admin and ties",
-        "PSSRU/CHE Unit Costs of Health and Social Care 2025 (as quoted)",
+        UNIT_COSTS_2025,
         "2024/25",
+        "Table 9.2.1 (Agenda for Change bands, qualified nurses): Band 5, cost per "
+        "working hour incl. qualifications",
     ),
 }
+"""The default unit costs. ``checked`` is true only where the figure was read in the
+source itself; the others cite the original as far as it is known here (edition, price
+year; table numbers of the 2025 manual from a transcription of it, not from the manual),
+to be opened before the figure is quoted (docs/health-economics.md)."""
 
 
 NHSCII_SOURCE = (
     "NHS Cost Inflation Index (NHSCII), pay and prices, financial years; Jones K.C. et al. "
-    "(2025) Unit Costs of Health and Social Care 2024 Manual, PSSRU (Kent) & Centre for "
-    "Health Economics (York); rebased here to 2022/23 = 100 (provisional values: "
-    "docs/health-economics.md)"
+    "(2025) Unit Costs of Health and Social Care 2024 Manual, PSSRU (University of Kent) & "
+    "Centre for Health Economics (University of York), doi:10.22024/UniKent/01.02.109563 "
+    "(to 2023/24), and the 2025 Manual, doi:10.22024/UniKent/01.02.115569 (2024/25); "
+    "rebased here to 2022/23 = 100 (PROVISIONAL values, not checked against either "
+    "manual: docs/health-economics.md)"
 )
 """Where the inflation index comes from (configs/costs/uk.yaml repeats it)."""
 
@@ -149,9 +223,11 @@ DEFAULT_INFLATION_INDEX: dict[str, float] = {
 """NHSCII (pay and prices) by financial year, 2022/23 = 100 (see :data:`NHSCII_SOURCE`).
 
 Provisional: the annual changes (3.9% to 2023/24, 3.6% to 2024/25) were entered without
-the manual at hand and are not verified; check them against the manual's NHSCII table
-before quoting absolute costs (docs/health-economics.md). Comparisons between
-arrangements do not depend on them.
+either manual at hand and are not verified. A third-party transcription of the 2025
+Manual's NHSCII table (not the manual itself) reads +2.47% for 2023/24 (revised) and
++4.02% for 2024/25 (provisional in that manual), i.e. 102.47 and 106.59 on this base:
+check the manual's table before quoting absolute costs (docs/health-economics.md).
+Comparisons between arrangements do not depend on the index's level.
 """
 
 
@@ -166,19 +242,23 @@ class CostsConfig:
     """
 
     name: str = P("uk", doc="Name of this cost set.")
-    items: dict = P(DEFAULT_COST_ITEMS, doc="Unit costs by name: gbp, unit, source, price_year.")
+    items: dict = P(
+        DEFAULT_COST_ITEMS,
+        doc="Unit costs by name: gbp, unit, source, price_year, where, checked.",
+    )
     threshold_gbp_per_qaly: float = P(
         20000.0,
         lo=0.0,
         hi=1e6,
         unit="GBP/QALY",
-        doc="Willingness to pay per QALY for net monetary benefit (NICE range 20,000-30,000).",
-        source="NICE",
+        doc="Willingness to pay per QALY for net monetary benefit (NICE range 20,000-30,000). "
+        "A value judgement, not a price: not inflated with costs.inflation_index.",
+        source="NICE health technology evaluations manual 2022 (PMG36)",
     )
     price_year: str = P(
         "2024/25",
         doc="Financial year every unit cost is inflated to (a key of inflation_index).",
-        source="the latest year of the unit costs quoted (Unit Costs 2024 manual)",
+        source="the latest price year of the unit costs (Unit Costs 2025 Manual, 2024/25)",
     )
     inflation_index: dict = P(
         DEFAULT_INFLATION_INDEX,
@@ -726,12 +806,21 @@ class ResponseConfig:
         "shared_records, boards, inspections, hub_funding, relationship_time, pooled_budget. "
         "A component acts only when listed; its parameters (response.*) act only then.",
     )
+    price_year: str = P(
+        "2024/25",
+        doc="Price year the response's money parameters (its keys ending _gbp) are stated at; "
+        "the ledger inflates them to costs.price_year with costs.inflation_index, as it "
+        "does the unit costs (a key of costs.inflation_index).",
+        source="assumption: the illustrative money parameters are set at the unit costs' "
+        "latest price year",
+    )
     contract_setup_gbp: float = P(
         5000.0,
         lo=0.0,
         hi=1e8,
         unit="GBP",
-        doc="Cost to set up one contract (assumption: legal and procurement time).",
+        doc="Cost to set up one contract (assumption: legal and procurement time), at "
+        "response.price_year prices.",
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     contract_lead_time_weeks: int = P(
@@ -745,7 +834,7 @@ class ResponseConfig:
         lo=0.0,
         hi=1e8,
         unit="GBP",
-        doc="Cost to renew a contract (assumption).",
+        doc="Cost to renew a contract (assumption), at response.price_year prices.",
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     monitoring_share: float = P(
@@ -800,7 +889,7 @@ class ResponseConfig:
         lo=0.0,
         hi=1e8,
         unit="GBP",
-        doc="Cost of one inspection incl. preparation (assumption).",
+        doc="Cost of one inspection incl. preparation (assumption), at response.price_year prices.",
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     inspection_effect: float = P(
@@ -818,7 +907,8 @@ class ResponseConfig:
         lo=0.0,
         hi=1e9,
         unit="GBP/org",
-        doc="One-off investment per service organisation (assumption).",
+        doc="One-off investment per service organisation (assumption), at response.price_year "
+        "prices.",
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     shared_records_running_gbp: float = P(
@@ -826,7 +916,7 @@ class ResponseConfig:
         lo=0.0,
         hi=1e7,
         unit="GBP/org/week",
-        doc="Running cost per organisation per week (assumption).",
+        doc="Running cost per organisation per week (assumption), at response.price_year prices.",
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     shared_records_golive_weeks: int = P(
@@ -860,7 +950,7 @@ class ResponseConfig:
         lo=0.0,
         hi=1e8,
         unit="GBP/hub/week",
-        doc="Cost of funding one hub.",
+        doc="Cost of funding one hub, at response.price_year prices.",
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
 

@@ -16,7 +16,7 @@ from typing import Any
 from carenet.params import ConfigError, bad, typed
 from carenet.spec import BaseSpec, Metric
 
-from .ledger import unit_costs
+from .ledger import response_prices, unit_costs
 from .power import RULES, PowerRule, load_target
 from .schema import LINES, SERVICE_KINDS, STRATA, CarenetConfig, CostItem, ShockConfig
 from .shocks import scenario_notes, scenario_problem, shock_window
@@ -28,19 +28,28 @@ def _metrics() -> tuple[Metric, ...]:
     return tuple(METRICS)
 
 
+HEADLINE_TOTALS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    (
+        "discounted_qalys_net",
+        "qalys_net",
+        "Net QALYs (gained - lost)",
+        ("qalys_gained", "qalys_lost"),
+    ),
+    (
+        "discounted_cost_total",
+        "cost_total",
+        "Total cost (GBP)",
+        ("cost_direct", "cost_transaction", "cost_failure", "cost_connection"),
+    ),
+    ("discounted_net_monetary_benefit", "net_monetary_benefit", "Net monetary benefit (GBP)", ()),
+)
+"""The headline totals: (discounted, undiscounted beside it, row label, undiscounted parts).
+
+The discounted total is the headline (NICE reference case); the undiscounted one is shown
+beside it, and its parts (undiscounted) under it."""
+
 HEADLINE_ORDER: tuple[str, ...] = (
-    "discounted_qalys_net",
-    "discounted_cost_total",
-    "discounted_net_monetary_benefit",
-    "qalys_net",
-    "qalys_gained",
-    "qalys_lost",
-    "cost_total",
-    "cost_direct",
-    "cost_transaction",
-    "cost_failure",
-    "cost_connection",
-    "net_monetary_benefit",
+    *(k for disc, undisc, _, parts in HEADLINE_TOTALS for k in (disc, undisc, *parts)),
     "episodes_started",
     "episodes_completed",
     "episodes_failed",
@@ -50,13 +59,58 @@ HEADLINE_ORDER: tuple[str, ...] = (
     "handoff_failure_rate",
     "continuity_index",
 )
-"""The rows of the printed headline table, in order: the registry's headline metrics."""
+"""The headline metrics in order: each discounted total, then the undiscounted total beside
+it and its parts, then activity and process. The printed table and ``carenet report``'s
+tables (:attr:`CarenetSpec.headline_order`) lead with them in this order."""
 
 
 def headline() -> tuple[tuple[str, str, str], ...]:
     """Rows of the headline table: summary metric, label and format, from the registry."""
     by_name = {m.name: m for m in _metrics()}
     return tuple((k, by_name[k].label, by_name[k].fmt) for k in HEADLINE_ORDER)
+
+
+def _cell(summary: dict[str, float], key: str, fmt: str) -> str:
+    import math
+
+    v = summary.get(key, float("nan"))
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v)
+
+
+def headline_rows(summary: dict[str, float], config: Any) -> list[str]:
+    """The headline table's metric rows: the totals two columns wide, then the rest.
+
+    Each total is one row, discounted first and undiscounted beside it; its undiscounted
+    parts follow in the undiscounted column. The rates used are stated under them.
+    """
+    fmts = {k: fmt for k, _, fmt in headline()}
+    labels = {k: label for k, label, _ in headline()}
+    threshold = float(config.costs.threshold_gbp_per_qaly)
+    rows = [f"  {'':<{_W}} {'discounted':>16} {'undiscounted':>16}"]
+    for disc, undisc, label, parts in HEADLINE_TOTALS:
+        if disc.endswith("net_monetary_benefit"):
+            label = label.replace(" (GBP)", f" at {threshold:,.0f}/QALY (GBP)")
+        rows.append(
+            f"  {label:<{_W}} {_cell(summary, disc, fmts[disc]):>16}"
+            f" {_cell(summary, undisc, fmts[undisc]):>16}"
+        )
+        rows += [f"  {labels[k]:<{_W}} {'':>16} {_cell(summary, k, fmts[k]):>16}" for k in parts]
+    c, h = float(config.costs.discount_rate_costs), float(config.costs.discount_rate_health)
+    rows.append(
+        f"  discounted at {c:.1%}/yr (costs) and {h:.1%}/yr (health) from the end of "
+        f"the warm-up; {config.costs.price_year} prices"
+    )
+    paired = {k for d, u, _, parts in HEADLINE_TOTALS for k in (d, u, *parts)}
+    rows += [
+        f"  {labels[k]:<{_W}} {_cell(summary, k, fmts[k]):>16}"
+        for k in HEADLINE_ORDER
+        if k not in paired
+    ]
+    return rows
+
+
+_W = 44
+"""Width of the headline table's label column."""
 
 
 SERIES_PANELS: tuple[tuple[str, str, bool, float], ...] = (
@@ -92,6 +146,8 @@ class CarenetSpec(BaseSpec):
     evaluation = EVALUATION
     cea_metrics = ("discounted_cost_total", "discounted_qalys_net")
     """The cost and effect of cost-effectiveness analyses (discounted: the reference case)."""
+    headline_order = HEADLINE_ORDER
+    """The metrics ``carenet report``'s tables lead with, in order (discounted first)."""
     config_package = "carenet.configs"
     schema = CarenetConfig
     panels = SERIES_PANELS
@@ -162,9 +218,10 @@ class CarenetSpec(BaseSpec):
         _check_warmup(config)
 
     def headline(self, summary: dict[str, float], config: Any) -> str:
-        """The headline metrics under the arrangement, NMB at the configured threshold."""
-        import math
+        """The headline table: the arrangement, the weeks counted, then the headline metrics.
 
+        Discounted totals lead, the undiscounted beside them (:func:`headline_rows`).
+        """
         labels = self.labels(config)
         rows = ["  " + " | ".join(f"{k}: {v}" for k, v in labels.items())]
         warm = int(config.warmup_weeks)
@@ -173,14 +230,7 @@ class CarenetSpec(BaseSpec):
                 f"  weeks {warm} to {config.steps - 1} counted; the first {warm} "
                 "(warm-up, warmup_weeks) left out"
             )
-        threshold = config.costs.threshold_gbp_per_qaly
-        for key, label, fmt in headline():
-            if key.startswith("net_monetary_benefit"):
-                label = f"{label} at {threshold:,.0f}/QALY"
-            v = summary.get(key, float("nan"))
-            text = "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v)
-            rows.append(f"  {label:<40} {text:>16}")
-        return "\n".join(rows)
+        return "\n".join(rows + headline_rows(summary, config))
 
     def figure(self, timeseries: Any, labels: dict[str, str], path: Any) -> bool:
         """Value and cost over time: four panels, 4-week rolling means."""
@@ -238,6 +288,7 @@ def _cross_checks(cfg: Any) -> None:
             raise bad(f"costs.items.{name}", item, "a cost with its source and price_year stated")
     cfg.costs.items = {k: asdict(v) for k, v in items.items()}
     unit_costs(cfg)  # every price year, and the target year, in the inflation index
+    response_prices(cfg)  # and the response's money parameters' price year
     for required in ("professional_hour", "delayed_discharge_night"):
         if required not in items:
             raise ConfigError(f"costs.items: {required!r} is missing; it is required")

@@ -12,7 +12,8 @@ share in [0, 1] the t-interval is built on the logit scale, for a non-negative q
 (a cost, a count, a wait) on the log scale, and mapped back: ``g⁻¹(g(x̄) ± t · g'(x̄) · s / √n)``
 (the delta method), so it holds the mean, never leaves the range, and matches the plain
 t-interval to first order when it is narrow. :func:`metric_scale` says which scale a
-metric has. Differences between scenarios are unbounded and keep the plain t-interval.
+metric has: the one its model declares, else one guessed from its name. Differences
+between scenarios are unbounded and keep the plain t-interval.
 
 Everything here is plain NumPy/SciPy/pandas and knows nothing of files.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,23 +49,47 @@ REAL_METRICS = frozenset({"qalys_net", "net_monetary_benefit", "cost_per_qaly"})
 """Metrics that can be negative (beyond correlations, named ``*_corr``)."""
 
 
-def metric_scale(name: str) -> str:
+DECLARED_SCALES: dict[str, str] = {"share": SHARE, "nonnegative": POSITIVE, "signed": REAL}
+"""A declared metric's scale (:data:`carenet.spec.Scale`) as the interval methods name it."""
+
+
+def declared_scales(spec: Any) -> dict[str, str]:
+    """The interval scale of each metric a model spec declares (its ``metrics``)."""
+    return {m.name: DECLARED_SCALES[m.scale] for m in getattr(spec, "metrics", ())}
+
+
+def metric_scale(name: str, spec: Any = None) -> str:
     """The scale of a metric: :data:`SHARE`, :data:`POSITIVE` or :data:`REAL`.
 
-    Shares (``*_share``, ``share_*``, ``*_gini``, rates and indices in [0, 1]) are SHARE;
-    net values (discounted or not) and correlations REAL; every other metric (costs,
-    counts, waits, QALYs gained or lost, ties) is a non-negative quantity, POSITIVE.
+    A metric the model's spec declares has the scale it declares
+    (:attr:`carenet.spec.Metric.scale`: ``share``, ``nonnegative``, ``signed``). Only for
+    a metric it does not declare (or without a spec) is the scale guessed from the name
+    (:func:`scale_by_name`).
+
+    Args:
+        name: The metric (a summary key).
+        spec: The model spec whose ``metrics`` declare scales; None for the name rule.
 
     Example:
         >>> metric_scale("handoff_failure_rate"), metric_scale("cost_total")
         ('share', 'positive')
     """
+    declared = declared_scales(spec).get(name) if spec is not None else None
+    return declared or scale_by_name(name)
+
+
+def scale_by_name(name: str) -> str:
+    """The scale a metric's name suggests, for metrics no spec declares.
+
+    Shares (``*_share``, ``share_*``, ``*_gini``, :data:`SHARE_METRICS`) are SHARE; net
+    values and correlations (:data:`REAL_METRICS`, ``qalys_net*``, ``*_corr``) REAL;
+    every other metric (costs, counts, waits, QALYs gained or lost, ties) POSITIVE.
+    """
     if name in SHARE_METRICS or name.endswith(("_share", "_gini")) or name.startswith("share_"):
         return SHARE
     if name.startswith("failed_share_"):
         return SHARE
-    base = name.removeprefix("discounted_")  # a discounted total has its total's scale
-    if base in REAL_METRICS or base.startswith("qalys_net") or name.endswith("_corr"):
+    if name in REAL_METRICS or name.startswith("qalys_net") or name.endswith("_corr"):
         return REAL
     return POSITIVE
 

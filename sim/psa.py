@@ -16,6 +16,8 @@ and for the population.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -114,53 +116,70 @@ def cea_tables(draws: pd.DataFrame, comparator: str | None = None) -> dict[str, 
     }
 
 
-def _plane_figure(draws: pd.DataFrame, comp: str, path: Path) -> None:
+@contextmanager
+def _figure(
+    path: Path, size: tuple[float, float], xlabel: str, ylabel: str, title: str
+) -> Iterator[Any]:
+    """One of the PSA's figures: yields its axes, then labels, saves and closes it.
+
+    The figure is closed even when drawing fails, so no figure is left open.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    fig, ax = plt.subplots(figsize=size)
+    try:
+        yield ax
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+    finally:
+        plt.close(fig)
+
+
+def _plane_figure(draws: pd.DataFrame, comp: str, path: Path) -> None:
+    """The cost-effectiveness plane: each arm against the comparator, one point a draw."""
     wide = draws.pivot(index="draw", columns="arm", values=["cost", "effect"])
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    for a in wide["cost"].columns:
-        if a == comp:
-            continue
-        dc = wide["cost"][a] - wide["cost"][comp]
-        de = wide["effect"][a] - wide["effect"][comp]
-        ax.scatter(de, dc, s=8, alpha=0.6, label=f"{a} vs {comp}")
-    lim = ax.get_xlim()
-    for w, style in ((NICE_BAND[0], "--"), (NICE_BAND[1], ":")):
-        ax.plot(lim, [w * x for x in lim], style, color="grey", lw=1, label=f"GBP {w:,.0f}/QALY")
-    ax.axhline(0, color="black", lw=0.5)
-    ax.axvline(0, color="black", lw=0.5)
-    ax.set_xlabel("incremental QALYs (discounted)")
-    ax.set_ylabel("incremental cost, GBP (discounted)")
-    ax.set_title("Cost-effectiveness plane: one point per parameter draw")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    with _figure(
+        path,
+        (6, 4.5),
+        "incremental QALYs (discounted)",
+        "incremental cost, GBP (discounted)",
+        "Cost-effectiveness plane: one point per parameter draw",
+    ) as ax:
+        for a in wide["cost"].columns:
+            if a == comp:
+                continue
+            dc = wide["cost"][a] - wide["cost"][comp]
+            de = wide["effect"][a] - wide["effect"][comp]
+            ax.scatter(de, dc, s=8, alpha=0.6, label=f"{a} vs {comp}")
+        lim = ax.get_xlim()
+        for w, style in ((NICE_BAND[0], "--"), (NICE_BAND[1], ":")):
+            label = f"GBP {w:,.0f}/QALY"
+            ax.plot(lim, [w * x for x in lim], style, color="grey", lw=1, label=label)
+        ax.axhline(0, color="black", lw=0.5)
+        ax.axvline(0, color="black", lw=0.5)
 
 
 def _ceac_figure(curve: pd.DataFrame, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.axvspan(*NICE_BAND, color="grey", alpha=0.2, label="NICE GBP 20,000-30,000")
-    for a in curve.columns:
-        ax.plot(curve.index, curve[a], label=str(a))
-    ax.set_xlim(0, max(WTP_GRID))
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("willingness to pay, GBP per QALY")
-    ax.set_ylabel("probability cost-effective")
-    ax.set_title("Cost-effectiveness acceptability curve")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    """The CEAC over the willingness-to-pay grid, NICE's band shaded."""
+    with _figure(
+        path,
+        (6, 4),
+        "willingness to pay, GBP per QALY",
+        "probability cost-effective",
+        "Cost-effectiveness acceptability curve",
+    ) as ax:
+        ax.axvspan(*NICE_BAND, color="grey", alpha=0.2, label="NICE GBP 20,000-30,000")
+        for a in curve.columns:
+            ax.plot(curve.index, curve[a], label=str(a))
+        ax.set_xlim(0, max(WTP_GRID))
+        ax.set_ylim(-0.02, 1.02)
 
 
 def _num(x: float, fmt: str = "{:,.0f}") -> str:

@@ -48,7 +48,6 @@ import pandas as pd  # noqa: E402
 from .analysis import (  # noqa: E402
     LEVEL,
     POSITIVE,
-    REAL,
     SHARE,
     band,
     mean_ci,
@@ -104,7 +103,8 @@ class View:
         lower: Metrics for which less is better (heat-map colours reversed).
         key: Metrics shown when there are too many scenarios for a column each.
         series: Time-series panels: metric, title, cumulative?, scale.
-        scales: Each declared metric's interval scale (:func:`metric_scale` for others).
+        spec: The model spec, whose declarations give each metric's interval scale
+            (:func:`metric_scale`).
     """
 
     table: tuple[tuple[str, str], ...]
@@ -112,15 +112,14 @@ class View:
     lower: frozenset[str]
     key: tuple[str, ...]
     series: tuple[tuple[str, str, bool, float], ...]
-    scales: dict[str, str]
-
-
-_SCALES = {"share": SHARE, "nonnegative": POSITIVE, "signed": REAL}
+    spec: Any
 
 
 def view_of(spec: Any) -> View:
     """The report's view of a model: from its metric declarations (and ``panels``)."""
-    shown = [m for m in spec.metrics if m.in_summary]
+    shown = _lead_with(
+        [m for m in spec.metrics if m.in_summary], getattr(spec, "headline_order", None)
+    )
     table = tuple((m.name, m.title) for m in shown)
     key = tuple(m.name for m in shown if m.headline) or tuple(n for n, _ in table[:6])
     series = getattr(spec, "panels", None) or tuple(
@@ -132,13 +131,23 @@ def view_of(spec: Any) -> View:
         lower=frozenset(m.name for m in spec.metrics if m.better == "lower"),
         key=key,
         series=tuple(series)[:4],
-        scales={m.name: _SCALES[m.scale] for m in spec.metrics},
+        spec=spec,
     )
+
+
+def _lead_with(metrics: list[Any], order: Any) -> list[Any]:
+    """``metrics`` with those named in ``order`` first, in that order, then the rest.
+
+    ``order`` is a spec's ``headline_order`` (carenet's leads with the discounted totals,
+    each undiscounted total beside it); a spec without one keeps its declaration order.
+    """
+    rank = {name: i for i, name in enumerate(order or ())}
+    return sorted(metrics, key=lambda m: rank.get(m.name, len(rank)))
 
 
 def _scale(metric: str) -> str:
     """A metric's interval scale: as the model declares it, else by its name."""
-    return _view().scales.get(metric) or metric_scale(metric)
+    return metric_scale(metric, _view().spec)
 
 
 _VIEW: list[View] = []

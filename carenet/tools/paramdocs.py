@@ -305,15 +305,25 @@ def _section_schema(section: str) -> type:
     return schema.SCHEMAS[root[section].type]
 
 
+def _checked(item: dict) -> str:
+    """The cost table's ``checked`` cell: yes, assumption, or what is still to do."""
+    if item.get("checked"):
+        return "yes"
+    if str(item.get("source", "")).startswith("assumption"):
+        return "n/a (assumption)"
+    return "**no**: to be opened"
+
+
 def _cost_table() -> list[str]:
     out = [
-        "| item | GBP | unit | source | price year |",
-        "|---|---:|---|---|---|",
+        "| item | GBP | unit | source | price year | where in the source | checked |",
+        "|---|---:|---|---|---|---|---|",
     ]
     for name, item in schema.DEFAULT_COST_ITEMS.items():
         out.append(
             f"| `{name}` | {item['gbp']:,.2f} | {one_line(item['unit'])} | "
-            f"{one_line(item['source'])} | {item['price_year']} |"
+            f"{one_line(item['source'])} | {item['price_year']} | "
+            f"{one_line(item.get('where') or '')} | {_checked(item)} |"
         )
     return out
 
@@ -419,16 +429,21 @@ def _section(s: str, params: list[tuple[str, Any]]) -> list[str]:
     if s == "costs":
         lines += ["", "### Unit costs", ""]
         lines += [
-            "The default `costs.items` (`DEFAULT_COST_ITEMS`). Each item has these fields, "
-            "all required:",
+            "The default `costs.items` (`DEFAULT_COST_ITEMS`). Each item has these fields; "
+            "`gbp`, `unit`, `source` and `price_year` are required, `where` and `checked` "
+            "default to empty and false:",
             "",
             *_TABLE_HEAD,
             *[_param_row(f"costs.items.<item>.{f.name}", f) for f in fields(schema.CostItem)],
             "",
             *_cost_table(),
             "",
-            'Figures marked "as quoted" are taken as quoted in the project\'s design brief; '
-            "check the original edition before citing them.",
+            "Each source is the original publication (authors or body, year, title, "
+            "edition, DOI or address). `checked` says whether the figure, its table and "
+            "its price year have been read in that source itself: **no** marks a citation "
+            "still to be opened before the figure is quoted (the table numbers given for "
+            "the Unit Costs 2025 Manual come from a transcription of it, not the manual). "
+            "The inflation index is provisional too (docs/health-economics.md).",
         ]
     if s == "scenario":
         lines += [

@@ -94,7 +94,8 @@ class Contracts(Component):
         pa, pb = pairs // m.n, pairs % m.n
         new = ~np.isfinite(m.contract_ready[pa, pb])
         expired = ~new & (m.contract_expiry[pa, pb] <= t)
-        for sel, cost in ((new, r.contract_setup_gbp), (expired, r.contract_renewal_gbp)):
+        gbp = m.ledger.response_gbp  # at costs.price_year prices
+        for sel, cost in ((new, gbp["contract_setup_gbp"]), (expired, gbp["contract_renewal_gbp"])):
             if sel.any():
                 m.ledger.charge("transaction", cost * float(sel.sum()))
                 rec["contracts_signed"] += float(sel.sum())
@@ -197,7 +198,7 @@ class Inspections(Component):
         ids = np.flatnonzero(m.service & m.active)
         due = ids[(t + ids * 7919) % r.inspection_interval_weeks == 0]
         m.inspected_at[due] = t
-        m.ledger.charge("transaction", r.inspection_cost_gbp * due.size)
+        m.ledger.charge("transaction", m.ledger.response_gbp["inspection_cost_gbp"] * due.size)
         rec["inspections"] += due.size
 
     def handoff(

@@ -38,9 +38,10 @@ class SharedRecords(Component):
         r = self.p
         start = int(getattr(m, "warmup_weeks", 0))
         n_serv = int((m.service & m.active).sum())
+        gbp = m.ledger.response_gbp  # at costs.price_year prices
         if t == start:
-            m.ledger.charge("connection", r.shared_records_investment_gbp * n_serv)
-        m.ledger.charge("connection", r.shared_records_running_gbp * n_serv)
+            m.ledger.charge("connection", gbp["shared_records_investment_gbp"] * n_serv)
+        m.ledger.charge("connection", gbp["shared_records_running_gbp"] * n_serv)
         m.shared_live = t >= start + r.shared_records_golive_weeks
 
     def sharing_boost(self, m: Any) -> float:
@@ -84,7 +85,8 @@ class HubFunding(Component):
         """Choose the hubs every tie round; pay for each funded hub weekly."""
         if t % m.cfg.structure.tie_update_weeks == 0:
             self.fund(m)
-        m.ledger.charge("connection", self.p.hub_funding_gbp * int((m.hub_bonus > 0).sum()))
+        hub = m.ledger.response_gbp["hub_funding_gbp"]  # at costs.price_year prices
+        m.ledger.charge("connection", hub * int((m.hub_bonus > 0).sum()))
 
     def fund(self, m: Any) -> None:
         """Give the ``hub_count`` most influential organisations extra brokerage."""

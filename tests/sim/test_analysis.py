@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from carenet.sim.analysis import band, mean_ci, paired_differences, summarise, t_quantile
+from carenet.sim.analysis import (
+    POSITIVE,
+    REAL,
+    SHARE,
+    band,
+    mean_ci,
+    metric_scale,
+    paired_differences,
+    scale_by_name,
+    summarise,
+    t_quantile,
+)
+from carenet.spec import Metric
 
 
 def test_mean_ci_is_the_student_t_interval_with_n_minus_1_df():
@@ -46,3 +59,50 @@ def test_summarise_and_band():
     assert mean.tolist() == [2.0, 3.0] and (lo < mean).all() and (hi > mean).all()
     mean, lo, hi = band(np.array([[1.0, 2.0]]))
     assert (lo == mean).all()
+
+
+# --- a metric's scale: declared by its model, else guessed from its name ------------------
+
+
+def test_a_declared_scale_wins_over_the_name_rule():
+    """carenet declares ``utilisation`` a share and the discounted NMB signed; by name
+    alone the first would be a non-negative quantity and so would the second."""
+    from carenet.sim.modelspec import load_spec
+
+    spec = load_spec("")
+    assert metric_scale("utilisation", spec) == SHARE
+    assert scale_by_name("utilisation") == POSITIVE
+    assert metric_scale("discounted_net_monetary_benefit", spec) == REAL
+    assert scale_by_name("discounted_net_monetary_benefit") == POSITIVE
+    assert metric_scale("discounted_cost_total", spec) == POSITIVE
+    for m in spec.metrics:  # every declaration is read as declared
+        want = {"share": SHARE, "nonnegative": POSITIVE, "signed": REAL}[m.scale]
+        assert metric_scale(m.name, spec) == want, m.name
+
+
+def test_another_models_declarations_are_read_too():
+    spec = SimpleNamespace(
+        metrics=(
+            Metric("odd_count", "count", "neither", "sum", "signed", "May be negative."),
+            Metric("cost_share", "share", "lower", "sum", "nonnegative", "Not in [0, 1]."),
+        )
+    )
+    assert metric_scale("odd_count", spec) == REAL
+    assert metric_scale("cost_share", spec) == POSITIVE
+    assert (scale_by_name("odd_count"), scale_by_name("cost_share")) == (POSITIVE, SHARE)
+
+
+def test_undeclared_metrics_fall_back_to_the_name_rule():
+    from carenet.sim.modelspec import load_spec
+
+    spec = load_spec("")
+    for name, want in [
+        ("made_up_share", SHARE),
+        ("share_made_up", SHARE),
+        ("made_up_gini", SHARE),
+        ("made_up_corr", REAL),
+        ("qalys_net_made_up", REAL),
+        ("made_up_weeks", POSITIVE),
+    ]:
+        assert name not in {m.name for m in spec.metrics}
+        assert metric_scale(name, spec) == want == metric_scale(name), name

@@ -242,8 +242,10 @@ def test_a_full_disk_during_report_leaves_the_old_report(sweep, small_fs):
 def test_report_intervals_stay_in_range(sweep):
     summary = pd.read_csv(sweep / "summary.csv")
     from carenet.sim.analysis import POSITIVE, SHARE, metric_scale
+    from carenet.sim.modelspec import load_spec
 
-    scales = summary["metric"].map(metric_scale)
+    spec = load_spec("")
+    scales = summary["metric"].map(lambda m: metric_scale(m, spec))
     has = summary["lo"].notna()
     assert (summary.loc[has & (scales == POSITIVE), "lo"] >= 0).all()
     share = summary[has & (scales == SHARE)]

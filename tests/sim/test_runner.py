@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from carenet.models.spec import headline
+from carenet.models.spec import HEADLINE_TOTALS, headline
 from carenet.sim.config import load_config, to_dict
 from carenet.sim.runner import (
     RESULT_FILES,
@@ -154,13 +154,40 @@ def test_overview_figure_is_a_real_png(small_run):
 
 
 def test_printed_table_shows_headline_metrics_and_where_the_files_are(small_run):
+    """Every headline metric is printed with its summary value; the totals lead,
+    discounted first with the undiscounted beside them on the same row."""
     stdout = small_run["proc"].stdout
+    lines = stdout.splitlines()
     metrics = json.loads((small_run["out"] / "summary.json").read_text())["metrics"]
-    for key, label, fmt in headline():
-        line = next((ln for ln in stdout.splitlines() if ln.strip().startswith(label.strip())), "")
-        assert line, f"no row for {label!r}"
+    fmts = {k: fmt for k, _, fmt in headline()}
+    shown = {k: label for k, label, _ in headline()}
+
+    def row(label: str) -> str:
+        found = [ln for ln in lines if ln.strip().startswith(label.strip())]
+        assert found, f"no row for {label!r}"
+        return found[0]
+
+    header = next(i for i, ln in enumerate(lines) if ln.split() == ["discounted", "undiscounted"])
+    order = []
+    for disc, undisc, label, parts in HEADLINE_TOTALS:
+        line = row(label.replace(" (GBP)", ""))
+        order.append(lines.index(line))
+        assert line.split()[-2:] == [
+            fmts[disc].format(metrics[disc]),
+            fmts[undisc].format(metrics[undisc]),
+        ], line
+        for k in parts:
+            assert row(shown[k]).split()[-1] == fmts[k].format(metrics[k])
+            assert lines.index(row(shown[k])) > lines.index(line)
+        shown = {k: v for k, v in shown.items() if k not in (disc, undisc, *parts)}
+    assert header < order[0] < order[1] < order[2]
+    assert "at 20,000/QALY" in row("Net monetary benefit")
+    assert "discounted at 3.5%/yr (costs) and 3.5%/yr (health)" in stdout
+    for key, label in shown.items():
+        line = row(label)
+        assert lines.index(line) > order[-1]
         if metrics.get(key) is not None:
-            assert line.rstrip().endswith(fmt.format(metrics[key])), line
+            assert line.rstrip().endswith(fmts[key].format(metrics[key])), line
     assert f"Results in {small_run['out']}/" in stdout
     assert "(seed 7)" in stdout
     assert "Traceback" not in small_run["proc"].stderr
