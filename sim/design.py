@@ -57,6 +57,13 @@ from carenet.params import ConfigError
 DESIGN_KEY = "design"
 """The override that names a design file: ``design=FILE.yaml``."""
 
+PSA_KEY = "psa"
+"""The override that runs a PSA of ``N`` draws: ``psa=N`` (the shipped design, or with
+``design=FILE.yaml`` of method psa, that design with ``n`` set to N)."""
+
+PSA_DESIGN = "pkg://carenet.configs/psa/default.yaml"
+"""The shipped PSA design that ``psa=N`` runs when no ``design=`` is given."""
+
 POINT_KEY = "design_point"
 """Hidden sweep key: the index of a run's sample point in ``design.json``."""
 

@@ -690,20 +690,41 @@ def plan_sweep(
 
 def _take_design(overrides: list[str]) -> tuple[list[str], Any]:
     """Take ``design=FILE`` out of the overrides: the design's base first, then the rest."""
-    from .design import DESIGN_KEY, load_design, notes
+    from .design import DESIGN_KEY, PSA_DESIGN, PSA_KEY, load_design, notes
 
     found = [ov for ov in overrides if _key(ov) == DESIGN_KEY]
-    if not found:
+    draws = [ov for ov in overrides if _key(ov) == PSA_KEY]
+    if not found and not draws:
         return list(overrides), None
-    if len(found) > 1:
-        raise SweepError(f"{DESIGN_KEY}: give one design file")
-    path = found[0].split("=", 1)[1].strip().strip("'\"")
+    if len(found) > 1 or len(draws) > 1:
+        raise SweepError(f"{DESIGN_KEY if len(found) > 1 else PSA_KEY}: give it once")
+    path = found[0].split("=", 1)[1].strip().strip("'\"") if found else PSA_DESIGN
     design = load_design(path)
+    if draws:
+        design = _with_draws(design, draws[0].split("=", 1)[1].strip())
     for note in notes(design):
         print(f"carenet: warning: {note}", file=sys.stderr)
-    rest = [ov for ov in overrides if _key(ov) != DESIGN_KEY]
+    rest = [ov for ov in overrides if _key(ov) not in (DESIGN_KEY, PSA_KEY)]
     given = {_key(ov) for ov in rest}
     return [ov for ov in design.base if _key(ov) not in given] + rest, design
+
+
+def _with_draws(design: Any, text: str) -> Any:
+    """The PSA ``design`` with ``n`` set from ``psa=N`` (N a whole number of at least 2)."""
+    import dataclasses
+
+    from .config import ConfigError
+    from .design import PSA_KEY
+
+    if design.method != "psa":
+        raise ConfigError(
+            f"{PSA_KEY}: {text!r} is not allowed with a {design.method} design "
+            f"({design.source}): psa=N sets the draws of a design of method psa"
+        )
+    n = int(text) if text.isdigit() else 0
+    if n < 2:
+        raise ConfigError(f"{PSA_KEY}: {text!r} is not allowed: give a whole number of draws >= 2")
+    return dataclasses.replace(design, n=n)
 
 
 def _axes(parsed: list[Any], multirun: bool) -> tuple[list[list[str]], dict[str, list[str]], Any]:

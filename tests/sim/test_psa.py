@@ -157,3 +157,30 @@ def test_checklists_point_to_sections_that_exist(psa_run: Path) -> None:
     assert "Location not found" not in text
     for n, topic, _ in CHEERS:
         assert f"| {n} | {topic} |" in text
+
+
+def test_psa_n_runs_n_draws_of_the_shipped_design_through_the_sweep(tmp_path: Path) -> None:
+    from carenet.sim.sweep import plan_sweep
+
+    plan = plan_sweep(["psa=4", "population.size=3000", "steps=6", "warmup_weeks=1"])
+    shipped = load_design(ROOT / "configs" / "psa" / "default.yaml")
+    assert len(plan.runs) == 4 * len(shipped.arms)
+    # With a design of its own, psa=N sets that design's draws.
+    (tmp_path / "psa.yaml").write_text(yaml.safe_dump(PSA, sort_keys=False))
+    plan = plan_sweep([f"design={tmp_path / 'psa.yaml'}", "psa=5", "population.size=3000"])
+    assert len(plan.runs) == 5 * len(PSA["arms"])
+
+
+@pytest.mark.parametrize(
+    ("given", "match"),
+    [
+        (["psa=1"], "psa: '1' is not allowed: give a whole number of draws >= 2"),
+        (["psa=many"], "psa: 'many' is not allowed"),
+        (["psa=3", "design=pkg://carenet.experiments/designs/ishigami.yaml"], "sobol design"),
+    ],
+)
+def test_bad_psa_counts_are_refused_in_one_line(given: list[str], match: str) -> None:
+    from carenet.sim.sweep import plan_sweep
+
+    with pytest.raises(ConfigError, match=match):
+        plan_sweep(given)
