@@ -15,9 +15,17 @@ import pytest
 HEAVY = ("pandas", "matplotlib", "scipy", "SALib", "sklearn", "hydra", "mesa")
 """Never needed to print the command-line help."""
 
-NOT_FOR_A_RUN = ("matplotlib", "SALib", "sklearn", "scipy.spatial", "mesa.discrete_space")
-"""Never needed to build and step the care-system model.
+NOT_FOR_A_RUN = (
+    "matplotlib",
+    "SALib",
+    "sklearn",
+    "scipy.spatial",
+    "mesa.discrete_space",
+    "networkx",
+)
+"""Never needed to build and step the care-system model with locality ties.
 
+(networkx is imported by the random, small-world and scale-free tie generators only.)
 (pandas is imported by Mesa itself, ``mesa.agent``; ``scipy.sparse.csgraph`` is used by
 the weekly network metrics; Hydra composes the configuration.)
 """
@@ -58,7 +66,8 @@ def test_building_and_stepping_a_model_skips_unused_packages() -> None:
         "from carenet.models.model import CareSystemModel\n"
         "from carenet.sim.config import load_config\n"
         "cfg = load_config(['population=small', 'organisations=small',\n"
-        "    'population.size=2000', 'steps=3', 'warmup_weeks=0'])\n"
+        "    'population.size=2000', 'steps=3', 'warmup_weeks=0',\n"
+        "    'structure.initial_ties=locality'])\n"
         "m = CareSystemModel(cfg)\n"
         "m.run(3)\n"
         "assert len(m.records) == 3\n"
