@@ -204,6 +204,14 @@ class CostsConfig:
     )
 
 
+CALIBRATED = (
+    "calibrated: carenet calibrate --fit to the published activity rates of "
+    "configs/calibration/targets.yaml; the fit's record is configs/calibration/fitted.json "
+    "(docs/calibration.md)"
+)
+"""Source of the defaults that ``carenet calibrate --fit`` set."""
+
+
 @dataclass
 class PopulationConfig:
     """The patient population: size, localities, risk strata and how often needs arise."""
@@ -221,13 +229,15 @@ class PopulationConfig:
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     episode_rate_per_year: list = P(
-        [0.3, 1.2, 2.5, 4.0],
+        [1.448484, 5.793937, 12.070702, 19.313124],
         lo=0.0,
         hi=52.0,
         length=4,
         unit="episodes/person/year",
-        doc="Rate at which care episodes arise, by stratum.",
-        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+        doc="Rate at which care episodes arise, by stratum (a patient has one episode at a "
+        "time). The level is calibrated (one factor on all strata); the ratios between the "
+        "strata are illustrative assumptions.",
+        source=CALIBRATED,
     )
     progression_per_year: list = P(
         [0.01, 0.025, 0.015, 0.0],
@@ -396,26 +406,30 @@ class HandoffConfig:
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     cold_delay_weeks: float = P(
-        1.0,
+        0.3,
         lo=0.0,
         hi=52.0,
         unit="weeks",
         doc=(
-            "Delay of a cold handoff (finding the right team, a referral form, triage). "
-            "Reasoning: about a week for an unsolicited referral to be picked up."
+            "Delay of a cold handoff (finding the right team, a referral form, triage): "
+            "about two days. The level of all four route delays (cold, best, broker, "
+            "escalation per level) is calibrated by one factor to delayed-discharge bed "
+            "days; their ratios are the assumptions (a cold referral ten times a trusted "
+            "call, a broker or an approval level a quarter of a cold referral)."
         ),
-        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+        source=CALIBRATED,
     )
     best_delay_weeks: float = P(
-        0.1,
+        0.03,
         lo=0.0,
         hi=52.0,
         unit="weeks",
         doc=(
-            "Delay over a fully trusted tie (interpolated by trust like failure). "
-            "Reasoning: a phone call between people who know each other: under a day."
+            "Delay over a fully trusted tie (interpolated by trust like failure): a phone "
+            "call between people who know each other, a fraction of a day. Level "
+            "calibrated with cold_delay_weeks (ratio 1:10 assumed)."
         ),
-        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+        source=CALIBRATED,
     )
     direct_admin_hours: float = P(
         0.25,
@@ -446,15 +460,16 @@ class HandoffConfig:
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     broker_delay_weeks: float = P(
-        0.25,
+        0.075,
         lo=0.0,
         hi=52.0,
         unit="weeks",
         doc=(
             "Extra delay added by a broker (its failure and trust delay are those of the "
-            "weaker leg). Reasoning: one more person relays the referral: a day or two."
+            "weaker leg): one more person relays the referral, about half a day. Level "
+            "calibrated with cold_delay_weeks (a quarter of it, assumed)."
         ),
-        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+        source=CALIBRATED,
     )
     escalation_fail: float = P(
         0.04,
@@ -469,16 +484,17 @@ class HandoffConfig:
         source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
     )
     escalation_delay_per_level: float = P(
-        0.25,
+        0.075,
         lo=0.0,
         hi=52.0,
         unit="weeks/level",
         doc=(
             "Approval delay per hierarchy level climbed and descended (to the lowest common "
-            "superior and back), before any wait for the approver's capacity. Reasoning: a "
-            "panel or sign-off at each level, of the order of days."
+            "superior and back), before any wait for the approver's capacity: a sign-off "
+            "at each level, about half a day. Level calibrated with cold_delay_weeks (a "
+            "quarter of it, assumed)."
         ),
-        source="assumption: illustrative, not estimated; vary it in sensitivity analysis",
+        source=CALIBRATED,
     )
     escalation_admin_hours_per_level: float = P(
         0.5,
@@ -914,16 +930,16 @@ class ScenarioConfig:
 DEFAULT_PATHWAYS: list[dict[str, Any]] = [
     {
         "name": "gp_only",
-        "weights": [0.80, 0.55, 0.45, 0.30],
+        "weights": [4.29719, 2.954318, 2.417169, 1.611446],
         "qaly_gain": 0.01,
-        "steps": [{"line": "gp_consult", "weeks": 1, "item": "gp_consultation", "units": 1.0}],
+        "steps": [{"line": "gp_consult", "weeks": 1, "item": "gp_consultation", "units": 2.0}],
     },
     {
         "name": "diabetes_review",
         "weights": [0.02, 0.25, 0.20, 0.10],
         "qaly_gain": 0.03,
         "steps": [
-            {"line": "gp_consult", "weeks": 1, "item": "gp_consultation", "units": 1.0},
+            {"line": "gp_consult", "weeks": 1, "item": "gp_consultation", "units": 3.0},
             {
                 "line": "district_nursing",
                 "weeks": 2,
@@ -937,7 +953,7 @@ DEFAULT_PATHWAYS: list[dict[str, Any]] = [
         "weights": [0.10, 0.08, 0.08, 0.08],
         "qaly_gain": 0.02,
         "steps": [
-            {"line": "gp_consult", "weeks": 1, "item": "gp_consultation", "units": 1.0},
+            {"line": "gp_consult", "weeks": 1, "item": "gp_consultation", "units": 2.0},
             {"line": "vcse_support", "weeks": 4, "item": "vcse_session", "units": 1.0},
         ],
     },
@@ -946,9 +962,24 @@ DEFAULT_PATHWAYS: list[dict[str, Any]] = [
         "weights": [0.05, 0.05, 0.05, 0.03],
         "qaly_gain": 0.12,
         "steps": [
-            {"line": "gp_consult", "weeks": 1, "item": "gp_consultation", "units": 1.0},
+            {"line": "gp_consult", "weeks": 1, "item": "gp_consultation", "units": 2.0},
             {"line": "mh_treatment", "weeks": 3, "item": "mh_contact", "units": 1.0},
             {"line": "vcse_support", "weeks": 4, "item": "vcse_session", "units": 1.0},
+        ],
+    },
+    {
+        "name": "ae_discharged",
+        "weights": [0.328223, 0.328223, 0.393868, 0.492335],
+        "qaly_gain": 0.005,
+        "steps": [{"line": "ae", "weeks": 1, "item": "ae_attendance", "units": 1.0}],
+    },
+    {
+        "name": "emergency_admission_home",
+        "weights": [0.004, 0.03, 0.06, 0.08],
+        "qaly_gain": 0.08,
+        "steps": [
+            {"line": "ae", "weeks": 1, "item": "ae_attendance", "units": 1.0},
+            {"line": "inpatient", "weeks": 1, "item": "nonelective_short_stay", "units": 1.0},
         ],
     },
     {
@@ -956,7 +987,7 @@ DEFAULT_PATHWAYS: list[dict[str, Any]] = [
         "weights": [0.002, 0.03, 0.08, 0.12],
         "qaly_gain": 0.12,
         "steps": [
-            {"line": "gp_consult", "weeks": 1, "item": "gp_consultation", "units": 1.0},
+            {"line": "gp_consult", "weeks": 1, "item": "gp_consultation", "units": 2.0},
             {"line": "ae", "weeks": 1, "item": "ae_attendance", "units": 1.0},
             {"line": "inpatient", "weeks": 1, "item": "nonelective_short_stay", "units": 1.0},
             {
@@ -986,7 +1017,14 @@ DEFAULT_PATHWAYS: list[dict[str, Any]] = [
 ]
 """Default pathway library. ``weights`` give each pathway's relative chance by stratum;
 each step names a service line, its weeks of service, the cost item and units per week.
-Health gains are illustrative assumptions (QALYs per completed episode), not estimates."""
+Health gains are illustrative assumptions (QALYs per completed episode), not estimates.
+A GP step's units are appointments with practice staff in the episode (assumed: 2, and 3
+for a long-term-condition review with GP, nurse and tests). ``ae_discharged`` (an A&E
+attendance without admission) and ``emergency_admission_home`` (admitted, discharged
+home without new support: about half of discharges in England's discharge-to-assess
+model) bring the mix of A&E, admissions and supported discharges toward England's;
+the weights of ``gp_only`` and ``ae_discharged`` are calibrated (one factor each on all
+strata; configs/calibration/fitted.json), the others are assumptions."""
 
 
 @dataclass

@@ -31,22 +31,46 @@ TARGETS_FILE = "calibration/targets.yaml"
 """The targets' file inside the ``carenet.configs`` package."""
 
 
+KINDS = ("scale", "value", "weights")
+"""Kinds of free parameter (see :class:`Free`)."""
+
+LIBRARY = "pathways.library"
+"""The pathway library's key: ``weights`` free parameters edit it."""
+
+
 @dataclass(frozen=True)
 class Free:
     """A free parameter of the fit.
 
     Attributes:
-        key: The configuration key (``GROUP.KEY``).
-        kind: ``"scale"`` multiplies every element of a list by one factor; ``"value"``
-            sets a number.
+        key: The configuration key (``GROUP.KEY``); for ``weights``, ``pathways.library``.
+        kind: ``"scale"`` multiplies a number, or every element of a list, by one factor
+            (the default's shape is kept); ``"value"`` sets a number; ``"weights"``
+            multiplies one pathway's weights (every stratum) by one factor, which moves
+            that pathway's share of episodes against the others'.
         lo: Lower bound (of the factor or the value).
         hi: Upper bound.
+        keys: For ``scale``: further keys multiplied by the same factor (one factor for
+            a family of parameters whose ratios are kept, e.g. every route delay).
+        pathway: For ``weights``: the pathway's name in the library.
     """
 
     key: str
     kind: str
     lo: float
     hi: float
+    keys: tuple[str, ...] = ()
+    pathway: str = ""
+
+    @property
+    def all_keys(self) -> tuple[str, ...]:
+        """Every key the parameter sets (``key`` first)."""
+        return (self.key, *self.keys)
+
+    @property
+    def label(self) -> str:
+        """How the parameter is named in a fit's record."""
+        return f"{self.key}[{self.pathway}].weights" if self.kind == "weights" else self.key
 
 
 def load_targets(text: str | None = None) -> dict[str, Any]:
@@ -69,9 +93,18 @@ def load_targets(text: str | None = None) -> dict[str, Any]:
     free = []
     for f in data.get("free", []):
         lo, hi = float(f["lo"]), float(f["hi"])
-        if f["kind"] not in ("scale", "value") or not 0 < lo < hi:
+        if f["kind"] not in KINDS or not 0 < lo < hi:
             raise ValueError(f"free parameter {f['key']}: kind {f['kind']!r}, bounds {lo}-{hi}")
-        free.append(Free(f["key"], f["kind"], lo, hi))
+        if (f["kind"] == "weights") != (f["key"] == LIBRARY) or (
+            f["kind"] == "weights" and not f.get("pathway")
+        ):
+            raise ValueError(
+                f"free parameter {f['key']}: kind 'weights' goes with key {LIBRARY} and a pathway"
+            )
+        keys = tuple(f.get("keys", ()))
+        if keys and f["kind"] != "scale":
+            raise ValueError(f"free parameter {f['key']}: only kind 'scale' takes more keys")
+        free.append(Free(f["key"], f["kind"], lo, hi, keys, str(f.get("pathway", ""))))
     data["free"] = free
     return data
 
@@ -156,43 +189,104 @@ def objective(values: dict[str, float], decl: dict[str, Any]) -> float:
     return total
 
 
+def _hydra(value: Any) -> str:
+    """A value written in Hydra's override grammar (lists, dicts, numbers, strings)."""
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{_hydra(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_hydra(v) for v in value) + "]"
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
+
+
+def _scaled(default: Any, factor: float) -> Any:
+    """A number, or each element of a list, times ``factor`` (rounded to 6 digits)."""
+    if isinstance(default, list | tuple):
+        return [round(float(d) * factor, 6) for d in default]
+    return round(float(default) * factor, 6)
+
+
 def free_overrides(
     free: list[Free], x: np.ndarray, defaults: dict[str, Any]
 ) -> tuple[list[str], dict[str, Any]]:
     """Overrides (and values) setting the free parameters to point ``x``.
 
+    Every ``weights`` parameter edits one copy of the library, written as a single
+    ``pathways.library=[...]`` override.
+
     Args:
         free: The free parameters.
         x: One factor or value per free parameter.
-        defaults: Each free key's default (a list for ``scale``, a number for ``value``).
+        defaults: Each key's default (:func:`free_defaults`).
 
     Returns:
-        The Hydra overrides and the key-to-value mapping they set.
+        The Hydra overrides and the key-to-value mapping they set (a ``weights``
+        parameter's entry is the pathway's new weights, under :attr:`Free.label`).
     """
     out, values = [], {}
+    library = None
     for f, xi in zip(free, x, strict=True):
-        if f.kind == "scale":
-            v: Any = [round(float(d) * float(xi), 6) for d in defaults[f.key]]
-            out.append(f"{f.key}=[{','.join(repr(e) for e in v)}]")
-        else:
-            v = round(float(xi), 6)
-            out.append(f"{f.key}={v!r}")
-        values[f.key] = v
+        if f.kind == "weights":
+            if library is None:
+                library = [dict(p) for p in defaults[LIBRARY]]
+            i = [p["name"] for p in library].index(f.pathway)
+            library[i]["weights"] = _scaled(library[i]["weights"], float(xi))
+            values[f.label] = library[i]["weights"]
+            continue
+        for key in f.all_keys:
+            v = _scaled(defaults[key], float(xi)) if f.kind == "scale" else round(float(xi), 6)
+            out.append(f"{key}={_hydra(v)}")
+            values[key] = v
+    if library is not None:
+        out.append(f"{LIBRARY}={_hydra(library)}")
+        values[LIBRARY] = library
     return out, values
 
 
 def free_defaults(free: list[Free], overrides: list[str]) -> dict[str, Any]:
-    """Each free key's value in the configuration ``overrides`` compose."""
+    """Each key the free parameters set, at its value in the configuration ``overrides``.
+
+    Raises:
+        ValueError: A ``weights`` parameter names a pathway the library does not have.
+    """
     from carenet.sim.config import load_config
 
     cfg = load_config(overrides)
-    out = {}
+    out: dict[str, Any] = {}
     for f in free:
-        node: Any = cfg
-        for part in f.key.split("."):
-            node = getattr(node, part)
-        out[f.key] = list(node) if f.kind == "scale" else float(node)
+        for key in f.all_keys:
+            node: Any = cfg
+            for part in key.split("."):
+                node = getattr(node, part)
+            if key == LIBRARY:
+                node = [_plain(p) for p in node]
+                if f.pathway not in [p["name"] for p in node]:
+                    raise ValueError(f"free parameter {f.label}: no pathway {f.pathway!r}")
+            elif isinstance(node, list | tuple) or hasattr(node, "__len__"):
+                node = [float(e) for e in node]
+            else:
+                node = float(node)
+            out[key] = node
     return out
+
+
+def _plain(node: Any) -> Any:
+    """A configuration node as plain dicts, lists and scalars."""
+    try:
+        from omegaconf import OmegaConf
+
+        if OmegaConf.is_config(node):
+            return OmegaConf.to_container(node, resolve=True)
+    except ImportError:  # pragma: no cover - omegaconf comes with hydra
+        pass
+    if isinstance(node, dict):
+        return {k: _plain(v) for k, v in node.items()}
+    if isinstance(node, list | tuple):
+        return [_plain(v) for v in node]
+    return node
 
 
 def fit(
@@ -228,7 +322,7 @@ def fit(
     metrics = [t["metric"] for t in decl["targets"]]
     lo = np.log([f.lo for f in free])
     hi = np.log([f.hi for f in free])
-    start = [1.0 if f.kind == "scale" else defaults[f.key] for f in free]
+    start = [defaults[f.key] if f.kind == "value" else 1.0 for f in free]
     z0 = np.clip(np.log(start), lo, hi)
     history: list[dict[str, Any]] = []
     seen: dict[tuple[str, ...], float] = {}
@@ -288,12 +382,26 @@ def override_yaml(values: dict[str, Any], command: str) -> str:
 
     nested: dict[str, dict[str, Any]] = {}
     for key, v in values.items():
+        if "[" in key:  # a pathway's weights: written within the whole library
+            continue
         group, name = key.split(".", 1)
         nested.setdefault(group, {})[name] = v
     head = (
         f"# Fitted by: {command}\n# Apply with carenet run and the overrides in calibration.json.\n"
     )
     return head + yaml.safe_dump(nested, sort_keys=True)
+
+
+def compact_trial(rec: dict[str, Any]) -> dict[str, Any]:
+    """A trial without its copy of the whole pathway library (for the history).
+
+    Each ``weights`` parameter's new weights stay under its label, so the trial's point
+    is still complete; ``start`` and ``best`` keep the library and its override.
+    """
+    out = dict(rec)
+    out["values"] = {k: v for k, v in rec["values"].items() if k != LIBRARY}
+    out["overrides"] = [o for o in rec["overrides"] if not o.startswith(f"{LIBRARY}=")]
+    return out
 
 
 def write_fit(out: Path, record: dict[str, Any], command: str) -> list[Path]:
@@ -305,6 +413,10 @@ def write_fit(out: Path, record: dict[str, Any], command: str) -> list[Path]:
     from carenet.sim.runner import _json_safe, git_revision, versions
 
     record = {**record, "command": command, "versions": versions(), "git": git_revision()}
+    if "fit" in record and "history" in record["fit"]:
+        fit_ = dict(record["fit"])
+        fit_["history"] = [compact_trial(r) for r in fit_["history"]]
+        record["fit"] = fit_
     js = out / "calibration.json"
     _atomic_write(js, json.dumps(_json_safe(record), indent=2, sort_keys=True) + "\n")
     ym = out / "calibrated.yaml"
@@ -395,10 +507,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         return 0
 
     def log(rec: dict[str, Any]) -> None:
-        print(
-            f"trial {rec['trial']:>3}: objective {rec['objective']:.4f}  {rec['values']}",
-            flush=True,
-        )
+        shown = {k: v for k, v in rec["values"].items() if k != LIBRARY}
+        print(f"trial {rec['trial']:>3}: objective {rec['objective']:.4f}  {shown}", flush=True)
 
     result = fit(decl, overrides, seeds, args.trials, args.jobs, log)
     best = result["best"]

@@ -10,7 +10,9 @@ import pytest
 import yaml
 
 from carenet.models.registry import SUMMARY
+from carenet.sim.config import load_config
 from carenet.tools.calibrate import (
+    LIBRARY,
     compare,
     fit,
     free_defaults,
@@ -55,19 +57,68 @@ def test_free_parameters_are_configuration_keys_with_bounds_around_the_default()
     decl = load_targets()
     defaults = free_defaults(decl["free"], [])
     for f in decl["free"]:
-        start = 1.0 if f.kind == "scale" else defaults[f.key]
-        assert f.lo <= start <= f.hi, f.key
-    over, values = free_overrides(decl["free"], np.array([2.0, 1.0, 1.2]), defaults)
+        start = defaults[f.key] if f.kind == "value" else 1.0
+        assert f.lo <= start <= f.hi, f.label
+    kinds = [f.kind for f in decl["free"]]
+    x = np.array([2.0 if k != "value" else 1.0 for k in kinds])
+    over, values = free_overrides(decl["free"], x, defaults)
     assert values["population.episode_rate_per_year"] == [
         2 * x for x in defaults["population.episode_rate_per_year"]
     ]
-    assert over[-1] == "organisations.capacity_headroom=1.2"
+    # The overrides compose into a configuration that has exactly the values they name.
+    cfg = load_config(over)
+    assert list(cfg.population.episode_rate_per_year) == values["population.episode_rate_per_year"]
+    for f in decl["free"]:
+        if f.kind == "weights":
+            got = next(p for p in cfg.pathways.library if p["name"] == f.pathway)
+            base = next(p for p in defaults[LIBRARY] if p["name"] == f.pathway)
+            assert list(got["weights"]) == [2 * w for w in base["weights"]]
+        for key in f.all_keys if f.kind == "scale" and f.keys else ():
+            group, name = key.split(".")
+            assert getattr(getattr(cfg, group), name) == pytest.approx(2 * defaults[key])
 
 
-def test_bad_bounds_are_refused():
-    text = "targets: []\nfree:\n  - {key: a.b, kind: scale, lo: 2, hi: 1}\n"
-    with pytest.raises(ValueError, match="a.b"):
-        load_targets(text)
+def test_a_weights_parameter_moves_one_pathway_and_keeps_the_others():
+    decl = load_targets(
+        "targets: []\nfree:\n"
+        "  - {key: pathways.library, kind: weights, pathway: ae_discharged, lo: 0.1, hi: 10}\n"
+    )
+    defaults = free_defaults(decl["free"], [])
+    over, values = free_overrides(decl["free"], np.array([3.0]), defaults)
+    assert len(over) == 1 and over[0].startswith("pathways.library=[")
+    lib = load_config(over).pathways.library
+    for new, old in zip(lib, defaults[LIBRARY], strict=True):
+        factor = 3.0 if old["name"] == "ae_discharged" else 1.0
+        assert list(new["weights"]) == pytest.approx([factor * w for w in old["weights"]])
+        assert new["steps"] == old["steps"] and new["qaly_gain"] == old["qaly_gain"]
+    assert (
+        values["pathways.library[ae_discharged].weights"]
+        == lib[[p["name"] for p in lib].index("ae_discharged")]["weights"]
+    )
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "{key: a.b, kind: scale, lo: 2, hi: 1}",
+        "{key: a.b, kind: guess, lo: 1, hi: 2}",
+        "{key: pathways.library, kind: weights, lo: 1, hi: 2}",
+        "{key: a.b, kind: weights, pathway: x, lo: 1, hi: 2}",
+        "{key: a.b, kind: value, keys: [c.d], lo: 1, hi: 2}",
+    ],
+)
+def test_bad_declarations_are_refused(entry):
+    with pytest.raises(ValueError, match="free parameter"):
+        load_targets(f"targets: []\nfree:\n  - {entry}\n")
+
+
+def test_a_pathway_the_library_lacks_is_refused():
+    decl = load_targets(
+        "targets: []\nfree:\n"
+        "  - {key: pathways.library, kind: weights, pathway: nowhere, lo: 0.1, hi: 10}\n"
+    )
+    with pytest.raises(ValueError, match="nowhere"):
+        free_defaults(decl["free"], [])
 
 
 def test_verdicts_and_objective():
@@ -90,7 +141,8 @@ def test_fit_lowers_the_objective_on_a_tiny_economy(tmp_path):
     decl = load_targets()
     decl["targets"] = [t for t in decl["targets"] if t["name"] == "gp_consultations"]
     decl["free"] = [f for f in decl["free"] if f.key == "population.episode_rate_per_year"]
-    result = fit(decl, TINY, seeds=[1, 2], trials=6)
+    low = "population.episode_rate_per_year=[0.3,1.2,2.5,4.0]"  # the uncalibrated rates
+    result = fit(decl, [*TINY, low], seeds=[1, 2], trials=6)
     assert 2 <= len(result["history"]) <= 6
     assert result["best"]["objective"] < 0.5 * result["start"]["objective"]
     factor = result["best"]["values"]["population.episode_rate_per_year"][0] / 0.3
@@ -128,3 +180,26 @@ def test_calibrate_prints_every_target_with_a_verdict():
     for t in load_targets()["targets"]:
         line = next(x for x in r.stdout.splitlines() if x.startswith(t["name"]))
         assert any(v in line for v in ("within", "low", "high")), line
+
+
+def test_the_shipped_defaults_are_the_recorded_fits_best_point():
+    from importlib import resources
+
+    record = json.loads(
+        resources.files("carenet.configs").joinpath("calibration/fitted.json").read_text()
+    )
+    best = record["fit"]["best"]
+    assert best["objective"] == min(r["objective"] for r in record["fit"]["history"])
+    assert record["command"].startswith("carenet calibrate --fit")
+    decl = load_targets()
+    defaults = free_defaults(decl["free"], [])
+    for f in decl["free"]:
+        if f.kind == "weights":
+            now = next(p for p in defaults[LIBRARY] if p["name"] == f.pathway)["weights"]
+            assert now == best["values"][f.label], f.label
+        for key in () if f.kind == "weights" else f.all_keys:
+            assert defaults[key] == pytest.approx(best["values"][key]), key
+    # Every fitted target was within tolerance at the best point.
+    assert all(r["verdict"] == "within" for r in record["comparison"] if r["fit"])
+    # History entries are compact: the library is kept once, at the start and the best.
+    assert all(LIBRARY not in r["values"] for r in record["fit"]["history"])
