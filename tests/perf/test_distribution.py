@@ -1,7 +1,8 @@
 """Demand drawn per stratum (#17) gives the same distributions as one uniform per patient.
 
-The "before" sample (``distribution_before.json``) was made by the code before #17 (and
-is reproduced bit for bit by ``benchmarks/distribution_check.py save --legacy``); the test
+The "before" sample (``distribution_before.json``) was made by the code before #17 (main at
+473bb65, the calibrated defaults; ``benchmarks/distribution_check.py save --legacy``
+reproduces it bit for bit); the test
 runs the current code over the same seeds and compares each metric's mean (Welch's t) and
 variance (ratio). A deliberately wrong demand rate (x1.2) must fail the same comparison.
 """
@@ -66,7 +67,11 @@ def test_per_stratum_demand_matches_per_patient_distributions(
 def test_the_comparison_catches_a_demand_rate_20_percent_high(
     check: ModuleType, before: dict
 ) -> None:
-    wrong = check.sample(before["seeds"], ["population.episode_rate_per_year=[0.36,1.44,3.0,4.8]"])
+    from carenet.sim.config import load_config
+
+    rates = load_config(check.ECONOMY).population.episode_rate_per_year
+    high = ",".join(f"{1.2 * r:.6g}" for r in rates)
+    wrong = check.sample(before["seeds"], [f"population.episode_rate_per_year=[{high}]"])
     diffs = check.differences(before, wrong)
     assert any(d.startswith("episodes_started:") for d in diffs)
 
