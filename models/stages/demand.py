@@ -89,8 +89,7 @@ class Demand(Stage):
         if new.size == 0:
             return
         s = pop.stratum[new]
-        pw = (v[:, None] >= m.pw_cum[s]).sum(axis=1).astype(np.int16)
-        pw = np.minimum(pw, m.npw - 1)
+        pw = np.minimum(_pick_pathways(m.pw_cum, s, v), m.npw - 1).astype(np.int16)
         org = self._entry(new, m.step_line[pw, 0])
         pop.in_episode[new] = True
         n = new.size
@@ -126,3 +125,21 @@ def _draw_members(rng: np.random.Generator, members: np.ndarray, p: float) -> np
         return members[:0].copy()
     k = int(rng.binomial(n, p))
     return members[rng.choice(n, size=k, replace=False)] if k else members[:0].copy()
+
+
+def _pick_pathways(cum: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Pathway of each arrival: the number of its stratum's cumulative shares at or below ``v``.
+
+    Args:
+        cum: Cumulative pathway shares, ``[stratum, pathway]`` (non-decreasing rows).
+        s: Stratum of each arrival.
+        v: Uniform of each arrival.
+
+    Returns:
+        Pathway indices (one per arrival; ``npw`` where ``v`` is at or above the last).
+    """
+    pw = np.empty(v.size, dtype=np.int64)
+    for k in np.unique(s):
+        sel = np.flatnonzero(s == k)
+        pw[sel] = np.searchsorted(cum[k], v[sel], side="right")
+    return pw
