@@ -47,7 +47,7 @@ def in_process(base: list[str], reps: int, tmp: Path) -> dict[str, float]:
     from carenet.sim.runner import run_scenario, simulate
 
     base = [*base, "figures=false"]  # as in a sweep
-    simulate(load_config([*base, "steps=3"]))  # imports, caches
+    simulate(load_config([*base, "steps=3", "warmup_weeks=0"]))  # imports, caches
     sims, full = [], []
     for k in range(reps):
         t0 = time.perf_counter()

@@ -32,13 +32,13 @@ import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-import mesa
 import numpy as np
 
 from carenet.models.schema import CarenetConfig
 
 from . import state
 from .ledger import Ledger
+from .mesa_core import mesa
 from .organisation import Organisation
 from .outputs import check_summary, network_snapshot, summary
 from .population import build_population

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import mesa
 import numpy as np
 
+from .mesa_core import mesa
 from .power import PowerRule, ask_array
 
 if TYPE_CHECKING:  # pragma: no cover

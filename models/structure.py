@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import networkx as nx
 import numpy as np
 
 from carenet.models.schema import BUREAUCRATIC_KINDS, SERVICE_KINDS, OrganisationsConfig
@@ -218,6 +217,8 @@ def initial_ties(
         return []
     seed = int(rng.integers(0, 2**31 - 1))
     k = max(1, min(n - 1, int(round(mean_degree))))
+    if kind in ("random", "small_world", "scale_free"):
+        import networkx as nx  # only the generators need it (imported on first use)
     if kind == "random":
         m = int(round(n * mean_degree / 2))
         g = nx.gnm_random_graph(n, min(m, n * (n - 1) // 2), seed=seed)

@@ -67,8 +67,8 @@ PRESETS: dict[str, list[str]] = {
 }
 """Named economies and the overrides that make them."""
 
-WARMUP: list[str] = ["population=small", "organisations=small", "population.size=500"]
-WARMUP_STEPS = 3
+WARMUP: list[str] = ["population=small", "organisations=small", "population.size=2000"]
+WARMUP_STEPS = 4
 QUICK_SIZES: tuple[str, ...] = ("2000", "4000")
 QUICK_STEPS = 8
 QUICK_FLOOR_STEPS = 2
@@ -80,7 +80,16 @@ TARGETS: dict[str, str] = {
     "exp_pop": "wall time ~ population^k with k <= 1.1",
     "exp_steps": "wall time ~ steps^k with k <= 1.1",
     "floor_ratio_default": "at least 20x the patients-as-agents floor at 0.5 M patients",
+    "floor_step_default": "#17: at least 100x the floor per step at 0.5 M patients",
+    "process_ratio_default": "#17: `carenet run` (figure included) within 2x of simulate at 0.5 M",
+    "pw_per_s_large_17": "#17: at least 40 M patient-weeks/s at 2 M patients",
+    "peak_large_17": "#17: peak memory at most 600 MB at 2 M patients",
+    "steps1_process": "#17: `carenet run steps=1` at most 1.2 s as a whole process",
 }
+"""The targets of issue #6 and, marked ``#17:``, those of issue #17."""
+
+PROCESS_STEPS1: list[str] = ["steps=1", "warmup_weeks=0"]
+"""What ``carenet run steps=1`` needs beside the economy (the warm-up must be shorter)."""
 
 
 def schema_range(section: str, name: str) -> tuple[int, int, str]:
@@ -325,6 +334,88 @@ def run_worker(job: dict[str, Any], blas_threads: int | None = None) -> dict[str
     )
 
 
+def measure_process(
+    overrides: list[str], repeat: int = 1, blas_threads: int | None = None
+) -> dict[str, Any]:
+    """Time ``carenet run OVERRIDES`` as a whole process (start-up, run, files, figure).
+
+    Each repeat runs in a fresh temporary folder (its outputs are deleted after); the
+    fastest is kept. Memory is the child's own peak resident set (``wait4``).
+
+    Args:
+        overrides: The run's overrides.
+        repeat: Runs; the fastest is kept.
+        blas_threads: Limit the run's BLAS threads (None: inherit the environment).
+
+    Returns:
+        ``{"command", "wall", "walls", "peak_mb", "load"}``.
+
+    Raises:
+        RuntimeError: If the run fails (one line: its last line of error output).
+    """
+    import shutil
+    import tempfile
+
+    cmd = [sys.executable, "-m", "carenet", "run", *overrides]
+    env = dict(os.environ)
+    if blas_threads is not None:
+        env.update(dict.fromkeys(BLAS_VARS, str(blas_threads)))
+    walls, peaks = [], []
+    for _ in range(repeat):
+        folder = tempfile.mkdtemp(prefix="carenet-bench-")
+        try:
+            t0 = time.perf_counter()
+            child = subprocess.Popen(
+                cmd, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
+            err = child.stderr.read() if child.stderr else b""
+            _, status, usage = os.wait4(child.pid, 0)
+            walls.append(time.perf_counter() - t0)
+            child.returncode = os.waitstatus_to_exitcode(status)
+            if child.stderr:
+                child.stderr.close()
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        if child.returncode != 0:
+            lines = [ln for ln in err.decode(errors="replace").splitlines() if ln.strip()]
+            why = lines[-1].strip() if lines else f"exit status {child.returncode}"
+            raise RuntimeError(f"bench: `carenet run {' '.join(overrides)}` failed: {why}")
+        peaks.append(
+            usage.ru_maxrss / 1024.0 if sys.platform != "darwin" else usage.ru_maxrss / 2**20
+        )
+    best = min(range(repeat), key=walls.__getitem__)
+    return {
+        "command": "carenet run " + " ".join(overrides),
+        "wall": walls[best],
+        "walls": walls,
+        "peak_mb": peaks[best],
+        "load": os.getloadavg()[0],
+    }
+
+
+def _measure_processes(
+    economies: list[EconomyResult], seed: int, repeat: int, say: Any, blas_threads: int | None
+) -> dict[str, dict[str, Any]]:
+    """``carenet run`` on the default economy (or the last one measured), and ``steps=1``.
+
+    The full run uses the economy's overrides and steps, with its figure and files; its
+    ``simulate`` time is that economy's wall, so the ratio compares the two.
+    """
+    if not economies:
+        return {}
+    by = {e.name: e for e in economies}
+    eco = by.get("default", economies[-1])
+    ov = [*size_overrides(eco.name), f"seed={seed}"]
+    say(f"  {eco.name}: whole process, carenet run steps={eco.steps} ...")
+    full = measure_process([*ov, f"steps={eco.steps}", "warmup_weeks=0"], repeat, blas_threads)
+    full.update(economy=eco.name, steps=eco.steps, simulate_wall=eco.wall)
+    full["ratio"] = full["wall"] / eco.wall
+    say(f"  {eco.name}: whole process, carenet run steps=1 ...")
+    one = measure_process([*ov, *PROCESS_STEPS1], repeat, blas_threads)
+    one.update(economy=eco.name, steps=1)
+    return {"run": full, "steps1": one}
+
+
 # ==========================================================================================
 # The benchmark
 # ==========================================================================================
@@ -369,6 +460,18 @@ class EconomyResult:
         """How many times faster than the floor carenet runs the same patient-weeks."""
         return self.floor_wall / self.wall if self.floor else math.nan
 
+    @property
+    def step_s(self) -> float:
+        """Seconds per step of carenet's stages (without build and outputs)."""
+        return sum(self.stages.values()) / self.steps
+
+    @property
+    def floor_step_ratio(self) -> float:
+        """The floor's seconds per step over carenet's (construction left out of both)."""
+        if not self.floor or self.step_s <= 0:
+            return math.nan
+        return self.floor["per_step"] / self.step_s
+
 
 @dataclass
 class BenchResult:
@@ -380,6 +483,8 @@ class BenchResult:
     exp_pop: float
     exp_steps: float
     meta: dict[str, Any] = field(default_factory=dict)
+    processes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Whole-process ``carenet run`` timings (:func:`measure_process`), by name."""
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict of all figures."""
@@ -391,6 +496,7 @@ class BenchResult:
                 episodes_per_s=e.episodes_per_s,
                 floor_wall=e.floor_wall,
                 floor_ratio=e.floor_ratio,
+                floor_step_ratio=e.floor_step_ratio,
             )
             eco.append(d)
         return {
@@ -399,6 +505,7 @@ class BenchResult:
             "scaling": self.scaling,
             "exp_pop": self.exp_pop,
             "exp_steps": self.exp_steps,
+            "processes": self.processes,
             "targets": check_targets(self),
             "meta": self.meta,
         }
@@ -425,6 +532,7 @@ def measure(
     floor: bool = True,
     log: Any = None,
     blas_threads: int | None = None,
+    process: bool = True,
 ) -> BenchResult:
     """Run the whole benchmark (every measurement in its own process).
 
@@ -439,6 +547,7 @@ def measure(
         floor: Measure the patients-as-agents floor.
         log: Called with a progress line (e.g. ``print``), or None.
         blas_threads: Limit the workers' BLAS threads (None: inherit the environment).
+        process: Also time ``carenet run`` as whole processes (:func:`measure_process`).
     """
     say = log or (lambda _s: None)
     meta: dict[str, Any] = {
@@ -460,11 +569,12 @@ def measure(
     scaling = _measure_scaling(scaling_size, scaling_steps, repeat, seed, blas_threads)
     exp_pop = fit_exponent([e.population for e in economies], [e.wall for e in economies])
     exp_steps = fit_exponent([s["steps"] for s in scaling], [s["wall"] for s in scaling])
+    processes = _measure_processes(economies, seed, repeat, say, blas_threads) if process else {}
     meta["load_end"] = os.getloadavg()[0]
     meta["repeat"] = repeat
     meta["floor_steps"] = floor_steps
     meta["seed"] = seed
-    return BenchResult(economies, scaling_size, scaling, exp_pop, exp_steps, meta)
+    return BenchResult(economies, scaling_size, scaling, exp_pop, exp_steps, meta, processes)
 
 
 def _measure_economy(
@@ -576,7 +686,38 @@ def check_targets(res: BenchResult) -> dict[str, dict[str, Any]]:
         put("floor_ratio_default", d.floor_ratio, d.floor_ratio >= 20.0, f"{d.floor_ratio:.1f}x")
     else:
         put("floor_ratio_default", None, None, "not measured (needs --sizes default, floor)")
+    _targets_17(res, d, lg, put)
     return out
+
+
+def _targets_17(
+    res: BenchResult, d: EconomyResult | None, lg: EconomyResult | None, put: Any
+) -> None:
+    """The targets of issue #17 (per-step floor ratio, whole process, 2 M figures)."""
+    if d is not None and d.floor and not math.isnan(d.floor_step_ratio):
+        r = d.floor_step_ratio
+        put("floor_step_default", r, r >= 100.0, f"{r:.1f}x")
+    else:
+        put("floor_step_default", None, None, "not measured (needs --sizes default, floor)")
+    run = res.processes.get("run")
+    if run is not None and run.get("economy") == "default" and run.get("steps") == 260:
+        put("process_ratio_default", run["ratio"], run["ratio"] <= 2.0, f"{run['ratio']:.2f}x")
+    else:
+        put("process_ratio_default", None, None, "not measured (needs default, 260 steps)")
+    if lg is not None:
+        pw = lg.patient_weeks_per_s
+        put("pw_per_s_large_17", pw, pw >= 40e6, f"{pw / 1e6:.1f} M/s")
+        put("peak_large_17", lg.peak_mb, lg.peak_mb <= 600.0, f"{lg.peak_mb:,.0f} MB")
+    else:
+        put("pw_per_s_large_17", None, None, "not measured (needs --sizes large)")
+        put("peak_large_17", None, None, "not measured (needs --sizes large)")
+    one = res.processes.get("steps1")
+    if one is not None and one.get("economy") == "default":
+        put("steps1_process", one["wall"], one["wall"] <= 1.2, f"{one['wall']:.2f} s")
+    elif one is not None:
+        put("steps1_process", None, None, f"{one['wall']:.2f} s on {one['economy']}, not default")
+    else:
+        put("steps1_process", None, None, "not measured (--no-process)")
 
 
 # ==========================================================================================
@@ -686,12 +827,41 @@ def _scaling_lines(res: BenchResult) -> list[str]:
         f"         wall ~ steps^{res.exp_steps:.2f} over "
         + ", ".join(f"{s['steps']} ({s['wall']:.2f} s)" for s in res.scaling)
         + f" steps on {res.scaling_name}.",
+        *_process_lines(res),
         "",
-        "Targets (issue #6, 2-core machine, one process):",
+        "Targets (issues #6 and #17, 2-core machine, one process):",
     ]
     for t in check_targets(res).values():
         mark = {True: "met", False: "NOT met", None: "n/a"}[t["met"]]
         lines.append(f"  [{mark:>7}] {t['target']}: {t['shown']}")
+    return lines
+
+
+def _process_lines(res: BenchResult) -> list[str]:
+    """Whole-process timings and the per-step floor ratio (issue #17's figures)."""
+    lines = ["", "Ratios (issue #17):"]
+    for e in res.economies:
+        if e.floor:
+            lines.append(
+                f"  {e.name}: {1000 * e.step_s:.1f} ms/step against the floor's "
+                f"{1000 * e.floor['per_step']:.0f} ms/step = {e.floor_step_ratio:.1f}x the floor "
+                f"per step; {_fmt_rate(e.patient_weeks_per_s)} patient-weeks/s; "
+                f"peak {e.peak_mb:,.0f} MB"
+            )
+    run, one = res.processes.get("run"), res.processes.get("steps1")
+    if run:
+        lines.append(
+            f"  whole process: `{run['command']}` {run['wall']:.2f} s (peak {run['peak_mb']:,.0f} "
+            f"MB, load {run['load']:.2f}) = {run['ratio']:.2f}x simulate's "
+            f"{run['simulate_wall']:.2f} s"
+        )
+    if one:
+        lines.append(
+            f"  whole process: `{one['command']}` {one['wall']:.2f} s "
+            f"(peak {one['peak_mb']:,.0f} MB, load {one['load']:.2f})"
+        )
+    if not run and not one:
+        lines.append("  whole-process timings not measured (--no-process)")
     return lines
 
 
@@ -734,6 +904,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="weeks the patients-as-agents floor is stepped, then extrapolated (default 20)",
     )
     p.add_argument("--no-floor", action="store_true", help="skip the patients-as-agents floor")
+    p.add_argument(
+        "--no-process",
+        action="store_true",
+        help="skip the whole-process `carenet run` timings (with figure, and steps=1)",
+    )
     p.add_argument("--repeat", type=int, default=1, help="repeat each measurement, keep the best")
     p.add_argument("--seed", type=int, default=1, help="run seed (default 1)")
     p.add_argument(
@@ -978,6 +1153,7 @@ def parse_options(rest: list[str]) -> dict[str, Any]:
         "repeat": opts.repeat,
         "seed": opts.seed,
         "floor": not opts.no_floor,
+        "process": not opts.no_process,
         "blas_threads": opts.blas_threads,
         "json": None if opts.json is None else (opts.json, check_json_target(opts.json)),
     }

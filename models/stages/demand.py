@@ -16,25 +16,27 @@ class Demand(Stage):
     name = "demand"
     summary = (
         "a few patients progress one stratum (``progression`` stream); new care episodes "
-        "arise per patient by stratum (one uniform per patient per week from the ``demand`` "
-        "stream), pick a pathway and enter the queue of their first provider."
+        "arise by stratum (``demand`` stream: a binomial number of each stratum's members, "
+        "drawn without replacement; those already in an episode are dropped), pick a "
+        "pathway and enter the queue of their first provider."
     )
 
     def progress_strata(self) -> None:
-        """Natural progression: each week a binomial number of each stratum moves up one."""
+        """Natural progression: each week a binomial number of each stratum moves up one.
+
+        Movers are drawn without replacement from the stratum's members (the same as each
+        member moving independently), in time proportional to the movers.
+        """
         pop = self.m.pop
         rng = self.m.streams.get("progression")
         p_week = 1.0 - (1.0 - np.asarray(self.m.cfg.population.progression_per_year)) ** (1 / 52)
-        movers = []
-        for s in range(len(STRATA) - 1):
-            if p_week[s] <= 0:
-                continue
-            members = np.flatnonzero(pop.stratum == s)
-            k = rng.binomial(members.size, p_week[s])
-            if k:
-                movers.append(np.unique(members[rng.integers(0, members.size, k)]))
-        for mv in movers:
-            pop.stratum[mv] += 1
+        movers = [
+            _draw_members(rng, pop.members(s), p_week[s])
+            for s in range(len(STRATA) - 1)
+            if p_week[s] > 0
+        ]
+        if movers:
+            pop.move(np.concatenate(movers), 1)
 
     def _entry(self, new: np.ndarray, line0: np.ndarray) -> np.ndarray:
         """First provider of each new episode: the GP, or a covering provider by capacity."""
@@ -55,22 +57,39 @@ class Demand(Stage):
                 org[sel] = cands[np.searchsorted(cum, ue[key == k], side="right")]
         return org
 
+    def arrivals(self) -> tuple[np.ndarray, np.ndarray]:
+        """This week's new episodes: the patients, and a uniform each to pick the pathway.
+
+        Per stratum, the number of patients with a need this week is binomial (members,
+        weekly rate) and they are drawn without replacement from the stratum's members:
+        the same as one independent chance per patient, at a cost proportional to the
+        episodes. Every arrival draws its pathway uniform, and only then are those already
+        in an episode dropped, so the ``demand`` stream's use depends only on the strata.
+
+        Returns:
+            The patients whose episodes start (sorted ids) and their pathway uniforms.
+        """
+        m = self.m
+        pop = m.pop
+        rate = np.asarray(m.cfg.population.episode_rate_per_year) / 52.0 * m.demand_mult
+        rate = np.minimum(rate, 1.0)
+        rng = m.streams.get("demand")
+        drawn = [_draw_members(rng, pop.members(s), rate[s]) for s in range(len(STRATA))]
+        arrived = np.sort(np.concatenate(drawn))
+        v = rng.random(arrived.size)
+        keep = ~pop.in_episode[arrived]
+        return arrived[keep], v[keep]
+
     def run(self, t: int, rec: dict[str, float]) -> None:
         """Progression, then new episodes into their first provider's queue."""
         m = self.m
         self.progress_strata()
         pop = m.pop
-        rate = np.asarray(m.cfg.population.episode_rate_per_year) / 52.0 * m.demand_mult
-        rate = np.minimum(rate, 1.0)
-        u = m.streams.get("demand").random(pop.size, dtype=np.float32)
-        r = rate[pop.stratum]
-        new = np.flatnonzero((u < r) & ~pop.in_episode)
+        new, v = self.arrivals()
         if new.size == 0:
             return
         s = pop.stratum[new]
-        v = u[new] / r[new]  # uniform on [0, 1) given arrival: reused to pick the pathway
-        pw = (v[:, None] >= m.pw_cum[s]).sum(axis=1).astype(np.int16)
-        pw = np.minimum(pw, m.npw - 1)
+        pw = np.minimum(_pick_pathways(m.pw_cum, s, v), m.npw - 1).astype(np.int16)
         org = self._entry(new, m.step_line[pw, 0])
         pop.in_episode[new] = True
         n = new.size
@@ -88,3 +107,39 @@ class Demand(Stage):
         )
         rec["episodes_started"] += n
         m.ledger.totals["strat_started"] += np.bincount(s, minlength=len(STRATA))
+
+
+def _draw_members(rng: np.random.Generator, members: np.ndarray, p: float) -> np.ndarray:
+    """Each of ``members`` independently with chance ``p``: a binomial count, then a draw.
+
+    Args:
+        rng: The stream to draw from.
+        members: The candidates (one stratum's members).
+        p: The chance of each, in [0, 1].
+
+    Returns:
+        The chosen members (a new array), in the order drawn.
+    """
+    n = members.size
+    if n == 0 or p <= 0:
+        return members[:0].copy()
+    k = int(rng.binomial(n, p))
+    return members[rng.choice(n, size=k, replace=False)] if k else members[:0].copy()
+
+
+def _pick_pathways(cum: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Pathway of each arrival: the number of its stratum's cumulative shares at or below ``v``.
+
+    Args:
+        cum: Cumulative pathway shares, ``[stratum, pathway]`` (non-decreasing rows).
+        s: Stratum of each arrival.
+        v: Uniform of each arrival.
+
+    Returns:
+        Pathway indices (one per arrival; ``npw`` where ``v`` is at or above the last).
+    """
+    pw = np.empty(v.size, dtype=np.int64)
+    for k in np.unique(s):
+        sel = np.flatnonzero(s == k)
+        pw[sel] = np.searchsorted(cum[k], v[sel], side="right")
+    return pw

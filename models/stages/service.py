@@ -81,7 +81,7 @@ class Service(Stage):
         p = np.asarray(m.cfg.population.recovery_on_completion)[s]
         u = m.streams.get("health").random(idx.size)
         down = (u < p) & (s > 0)
-        pop.stratum[pid[down]] -= 1
+        pop.move(pid[down], -1)
         pop.in_episode[pid] = False
         ep.state[idx] = -1
 
@@ -100,7 +100,7 @@ def end_failed(m: object, idx: np.ndarray, rec: dict[str, float]) -> None:
     ea = u[:, 0] < pr.fail_emergency[s]
     m.ledger.emergency(pid[ea], s[ea])
     up = (u[:, 1] < np.asarray(m.cfg.population.progression_on_failure)[s]) & (s < 3)
-    pop.stratum[pid[up]] += 1
+    pop.move(pid[up], 1)
     rec["episodes_failed"] += idx.size
     m.ledger.totals["strat_failed"] += np.bincount(s, minlength=len(STRATA))
     rec["_wait_sum"] += float(ep.wait[idx].sum())

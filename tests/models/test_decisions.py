@@ -78,7 +78,7 @@ def _batch(m: CareSystemModel, i: int, j: int, n: int, rng: np.random.Generator)
     ho.run(t, rec)
     route = int(m.routes.route[i, j])
     expected = float(m.ec_best[i, j])
-    m.pop.stratum[:] = strata  # failures' progression must not reprice later waits
+    m.pop.set_strata(strata)  # failures' progression must not reprice later waits
     ep = m.episodes
     for k in range(1, 60):  # charge the transit weeks only: arrivals are set aside
         ep.state[ep.state == QUEUED] = SERVICE

@@ -1,0 +1,3 @@
+"""The tiny model fixtures of the model tests, shared here."""
+
+from tests.models.conftest import tiny_config, tiny_model  # noqa: F401
