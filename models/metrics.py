@@ -75,24 +75,21 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def network_metrics(
-    adj: np.ndarray,
-    size: np.ndarray,
-    depth: np.ndarray,
-    authority: np.ndarray,
-    influence: np.ndarray,
-) -> dict[str, float]:
-    """Compute the network and power metrics of one snapshot.
+STRUCTURE_METRICS: tuple[str, ...] = NETWORK_METRICS[:8]
+"""The metrics of :data:`NETWORK_METRICS` that depend on the tie graph alone."""
+
+
+def tie_structure(adj: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
+    """The metrics of the tie graph alone (:data:`STRUCTURE_METRICS`), and the degrees.
+
+    They change only when the ties do (tie rounds, dissolutions, failures), so a caller
+    may keep them between weeks while the adjacency is unchanged.
 
     Args:
         adj: Boolean adjacency among the organisations considered (symmetric).
-        size: Size (budget) of each.
-        depth: Hierarchy depth of each.
-        authority: Authority score of each.
-        influence: Influence score of each.
 
     Returns:
-        Metric name to value.
+        Metric name to value, and each organisation's degree.
     """
     n = adj.shape[0]
     a = adj.astype(np.float64)
@@ -118,6 +115,34 @@ def network_metrics(
         float((deg.max() - deg).sum() / ((n - 1) * (n - 2))) if n > 2 and m > 0 else 0.0
     )
     out["max_degree"] = float(deg.max()) if n else 0.0
+    return out, deg
+
+
+def network_metrics(
+    adj: np.ndarray,
+    size: np.ndarray,
+    depth: np.ndarray,
+    authority: np.ndarray,
+    influence: np.ndarray,
+    structure: tuple[dict[str, float], np.ndarray] | None = None,
+) -> dict[str, float]:
+    """Compute the network and power metrics of one snapshot.
+
+    Args:
+        adj: Boolean adjacency among the organisations considered (symmetric).
+        size: Size (budget) of each.
+        depth: Hierarchy depth of each.
+        authority: Authority score of each.
+        influence: Influence score of each.
+        structure: :func:`tie_structure` of ``adj``, if already computed (it is then
+            not recomputed; the caller vouches that it belongs to ``adj``).
+
+    Returns:
+        Metric name to value, in the order of :data:`NETWORK_METRICS`.
+    """
+    tied, deg = tie_structure(adj) if structure is None else structure
+    out = dict(tied)
+    m = deg.sum() / 2
     out["authority_gini"] = gini(authority)
     out["influence_gini"] = gini(influence)
     out["degree_size_corr"] = spearman(deg, size) if m > 0 else float("nan")

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from carenet.models.metrics import network_metrics
+from carenet.models.metrics import network_metrics, tie_structure
 from carenet.models.rules import Domination, Empowerment
 
 from .base import Stage
@@ -30,7 +30,10 @@ class Record(Stage):
         self._means(rec)
         ids = m.service_ids[m.active[m.service_ids]]
         adj = m.trust[np.ix_(ids, ids)] > 0
-        net = network_metrics(adj, m.budget[ids], m.depth[ids], m.authority[ids], m.influence[ids])
+        ties = self._ties(ids, adj)
+        net = network_metrics(
+            adj, m.budget[ids], m.depth[ids], m.authority[ids], m.influence[ids], ties
+        )
         rec.update(net)
         has = m.trust > 0
         rec["mean_trust"] = float(m.trust[has].mean()) if has.any() else float("nan")
@@ -49,6 +52,19 @@ class Record(Stage):
         m.records.append(rec)
         if t + 1 == m.warmup_weeks:
             restart_totals(m.ledger.totals)
+
+    def _ties(self, ids: np.ndarray, adj: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
+        """The tie graph's metrics, recomputed only in a week whose ties changed.
+
+        Kept with the exact organisations and adjacency they were computed from (the
+        ties change at tie rounds, dissolutions and failures, not every week).
+        """
+        key = (ids.tobytes(), np.packbits(adj).tobytes())
+        cached = getattr(self, "_tie_cache", None)
+        if cached is None or cached[0] != key:
+            cached = (key, tie_structure(adj))
+            self._tie_cache = cached
+        return cached[1]
 
     def _means(self, rec: dict[str, float]) -> None:
         """Turn the week's accumulators into means; add them to the run's totals."""
