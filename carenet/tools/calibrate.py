@@ -489,6 +489,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     seeds = list(range(1, args.seeds + 1))
     try:
         cfg = _checked_config(args, overrides)
+        if args.fit:  # a free parameter the economy's configuration cannot take
+            free_defaults(decl["free"], overrides)
     except ValueError as exc:  # ConfigError included
         return fail(str(exc).splitlines()[0])
     metrics = [t["metric"] for t in decl["targets"]]

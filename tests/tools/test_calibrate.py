@@ -165,6 +165,14 @@ def test_fit_lowers_the_objective_on_a_tiny_economy(tmp_path):
         (["--trials", "many"], "--trials"),
         (["population.size=-1"], "population.size"),
         (["--steps", "10"], "warmup_weeks"),
+        (
+            [
+                "--fit",
+                "pathways.library=[{name:a,weights:[1,1,1,1],qaly_gain:0.1,"
+                "steps:[{line:gp_consult,weeks:1,item:gp_consultation,units:1}]}]",
+            ],
+            "no pathway 'gp_only'",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, names):
