@@ -96,9 +96,10 @@ def headline_rows(summary: dict[str, float], config: Any) -> list[str]:
         )
         rows += [f"  {labels[k]:<{_W}} {'':>16} {_cell(summary, k, fmts[k]):>16}" for k in parts]
     c, h = float(config.costs.discount_rate_costs), float(config.costs.discount_rate_health)
+    start = "the end of the warm-up" if int(config.warmup_weeks) > 0 else "week 0"
     rows.append(
-        f"  discounted at {c:.1%}/yr (costs) and {h:.1%}/yr (health) from the end of "
-        f"the warm-up; {config.costs.price_year} prices"
+        f"  discounted at {c:.1%}/yr (costs) and {h:.1%}/yr (health) from {start}; "
+        f"{config.costs.price_year} prices"
     )
     paired = {k for d, u, _, parts in HEADLINE_TOTALS for k in (d, u, *parts)}
     rows += [
