@@ -100,8 +100,13 @@ def test_kinds_of_perturbation(hierarchy_data):
 
 def test_list_elements_and_share_vectors(hierarchy_data):
     perts, _ = audit.perturbations(hierarchy_data)
+    from carenet.models.schema import PopulationConfig
+
+    base = list(PopulationConfig().episode_rate_per_year)
     rate = by_key(perts, "population.episode_rate_per_year[2]")
-    assert [p.value for p in rate] == [[0.3, 1.2, 0.0, 4.0], [0.3, 1.2, 25.0, 4.0]]
+    # Element 2 alone moves, to its range's ends (0 and 52: both within the factor of the
+    # default 12.07; the uncalibrated 2.5 pulled the upper end in to 25).
+    assert [p.value for p in rate] == [[*base[:2], end, base[3]] for end in (0.0, 52.0)]
     shares = by_key(perts, "population.stratum_shares[3]")
     assert shares, "every element is perturbed"
     for p in shares:
