@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,31 +15,6 @@ def one_error_line(stderr: str) -> str:
     errors = [ln for ln in stderr.splitlines() if ln.startswith("carenet: error:")]
     assert len(errors) == 1, stderr[-3000:]
     return errors[0]
-
-
-def ctrl_c(proc: subprocess.Popen[str], tries: int = 3, wait_s: float = 4.0) -> str:
-    """Press Ctrl-C on ``proc``'s process group; press again if it is still running.
-
-    A terminal user whose first Ctrl-C seems lost presses it again. On a heavily loaded
-    machine a first SIGINT was seen to leave a run going (two CI runs here, cause not
-    found; never reproduced on a quiet machine), so the check allows up to ``tries``
-    presses, ``wait_s`` apart. A process that ignores them all still fails the test.
-
-    Returns:
-        The process's stderr once it has exited.
-    """
-    for _ in range(tries):
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
-        try:
-            return proc.communicate(timeout=wait_s)[1]
-        except subprocess.TimeoutExpired:
-            continue
-    try:  # the last press: leave it time to clean up before giving up
-        return proc.communicate(timeout=120)[1]
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return proc.communicate()[1]
 
 
 class Mounts:
