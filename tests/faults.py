@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+
+def terminal_sigint() -> None:
+    """``preexec_fn`` for a process a test will Ctrl-C: SIGINT as in a terminal.
+
+    A child inherits an ignored SIGINT, and a shell without job control starts its
+    background jobs with SIGINT ignored (POSIX), so a suite run as ``bash .ci/run &``
+    would start every carenet it tests deaf to Ctrl-C (Python installs its handler only
+    where SIGINT is not ignored). The tests of Ctrl-C mean a terminal user's process.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def one_error_line(stderr: str) -> str:

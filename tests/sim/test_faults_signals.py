@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli import carenet
-from tests.faults import one_error_line
+from tests.faults import one_error_line, terminal_sigint
 
 TINY = [
     "population=small",
@@ -132,6 +132,7 @@ def _start(*args: str, cwd: Path) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=terminal_sigint,
     )
 
 
