@@ -672,13 +672,7 @@ def check_targets(res: BenchResult) -> dict[str, dict[str, Any]]:
         put("default_wall", d.wall, d.wall <= 20.0, f"{d.wall:.1f} s")
     else:
         put("default_wall", None, None, "not measured (needs --sizes default and 260 steps)")
-    if lg is not None:
-        pw = lg.patient_weeks_per_s
-        put("pw_per_s_large", pw, pw >= 10e6, f"{pw / 1e6:.1f} M/s")
-        put("peak_large", lg.peak_mb, lg.peak_mb <= 1536.0, f"{lg.peak_mb:,.0f} MB")
-    else:
-        put("pw_per_s_large", None, None, "not measured (needs --sizes large)")
-        put("peak_large", None, None, "not measured (needs --sizes large)")
+    _targets_large(lg, put, "", 10e6, 1536.0)
     for key, v in (("exp_pop", res.exp_pop), ("exp_steps", res.exp_steps)):
         ok = None if math.isnan(v) else v <= 1.1
         put(key, None if math.isnan(v) else v, ok, "n/a" if math.isnan(v) else f"{v:.2f}")
@@ -688,6 +682,24 @@ def check_targets(res: BenchResult) -> dict[str, dict[str, Any]]:
         put("floor_ratio_default", None, None, "not measured (needs --sizes default, floor)")
     _targets_17(res, d, lg, put)
     return out
+
+
+def _targets_large(
+    lg: EconomyResult | None, put: Any, suffix: str, min_pw: float, max_mb: float
+) -> None:
+    """The 2 M economy's speed and memory targets.
+
+    Keys ``pw_per_s_large`` and ``peak_large`` with ``suffix``: at least ``min_pw``
+    patient-weeks/s, at most ``max_mb`` MB.
+    """
+    pw_key, mb_key = f"pw_per_s_large{suffix}", f"peak_large{suffix}"
+    if lg is None:
+        put(pw_key, None, None, "not measured (needs --sizes large)")
+        put(mb_key, None, None, "not measured (needs --sizes large)")
+        return
+    pw = lg.patient_weeks_per_s
+    put(pw_key, pw, pw >= min_pw, f"{pw / 1e6:.1f} M/s")
+    put(mb_key, lg.peak_mb, lg.peak_mb <= max_mb, f"{lg.peak_mb:,.0f} MB")
 
 
 def _targets_17(
@@ -704,13 +716,7 @@ def _targets_17(
         put("process_ratio_default", run["ratio"], run["ratio"] <= 2.0, f"{run['ratio']:.2f}x")
     else:
         put("process_ratio_default", None, None, "not measured (needs default, 260 steps)")
-    if lg is not None:
-        pw = lg.patient_weeks_per_s
-        put("pw_per_s_large_17", pw, pw >= 40e6, f"{pw / 1e6:.1f} M/s")
-        put("peak_large_17", lg.peak_mb, lg.peak_mb <= 600.0, f"{lg.peak_mb:,.0f} MB")
-    else:
-        put("pw_per_s_large_17", None, None, "not measured (needs --sizes large)")
-        put("peak_large_17", None, None, "not measured (needs --sizes large)")
+    _targets_large(lg, put, "_17", 40e6, 600.0)
     one = res.processes.get("steps1")
     if one is not None and one.get("economy") == "default":
         put("steps1_process", one["wall"], one["wall"] <= 1.2, f"{one['wall']:.2f} s")

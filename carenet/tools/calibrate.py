@@ -265,7 +265,7 @@ def free_defaults(free: list[Free], overrides: list[str]) -> dict[str, Any]:
                 node = [_plain(p) for p in node]
                 if f.pathway not in [p["name"] for p in node]:
                     raise ValueError(f"free parameter {f.label}: no pathway {f.pathway!r}")
-            elif isinstance(node, list | tuple) or hasattr(node, "__len__"):
+            elif hasattr(node, "__len__") and not isinstance(node, str):  # a list (config)
                 node = [float(e) for e in node]
             else:
                 node = float(node)
@@ -275,18 +275,9 @@ def free_defaults(free: list[Free], overrides: list[str]) -> dict[str, Any]:
 
 def _plain(node: Any) -> Any:
     """A configuration node as plain dicts, lists and scalars."""
-    try:
-        from omegaconf import OmegaConf
+    from omegaconf import OmegaConf
 
-        if OmegaConf.is_config(node):
-            return OmegaConf.to_container(node, resolve=True)
-    except ImportError:  # pragma: no cover - omegaconf comes with hydra
-        pass
-    if isinstance(node, dict):
-        return {k: _plain(v) for k, v in node.items()}
-    if isinstance(node, list | tuple):
-        return [_plain(v) for v in node]
-    return node
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
 
 
 def fit(
