@@ -77,7 +77,7 @@ def main() -> None:
     lp = LineProfiler()
     _profile_models(lp)
     cfg = load_config(a.overrides)
-    simulate(load_config(["population=small", "organisations=small", "steps=3"]))  # imports
+    simulate(load_config(["population=small", "organisations=small", "steps=3", "warmup_weeks=0"]))  # imports
     stage_time = _time_stages()
     t0 = time.perf_counter()
     lp.runcall(simulate, cfg)

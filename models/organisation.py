@@ -90,28 +90,68 @@ class Organisation(mesa.Agent):
         Keeps at most ``tie_budget`` ties (its relationship time over a tie's upkeep),
         dropping the lowest-scoring beyond that and any whose score is not positive; then
         seeks up to ``max_new`` of the best-scoring partners it has no tie with, while time
-        remains.
+        remains (:func:`tie_decisions`, for this organisation alone).
 
         Returns:
-            (drop, seek): organisation ids, in order of decision.
+            (drop, seek): organisation ids, ascending.
         """
         m = self.model
         i = self.idx
         scores = ask_array(self.rule, "tie_scores", i, view, m.week, (m.n,), kind="scores", org=i)
-        eligible = m.service & m.active
-        eligible[i] = False
-        current = np.flatnonzero(m.trust[i] > 0)
-        # Stable sort on -score then id: reproducible whatever the ties' order.
-        keep_order = current[np.lexsort((current, -scores[current]))]
-        drop = [int(j) for j in keep_order if scores[j] <= 0]
-        kept = [int(j) for j in keep_order if scores[j] > 0]
-        if len(kept) > tie_budget:
-            drop += kept[tie_budget:]
-            kept = kept[:tie_budget]
-        seek: list[int] = []
-        spare = tie_budget - len(kept)
-        if spare > 0 and max_new > 0:
-            cand = np.flatnonzero(eligible & (m.trust[i] <= 0) & (scores > 0))
-            cand = cand[np.lexsort((cand, -scores[cand]))]
-            seek = [int(j) for j in cand[: min(spare, max_new)]]
-        return drop, seek
+        ids = np.array([i])
+        drop, seek = tie_decisions(
+            m.trust[ids] > 0, scores[None, :], m.service & m.active, ids, [tie_budget], max_new
+        )
+        return [int(j) for j in np.flatnonzero(drop[0])], [int(j) for j in np.flatnonzero(seek[0])]
+
+
+def tie_decisions(
+    tie: np.ndarray,
+    scores: np.ndarray,
+    eligible: np.ndarray,
+    ids: np.ndarray,
+    budget: np.ndarray,
+    max_new: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each organisation's ties to drop and to seek this round, all at once.
+
+    Organisation ``ids[r]`` ranks its current ties by its score, best first (equal
+    scores by partner id), keeps the first ``budget[r]`` of those scoring above 0 and
+    drops the rest; then, with ``s`` ties to spare, seeks the ``min(s, max_new)``
+    best-scoring eligible partners it has no tie with and scores above 0 (equal scores
+    by partner id). Each row is decided on its own: the result does not depend on the
+    order of ``ids``.
+
+    Args:
+        tie: [k, n] whether each organisation has a tie with each other one.
+        scores: [k, n] each organisation's tie scores.
+        eligible: [n] partners that may be sought (active service organisations).
+        ids: [k] the deciding organisations (never their own partner).
+        budget: [k] ties each can keep.
+        max_new: Most new ties an organisation seeks in one round.
+
+    Returns:
+        (drop, seek): [k, n] boolean matrices.
+    """
+    k, n = scores.shape
+    budget = np.asarray(budget, dtype=np.int64)
+    rows = np.arange(k)
+    drop = np.zeros((k, n), dtype=bool)
+    seek = np.zeros((k, n), dtype=bool)
+    r, c = np.nonzero(tie)
+    order = np.lexsort((c, -scores[r, c], r))
+    r, c = r[order], c[order]
+    rank = np.arange(r.size) - np.searchsorted(r, r)  # position within its row
+    keep = (scores[r, c] > 0) & (rank < budget[r])
+    drop[r[~keep], c[~keep]] = True
+    spare = budget - np.bincount(r[keep], minlength=k)
+    want = np.minimum(spare, max_new)
+    cand = (~tie) & (scores > 0) & eligible[None, :]
+    cand[rows, ids] = False
+    r, c = np.nonzero(cand & (want > 0)[:, None])
+    order = np.lexsort((c, -scores[r, c], r))
+    r, c = r[order], c[order]
+    rank = np.arange(r.size) - np.searchsorted(r, r)
+    take = rank < want[r]
+    seek[r[take], c[take]] = True
+    return drop, seek

@@ -179,6 +179,18 @@ class PowerRule:
         """Rows of :meth:`referral_weights` for several organisations."""
         return np.array([self.referral_weights(int(o), view) for o in orgs], dtype=float)
 
+    def escalation_matrix(self, orgs: np.ndarray, view: RuleView) -> np.ndarray:
+        """Rows of :meth:`demands_escalation` for several organisations."""
+        if type(self).demands_escalation is PowerRule.demands_escalation:
+            return np.zeros((len(orgs), len(view.kind)), dtype=bool)
+        return np.array([self.demands_escalation(int(o), view) for o in orgs], dtype=bool)
+
+    def tie_score_matrix(self, orgs: np.ndarray, view: RuleView) -> np.ndarray:
+        """Rows of :meth:`tie_scores` for several organisations."""
+        if type(self).tie_scores is PowerRule.tie_scores:
+            return np.zeros((len(orgs), len(view.kind)))
+        return np.array([self.tie_scores(int(o), view) for o in orgs], dtype=float)
+
 
 def load_target(target: str) -> type[PowerRule]:
     """Import a user-written rule class from ``pkg.module.Class`` or ``file.py:Class``.
@@ -249,11 +261,55 @@ def _show(value: Any) -> str:
     return text
 
 
+# Each vectorised form and the per-organisation decision it stacks.
+ROW_FORMS: dict[str, str] = {
+    "referral_matrix": "referral_weights",
+    "escalation_matrix": "demands_escalation",
+    "tie_score_matrix": "tie_scores",
+}
+
+
 def _method_name(rule: PowerRule, method: str) -> str:
-    """``referral_weights`` when the rule's matrix form is the default one calling it."""
-    if method == "referral_matrix" and type(rule).referral_matrix is PowerRule.referral_matrix:
-        return "referral_weights"
+    """The per-organisation name when the rule's matrix form is the default one calling it."""
+    base = getattr(PowerRule, method, None)
+    if method in ROW_FORMS and getattr(type(rule), method) is base:
+        return ROW_FORMS[method]
     return method
+
+
+def ask_rows(
+    rule: PowerRule,
+    method: str,
+    ids: np.ndarray,
+    view: RuleView,
+    week: int,
+    *,
+    kind: str,
+) -> np.ndarray:
+    """Ask a rule's vectorised decision (``escalation_matrix``, ``tie_score_matrix``) for ids.
+
+    A rule that overrides the vectorised form (the built-in rules), or leaves the
+    per-organisation form at the neutral default, is asked once for all ``ids``; a rule
+    that overrides only the per-organisation form (``demands_escalation``,
+    ``tie_scores``) is asked once per organisation, so that a bad answer names the
+    organisation it was about.
+
+    Returns:
+        One row per id, as :func:`ask_array` checks and converts it.
+
+    Raises:
+        RuleError: If the rule raises, or an answer has the wrong type, shape or values.
+    """
+    n = len(view.kind)
+    per_org = ROW_FORMS[method]
+    cls = type(rule)
+    vectorised = getattr(cls, method) is not getattr(PowerRule, method)
+    neutral = getattr(cls, per_org) is getattr(PowerRule, per_org)
+    if vectorised or neutral:
+        one = int(ids[0]) if len(ids) == 1 else None
+        return ask_array(rule, method, ids, view, week, (len(ids), n), kind=kind, org=one)
+    rows = [ask_array(rule, per_org, int(i), view, week, (n,), kind=kind, org=int(i)) for i in ids]
+    return np.array(rows).reshape(len(ids), n)
 
 
 def _is_number(v: Any) -> bool:
@@ -344,7 +400,8 @@ def ask_array(
 
     Args:
         rule: The rule.
-        method: ``referral_matrix``, ``demands_escalation`` or ``tie_scores``.
+        method: ``referral_matrix``, ``demands_escalation``, ``tie_scores``, or a
+            vectorised form (:data:`ROW_FORMS`).
         first: The first argument (an organisation id, or an array of them).
         view: What the rule sees.
         week: Week of the run (for messages).
@@ -409,6 +466,7 @@ __all__ = [
     "RuleView",
     "ask_array",
     "ask_flag",
+    "ask_rows",
     "ask_values",
     "load_target",
     "rule_failure",

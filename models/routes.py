@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .power import ask_array
+from .power import ask_array, ask_rows
 
 if TYPE_CHECKING:
     from .model import CareSystemModel
@@ -207,15 +207,26 @@ def approval_capacity(m: CareSystemModel) -> np.ndarray:
 
     ``escalation_capacity_per_org`` x the active service organisations below it (itself
     included if it serves).
+
+    Cached (read-only) until the hierarchy, the set of active service organisations or
+    the capacity per organisation changes.
     """
-    n = m.n
-    below = np.zeros(n)
-    for i in np.flatnonzero(m.service & m.active):
+    serving = m.service & m.active
+    per_org = float(m.cfg.handoff.escalation_capacity_per_org)
+    key = (m.parent.tobytes(), serving.tobytes(), per_org)
+    cached = getattr(m, "_approval_capacity", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    below = np.zeros(m.n)
+    for i in np.flatnonzero(serving):
         j = int(i)
         while j >= 0:
             below[j] += 1.0
             j = int(m.parent[j])
-    return m.cfg.handoff.escalation_capacity_per_org * below
+    cap = per_org * below
+    cap.setflags(write=False)
+    m._approval_capacity = (key, cap)
+    return cap
 
 
 def approval_wait(m: CareSystemModel) -> np.ndarray:
@@ -233,21 +244,10 @@ def approval_wait(m: CareSystemModel) -> np.ndarray:
 
 def _forced_escalation(m: CareSystemModel) -> np.ndarray:
     """Pairs whose referrer's rule demands approval: they must escalate."""
-    n = m.n
     view = m.view()
-    force = np.zeros((n, n), dtype=bool)
+    force = np.zeros((m.n, m.n), dtype=bool)
     for rule, ids in m.rule_groups():
-        for i in ids:
-            force[i] = ask_array(
-                rule,
-                "demands_escalation",
-                int(i),
-                view,
-                m.week,
-                (n,),
-                kind="flags",
-                org=int(i),
-            )
+        force[ids] = ask_rows(rule, "escalation_matrix", ids, view, m.week, kind="flags")
     return force
 
 

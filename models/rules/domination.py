@@ -73,17 +73,25 @@ class Domination(PowerRule):
         """See :meth:`referral_matrix`."""
         return self.referral_matrix(np.array([org]), view)[0]
 
-    def demands_escalation(self, org: int, view: RuleView) -> np.ndarray:
+    def escalation_matrix(self, orgs: np.ndarray, view: RuleView) -> np.ndarray:
         """Out-of-branch handoffs need approval through the hierarchy."""
         if not (view.hierarchy and self.params["escalate_out_of_branch"]):
-            return np.zeros(len(view.kind), dtype=bool)
-        return view.branch != view.branch[org]
+            return np.zeros((len(orgs), len(view.kind)), dtype=bool)
+        return view.branch[orgs][:, None] != view.branch[None, :]
+
+    def demands_escalation(self, org: int, view: RuleView) -> np.ndarray:
+        """See :meth:`escalation_matrix`."""
+        return self.escalation_matrix(np.array([org]), view)[0]
+
+    def tie_score_matrix(self, orgs: np.ndarray, view: RuleView) -> np.ndarray:
+        """A tie is worth the partner's authority (x branch bias inside the branch)."""
+        same = view.branch[orgs][:, None] == view.branch[None, :]
+        bias = np.where(same, self.params["branch_bias"], 1.0)
+        return view.authority[None, :] * bias * view.tie_cost
 
     def tie_scores(self, org: int, view: RuleView) -> np.ndarray:
-        """A tie is worth the partner's authority (x branch bias inside the branch)."""
-        same = view.branch == view.branch[org]
-        bias = np.where(same, self.params["branch_bias"], 1.0)
-        return view.authority * bias * view.tie_cost
+        """See :meth:`tie_score_matrix`."""
+        return self.tie_score_matrix(np.array([org]), view)[0]
 
     def budget_bid(self, org: int, view: RuleView) -> float:
         """Budget inflated by authority above the mean: the powerful capture budget.

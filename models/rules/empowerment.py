@@ -70,7 +70,7 @@ class Empowerment(PowerRule):
         """See :meth:`referral_matrix`."""
         return self.referral_matrix(np.array([org]), view)[0]
 
-    def tie_scores(self, org: int, view: RuleView) -> np.ndarray:
+    def tie_score_matrix(self, orgs: np.ndarray, view: RuleView) -> np.ndarray:
         """Expected weekly saving from the tie, less its upkeep, plus hub attraction.
 
         The saving is the pair's: the handoffs flowing between the two (both directions;
@@ -79,18 +79,22 @@ class Empowerment(PowerRule):
         (e.g. an acute trust's discharges, whose waits are bed days, count for the
         community provider it discharges to).
         """
-        has = view.tie[org] > 0
-        out = np.where(has, view.route_cost[org], view.new_tie_cost[org])
-        back = np.where(has, view.route_cost[:, org], view.new_tie_cost[:, org])
+        has = view.tie[orgs] > 0
+        out = np.where(has, view.route_cost[orgs], view.new_tie_cost[orgs])
+        back = np.where(has, view.route_cost[:, orgs].T, view.new_tie_cost[:, orgs].T)
         saving = 0.5 * (
-            np.maximum(0.0, view.alt_cost[org] - out)
-            + np.maximum(0.0, view.alt_cost[:, org] - back)
+            np.maximum(0.0, view.alt_cost[orgs] - out)
+            + np.maximum(0.0, view.alt_cost[:, orgs].T - back)
         )
         return (
-            view.flow[org] * saving
+            view.flow[orgs] * saving
             - 2.0 * view.tie_cost
-            + self.params["influence_preference"] * view.influence * view.tie_cost
+            + self.params["influence_preference"] * view.influence[None, :] * view.tie_cost
         )
+
+    def tie_scores(self, org: int, view: RuleView) -> np.ndarray:
+        """See :meth:`tie_score_matrix`."""
+        return self.tie_score_matrix(np.array([org]), view)[0]
 
     def budget_bid(self, org: int, view: RuleView) -> float:
         """Bids its need, not its power (outside a pool: within its funding stream)."""

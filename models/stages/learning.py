@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-from carenet.models.power import ask_array, ask_values
+from carenet.models.organisation import tie_decisions
+from carenet.models.power import ask_rows, ask_values
 from carenet.models.routes import route_tables
 
 from .base import Stage
@@ -80,14 +81,19 @@ class Learning(Stage):
         drop = np.zeros((n, n), dtype=bool)
         seek = np.zeros((n, n), dtype=bool)
         scores = np.zeros((n, n))
-        for i in m.service_ids[m.active[m.service_ids]]:
-            i = int(i)
-            d, sk = m.orgs[i].decide_ties(view, int(budget[i]), m.cfg.structure.max_new_ties)
-            drop[i, d] = True
-            seek[i, sk] = True
-            scores[i] = ask_array(
-                m.orgs[i].rule, "tie_scores", i, view, m.week, (n,), kind="scores", org=i
-            )
+        for rule, ids in m.rule_groups():
+            ids = ids[m.active[ids]]
+            if ids.size:
+                scores[ids] = ask_rows(rule, "tie_score_matrix", ids, view, m.week, kind="scores")
+        ids = m.service_ids[m.active[m.service_ids]]
+        drop[ids], seek[ids] = tie_decisions(
+            m.trust[ids] > 0,
+            scores[ids],
+            m.service & m.active,
+            ids,
+            budget[ids],
+            m.cfg.structure.max_new_ties,
+        )
         key = m.streams.get("ties").random((n, n))
         gone, formed = resolve_ties(m.trust > 0, drop, seek, scores, budget, key + key.T)
         m.trust[gone] = 0.0
