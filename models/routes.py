@@ -71,16 +71,43 @@ def route_tables(m: CareSystemModel) -> RouteTables:
         if force.any():
             for k in (DIRECT, BROKER, COLD):
                 EC[k][force] = np.inf
-    route = np.argmin(EC, axis=0)
-    fb_ec = EC.copy()
-    fb_ec[BROKER] = np.inf
-    fallback = np.argmin(fb_ec, axis=0)
-    m.ec_best = np.take_along_axis(EC, route[None], 0)[0]
-    alt = EC.copy()
-    alt[DIRECT] = np.inf
-    m.ec_alt = alt.min(axis=0)
+    route, fallback, m.ec_best, m.ec_alt = _choose(EC)
     m.ec_new = new_tie_cost(m, pair_share)
     return RouteTables(route, K, fallback, P, D, A, S)
+
+
+def _choose(EC: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The cheapest route per pair, the cheapest without a broker, and two minima.
+
+    The same as ``argmin`` over the routes (the first of equal costs) and the minima over
+    all routes and over those but the direct tie, in one pass per route instead of a
+    reduction across the route axis (NaN costs fall back to ``argmin``'s rule).
+
+    Returns:
+        (route, fallback, best cost, best cost without the direct tie).
+    """
+    if np.isnan(EC).any():
+        route = np.argmin(EC, axis=0)
+        fb = EC.copy()
+        fb[BROKER] = np.inf
+        alt = EC.copy()
+        alt[DIRECT] = np.inf
+        return route, np.argmin(fb, axis=0), np.take_along_axis(EC, route[None], 0)[0], alt.min(0)
+    route = np.zeros(EC.shape[1:], dtype=np.intp)
+    best = EC[DIRECT].copy()
+    for k in (ESCALATION, COLD):  # without the broker first: the fallback
+        lower = EC[k] < best
+        route[lower] = k
+        np.minimum(best, EC[k], out=best)
+    fallback = route.copy()
+    lower = EC[BROKER] < best
+    # The broker comes before escalation and cold: it wins their ties, not the direct's.
+    lower |= (EC[BROKER] == best) & (route > BROKER)
+    route[lower] = BROKER
+    np.minimum(best, EC[BROKER], out=best)
+    alt = np.minimum(EC[BROKER], EC[ESCALATION])
+    np.minimum(alt, EC[COLD], out=alt)
+    return route, fallback, best, alt
 
 
 def route_parameters(m: CareSystemModel) -> tuple[np.ndarray, ...]:
@@ -125,7 +152,7 @@ def route_parameters(m: CareSystemModel) -> tuple[np.ndarray, ...]:
     D[COLD] = h.cold_delay_weeks
     A[COLD] = h.cold_admin_hours
     S[COLD] = pair_share & m.shared_live
-    P = np.where(S, P * h.shared_records_fail_multiplier, P)
+    P *= np.where(S, h.shared_records_fail_multiplier, 1.0)  # x 1.0 leaves a value as it is
     return P, D, A, S, K, pair_share
 
 
@@ -153,9 +180,18 @@ def expected_cost(
     fail_j, _, rep_j = pr.receivers(m)
     W = pr.pair_wait(m)
     m.ec_wait = W
-    Pe = np.clip(P + h.overload_fail_slope * m.queue_ratio[None, :], 0.0, 1.0)
-    repeat = ~S * h.repeat_assessment_prob * rep_j[None, :]
-    return pr.admin(A) + Pe * fail_j[None, :] + (1.0 - Pe) * (D * W + repeat)
+    Pe = P + h.overload_fail_slope * m.queue_ratio[None, :]
+    np.minimum(np.maximum(Pe, 0.0, out=Pe), 1.0, out=Pe)  # np.clip, in place
+    # The same operations, in the same order, as
+    # admin(A) + Pe * fail + (1 - Pe) * (D * W + (not S) * repeat_prob * repeat),
+    # with fewer temporaries.
+    out = np.asarray(pr.admin(A), dtype=float) + Pe * fail_j[None, :]
+    later = D * W
+    later += np.where(S, 0.0, (h.repeat_assessment_prob * rep_j)[None, :])
+    np.subtract(1.0, Pe, out=Pe)
+    Pe *= later
+    out += Pe
+    return out
 
 
 def new_tie_cost(m: CareSystemModel, pair_share: np.ndarray) -> np.ndarray:

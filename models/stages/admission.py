@@ -34,7 +34,10 @@ class Admission(Stage):
         free = np.maximum(np.floor(m.cap.ravel() + 1e-9) - in_service, 0)
         q = np.flatnonzero((ep.state == QUEUED) & (ep.arrival <= t))
         if q.size:
-            order = q[np.lexsort((q, ep.arrival[q], key[q]))]
+            # First come first served per (provider, line), ties by episode order: one
+            # stable sort of one key (q is ascending), the order lexsort((q, arrival,
+            # key)) gives.
+            order = q[np.argsort(key[q] * (t + 1) + ep.arrival[q], kind="stable")]
             k = key[order]
             starts = np.r_[0, np.flatnonzero(k[1:] != k[:-1]) + 1]
             group_start = np.repeat(starts, np.diff(np.r_[starts, k.size]))

@@ -53,13 +53,23 @@ class Service(Stage):
         rec["in_house_transfers"] += float(in_house.sum())
 
     def count_activity(self, sv: np.ndarray, rec: dict[str, float]) -> None:
-        """Count this week's activity of episodes ``sv`` in service (see :data:`ACTIVITY`)."""
+        """Count this week's activity of episodes ``sv`` in service (see :data:`ACTIVITY`).
+
+        Episodes are counted per pathway step, then weighted by each step's units: the
+        sum over the episodes, in time proportional to them once, not once per counter
+        (exact, as a sum in episode order is, for whole or binary-fraction units).
+        """
         ep = self.m.episodes
         pw, st = ep.pw[sv], ep.stage[sv]
         first = ep.timer[sv] >= self.m.step_weeks[pw, st]  # the step's first week of service
+        _, npw, steps = self.activity.shape
+        cell = pw.astype(np.intp) * steps + st
+        weeks = np.bincount(cell, minlength=npw * steps)
+        starts = np.bincount(cell[first], minlength=npw * steps)
         for j, a in enumerate(ACTIVITY):
-            units = self.activity[j, pw, st]
-            rec[a.counter] += float(units.sum() if a.count == "units" else (units[first] > 0).sum())
+            units = self.activity[j].ravel()
+            n = weeks @ units if a.count == "units" else starts @ (units > 0)
+            rec[a.counter] += float(n)
 
     def complete(self, idx: np.ndarray, rec: dict[str, float]) -> None:
         """Complete episodes ``idx``: health gain, experience, possible recovery."""
