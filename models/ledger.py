@@ -154,6 +154,7 @@ class Prices:
         )
         self.mix = mix / mix.sum() if mix.sum() > 0 else np.full(len(STRATA), 0.25)
         self._recv: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._pair_wait: tuple[bytes, np.ndarray] | None = None
 
     def admin(self, hours: np.ndarray | float) -> np.ndarray | float:
         """Cost of ``hours`` of professional admin time."""
@@ -235,9 +236,15 @@ class Prices:
         The receiver's expected health loss and hazard, plus bed days where the handoff
         leaves an acute bed (:func:`leaves_acute`).
         """
+        key = m.kinds.tobytes()
+        if self._pair_wait is not None and self._pair_wait[0] == key:
+            return self._pair_wait[1]
         wait = self.receivers(m)[1]
         bed = leaves_acute(m.kinds[:, None], m.kinds[None, :]) * self.bed_week
-        return wait[None, :] + bed
+        W = wait[None, :] + bed
+        W.setflags(write=False)
+        self._pair_wait = (key, W)
+        return W
 
 
 class Ledger:

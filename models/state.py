@@ -82,8 +82,9 @@ class Episodes:
 
     def keep(self, mask: np.ndarray) -> None:
         """Keep only the episodes where mask is True (order preserved)."""
+        idx = np.flatnonzero(mask)  # once: a boolean mask per column is several-fold slower
         for k in self.cols:
-            self.cols[k] = self.cols[k][mask]
+            self.cols[k] = self.cols[k][idx]
 
 
 class Layout:

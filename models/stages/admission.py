@@ -34,15 +34,7 @@ class Admission(Stage):
         free = np.maximum(np.floor(m.cap.ravel() + 1e-9) - in_service, 0)
         q = np.flatnonzero((ep.state == QUEUED) & (ep.arrival <= t))
         if q.size:
-            # First come first served per (provider, line), ties by episode order: one
-            # stable sort of one key (q is ascending), the order lexsort((q, arrival,
-            # key)) gives.
-            order = q[np.argsort(key[q] * (t + 1) + ep.arrival[q], kind="stable")]
-            k = key[order]
-            starts = np.r_[0, np.flatnonzero(k[1:] != k[:-1]) + 1]
-            group_start = np.repeat(starts, np.diff(np.r_[starts, k.size]))
-            rank = np.arange(k.size) - group_start
-            admit = order[rank < free[k]]
+            admit = _first_come(q, key[q], ep.arrival[q], free, t)
             ep.state[admit] = SERVICE
             ep.timer[admit] = m.step_weeks[ep.pw[admit], ep.stage[admit]]
             ep.from_acute[admit] = False
@@ -66,3 +58,34 @@ class Admission(Stage):
         m.expected_wait = np.divide(
             queued.sum(axis=1), throughput, out=np.zeros(m.n), where=throughput > 0
         )
+
+
+def _first_come(
+    q: np.ndarray, key: np.ndarray, arrival: np.ndarray, free: np.ndarray, t: int
+) -> np.ndarray:
+    """The queued episodes admitted: first come, first served, per (provider, line).
+
+    Where a queue fits its free places, all of it is admitted; only queues longer than
+    their places are ordered, by arrival week and then episode order (``q`` ascending),
+    and their first ``free`` admitted. The same episodes as ordering every queue, in time
+    proportional to the queued episodes plus the ordering of the congested ones.
+
+    Args:
+        q: The queued episodes that may be admitted (ascending indices).
+        key: Each one's (provider, line) key.
+        arrival: Each one's arrival week (0 to ``t``).
+        free: Free places per key.
+        t: This week.
+
+    Returns:
+        The admitted episodes' indices (in no particular order).
+    """
+    tight = np.bincount(key, minlength=free.size)[key] > free[key]
+    if not tight.any():
+        return q
+    sel = np.flatnonzero(tight)
+    order = sel[np.argsort(key[sel] * (t + 1) + arrival[sel], kind="stable")]
+    k = key[order]
+    starts = np.r_[0, np.flatnonzero(k[1:] != k[:-1]) + 1]
+    rank = np.arange(k.size) - np.repeat(starts, np.diff(np.r_[starts, k.size]))
+    return np.concatenate([q[~tight], q[order[rank < free[k]]]])
