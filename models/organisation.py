@@ -135,7 +135,6 @@ def tie_decisions(
     """
     k, n = scores.shape
     budget = np.asarray(budget, dtype=np.int64)
-    rows = np.arange(k)
     drop = np.zeros((k, n), dtype=bool)
     seek = np.zeros((k, n), dtype=bool)
     r, c = np.nonzero(tie)
@@ -146,12 +145,18 @@ def tie_decisions(
     drop[r[~keep], c[~keep]] = True
     spare = budget - np.bincount(r[keep], minlength=k)
     want = np.minimum(spare, max_new)
-    cand = (~tie) & (scores > 0) & eligible[None, :]
-    cand[rows, ids] = False
-    r, c = np.nonzero(cand & (want > 0)[:, None])
-    order = np.lexsort((c, -scores[r, c], r))
-    r, c = r[order], c[order]
-    rank = np.arange(r.size) - np.searchsorted(r, r)
-    take = rank < want[r]
-    seek[r[take], c[take]] = True
+    seekers = np.flatnonzero(want > 0)
+    if seekers.size == 0:
+        return drop, seek
+    # The best candidates one at a time (argmax: the highest score, the lowest id among
+    # equal ones), want[r] <= max_new rounds: no sort of every candidate pair.
+    cand = (~tie[seekers]) & (scores[seekers] > 0) & eligible[None, :]
+    cand[np.arange(seekers.size), ids[seekers]] = False
+    sc = np.where(cand, scores[seekers], -np.inf)
+    at = np.arange(seekers.size)
+    for j in range(int(want[seekers].max())):
+        best = np.argmax(sc, axis=1)
+        ok = (sc[at, best] > -np.inf) & (want[seekers] > j)
+        seek[seekers[ok], best[ok]] = True
+        sc[at, best] = -np.inf
     return drop, seek

@@ -10,7 +10,7 @@ best broker.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +24,34 @@ DIRECT, BROKER, ESCALATION, COLD = 0, 1, 2, 3
 
 
 @dataclass
+class PairInputs:
+    """What the routes' parameters depend on, per (from, to) pair, this week.
+
+    Attributes:
+        T: Trust on the direct tie (0: none).
+        B: Trust through the best broker (0: none).
+        levels: Hierarchy levels an escalation climbs.
+        wait: Weeks an escalation waits for its approver (``None``: no hierarchy).
+        share: Whether both ends share records.
+        live: Whether shared records are live (routes other than a direct tie).
+    """
+
+    T: np.ndarray
+    B: np.ndarray
+    levels: np.ndarray
+    wait: np.ndarray | None
+    share: np.ndarray
+    live: bool
+
+    def take(self, index: tuple[np.ndarray, np.ndarray] | slice) -> PairInputs:
+        """The inputs of some pairs: a block of rows, or (from, to) index arrays."""
+        w = None if self.wait is None else self.wait[index]
+        return PairInputs(
+            self.T[index], self.B[index], self.levels[index], w, self.share[index], self.live
+        )
+
+
+@dataclass
 class RouteTables:
     """The week's routes per (from, to) pair.
 
@@ -31,19 +59,27 @@ class RouteTables:
         route: The best open route's index.
         broker: Its broker (-1 if none).
         fallback: The best route without a broker (when the broker is full).
-        P: Failure chance per route, [4, n, n].
-        D: Delay (weeks) per route.
-        A: Admin hours per route.
-        S: Whether records are shared, per route.
+        pairs: What the routes' parameters depend on (:meth:`lookup` computes them).
+        handoff: The ``handoff`` configuration they are computed with.
     """
 
     route: np.ndarray
     broker: np.ndarray
     fallback: np.ndarray
-    P: np.ndarray
-    D: np.ndarray
-    A: np.ndarray
-    S: np.ndarray
+    pairs: PairInputs
+    handoff: Any
+
+    def lookup(
+        self, rt: np.ndarray, o: np.ndarray, tgt: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Failure chance, delay, admin hours and shared records of handoffs by route ``rt``.
+
+        Computed for these handoffs alone by :func:`route_values`, the same values the
+        tables were priced with.
+        """
+        P, D, A, S = route_values(self.handoff, self.pairs.take((o, tgt)))
+        k = np.arange(rt.size)
+        return P[rt, k], D[rt, k], A[rt, k], S[rt, k]
 
 
 def route_tables(m: CareSystemModel) -> RouteTables:
@@ -60,7 +96,8 @@ def route_tables(m: CareSystemModel) -> RouteTables:
     Also sets the model's expected-cost tables the rules decide on (``ec_best``,
     ``ec_alt``, ``ec_new``, and ``ec_wait``, the price of a week's wait per pair).
     """
-    P, D, A, S, K, pair_share = route_parameters(m)
+    pairs, K = pair_inputs(m)
+    h = m.cfg.handoff
     force = _forced_escalation(m) if m.hierarchy else None
     n = m.n
     route = np.empty((n, n), dtype=np.intp)
@@ -70,7 +107,8 @@ def route_tables(m: CareSystemModel) -> RouteTables:
     no_tie = ~(m.trust > 0)
     m.ec_wait = m.ledger.prices.pair_wait(m)
     for rows in row_blocks(n):
-        EC = expected_cost(m, P[:, rows], D[:, rows], A[:, rows], S[:, rows], rows=rows)
+        P, D, A, S = route_values(h, pairs.take(rows))
+        EC = expected_cost(m, P, D, A, S, rows=rows)
         EC[DIRECT][no_tie[rows]] = np.inf
         EC[BROKER][K[rows] < 0] = np.inf
         if force is None:
@@ -80,8 +118,8 @@ def route_tables(m: CareSystemModel) -> RouteTables:
             for k in (DIRECT, BROKER, COLD):
                 EC[k][f] = np.inf
         route[rows], fallback[rows], m.ec_best[rows], m.ec_alt[rows] = _choose(EC)
-    m.ec_new = new_tie_cost(m, pair_share)
-    return RouteTables(route, K, fallback, P, D, A, S)
+    m.ec_new = new_tie_cost(m, pairs.share)
+    return RouteTables(route, K, fallback, pairs, h)
 
 
 def row_blocks(n: int, cells: int = 1 << 14) -> list[slice]:
@@ -129,50 +167,63 @@ def _choose(EC: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
     return route, fallback, best, alt
 
 
-def route_parameters(m: CareSystemModel) -> tuple[np.ndarray, ...]:
-    """Each route's failure chance, delay, admin hours and shared records per pair.
+def pair_inputs(m: CareSystemModel) -> tuple[PairInputs, np.ndarray]:
+    """This week's inputs of every pair's route parameters, and each pair's best broker.
 
     Returns:
-        (P, D, A, S, K, pair_share): [4, n, n] arrays by route, the best broker per pair
-        (-1: none) and whether both ends share records.
+        (inputs, K): the [n, n] inputs and the best broker per pair (-1: none).
     """
     h = m.cfg.handoff
-    n = m.n
     T = m.trust
     share_ok = (m.sharing >= h.share_threshold) & (not m.outage)
     pair_share = share_ok[:, None] & share_ok[None, :]
     has = T > 0
-    P = np.empty((4, n, n))
-    D = np.empty((4, n, n))
-    A = np.empty((4, n, n))
-    S = np.zeros((4, n, n), dtype=bool)
-    gap_f = h.cold_fail - h.best_fail
-    gap_d = h.cold_delay_weeks - h.best_delay_weeks
-    P[DIRECT] = h.best_fail + gap_f * (1.0 - T)
-    D[DIRECT] = h.best_delay_weeks + gap_d * (1.0 - T)
-    A[DIRECT] = h.direct_admin_hours
-    S[DIRECT] = pair_share & has
     # Brokers: best max-min trust over common neighbours with brokerage capacity.
     can_broker = m.active & ((m.broker_base + m.hub_bonus) >= 1)
     B, K = broker_table(T, has, np.flatnonzero(can_broker & (has.sum(axis=1) >= 2)))
     np.fill_diagonal(B, 0.0)
     K[B <= 0] = -1
-    P[BROKER] = h.best_fail + gap_f * (1.0 - B)
-    D[BROKER] = h.best_delay_weeks + gap_d * (1.0 - B) + h.broker_delay_weeks
+    wait = approval_wait(m) if m.hierarchy else None
+    return PairInputs(T, B, m.levels, wait, pair_share, bool(m.shared_live)), K
+
+
+def route_values(h: Any, x: PairInputs) -> tuple[np.ndarray, ...]:
+    """Each route's failure chance, delay, admin hours and shared records, for some pairs.
+
+    Args:
+        h: The ``handoff`` configuration.
+        x: The pairs' inputs (any shape: a block of rows, or a list of pairs).
+
+    Returns:
+        (P, D, A, S): arrays of shape ``(4, *x.T.shape)``, by route.
+    """
+    shape = (4, *x.T.shape)
+    P = np.empty(shape)
+    D = np.empty(shape)
+    A = np.empty(shape)
+    S = np.empty(shape, dtype=bool)
+    gap_f = h.cold_fail - h.best_fail
+    gap_d = h.cold_delay_weeks - h.best_delay_weeks
+    P[DIRECT] = h.best_fail + gap_f * (1.0 - x.T)
+    D[DIRECT] = h.best_delay_weeks + gap_d * (1.0 - x.T)
+    A[DIRECT] = h.direct_admin_hours
+    S[DIRECT] = x.share & (x.T > 0)
+    P[BROKER] = h.best_fail + gap_f * (1.0 - x.B)
+    D[BROKER] = h.best_delay_weeks + gap_d * (1.0 - x.B) + h.broker_delay_weeks
     A[BROKER] = h.broker_admin_hours
-    S[BROKER] = pair_share & m.shared_live
+    S[BROKER] = x.share & x.live
     P[ESCALATION] = h.escalation_fail
-    D[ESCALATION] = h.escalation_delay_per_level * m.levels
-    if m.hierarchy:
-        D[ESCALATION] += approval_wait(m)
-    A[ESCALATION] = h.escalation_admin_hours_per_level * m.levels
-    S[ESCALATION] = pair_share & m.shared_live
+    D[ESCALATION] = h.escalation_delay_per_level * x.levels
+    if x.wait is not None:
+        D[ESCALATION] += x.wait
+    A[ESCALATION] = h.escalation_admin_hours_per_level * x.levels
+    S[ESCALATION] = S[BROKER]
     P[COLD] = h.cold_fail
     D[COLD] = h.cold_delay_weeks
     A[COLD] = h.cold_admin_hours
-    S[COLD] = pair_share & m.shared_live
+    S[COLD] = S[BROKER]
     P *= np.where(S, h.shared_records_fail_multiplier, 1.0)  # x 1.0 leaves a value as it is
-    return P, D, A, S, K, pair_share
+    return P, D, A, S
 
 
 def expected_cost(

@@ -54,11 +54,7 @@ class Handoffs(Stage):
         tgt = self.targets(o, line, ep.pid[h_idx])
         rt, brk = self.routes(o, tgt)
         ho = SimpleNamespace(idx=h_idx, o=o, tgt=tgt, pw=ep.pw[h_idx], stage=ep.stage[h_idx])
-        rts = m.routes
-        p = rts.P[rt, o, tgt].copy()
-        d = rts.D[rt, o, tgt].copy()
-        adm = rts.A[rt, o, tgt].copy()
-        shared = rts.S[rt, o, tgt].copy()
+        p, d, adm, shared = m.routes.lookup(rt, o, tgt)
         p, d = m.response.handoff(m, ho, t, p, d)
         d = d + self.approval_delay(o, tgt, rt)
         cfgh = m.cfg.handoff
