@@ -1,3 +1,3 @@
 """The tiny model fixtures of the model tests, shared here."""
 
-from tests.models.conftest import tiny_config, tiny_model  # noqa: F401
+from tests.models.conftest import rule_view, tiny_config, tiny_model  # noqa: F401

@@ -1,0 +1,264 @@
+"""Each #17 optimisation gives what the plain computation it replaced gives.
+
+The plain forms are written out here (a loop per organisation, ``argmin`` across the
+route axis, ``lexsort`` of every queued episode, whole [4, n, n] route tables), and the
+model's fast forms are compared with them, element by element.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from carenet.models.model import CareSystemModel
+from carenet.models.organisation import tie_decisions
+from carenet.models.power import PowerRule, ask_rows
+from carenet.models.routes import (
+    BROKER,
+    COLD,
+    DIRECT,
+    ESCALATION,
+    _choose,
+    expected_cost,
+    pair_inputs,
+    route_tables,
+    route_values,
+    row_blocks,
+)
+from carenet.models.rules import Domination, Empowerment
+from carenet.models.stages.admission import _first_come
+from carenet.models.stages.service import activity_table
+from carenet.sim.config import load_config
+
+# --- tie decisions ------------------------------------------------------------------------
+
+
+def _decide_one(tie, scores, eligible, i, budget, max_new):  # noqa: ANN001, ANN202
+    """The per-organisation decision as it was written before #17 (sorted lists)."""
+    elig = eligible.copy()
+    elig[i] = False
+    current = np.flatnonzero(tie)
+    keep_order = current[np.lexsort((current, -scores[current]))]
+    drop = [int(j) for j in keep_order if scores[j] <= 0]
+    kept = [int(j) for j in keep_order if scores[j] > 0]
+    if len(kept) > budget:
+        drop += kept[budget:]
+        kept = kept[:budget]
+    seek: list[int] = []
+    spare = budget - len(kept)
+    if spare > 0 and max_new > 0:
+        cand = np.flatnonzero(elig & ~tie & (scores > 0))
+        cand = cand[np.lexsort((cand, -scores[cand]))]
+        seek = [int(j) for j in cand[: min(spare, max_new)]]
+    return drop, seek
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(2, 25),
+    max_new=st.integers(0, 4),
+    levels=st.integers(1, 4),
+)
+def test_tie_decisions_match_the_per_organisation_rule(
+    seed: int, n: int, max_new: int, levels: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    tie = rng.random((n, n)) < 0.3
+    tie = tie | tie.T
+    np.fill_diagonal(tie, False)
+    # Few distinct score values, so that equal scores (broken by id) are common.
+    scores = rng.integers(-levels, levels + 1, (n, n)).astype(float)
+    eligible = rng.random(n) < 0.8
+    ids = rng.permutation(n)[: rng.integers(1, n + 1)]
+    budget = rng.integers(0, 6, ids.size)
+    drop, seek = tie_decisions(tie[ids], scores[ids], eligible, ids, budget, max_new)
+    for r, i in enumerate(ids):
+        d, s = _decide_one(tie[i], scores[i], eligible, int(i), int(budget[r]), max_new)
+        assert sorted(d) == list(np.flatnonzero(drop[r]))
+        assert sorted(s) == list(np.flatnonzero(seek[r]))
+
+
+# --- route choice -------------------------------------------------------------------------
+
+
+def _choose_plain(EC: np.ndarray):  # noqa: ANN202
+    route = np.argmin(EC, axis=0)
+    fb = EC.copy()
+    fb[BROKER] = np.inf
+    alt = EC.copy()
+    alt[DIRECT] = np.inf
+    best = np.take_along_axis(EC, route[None], 0)[0]
+    return route, np.argmin(fb, axis=0), best, alt.min(axis=0)
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 12), nan=st.booleans())
+def test_route_choice_matches_argmin(seed: int, n: int, nan: bool) -> None:
+    rng = np.random.default_rng(seed)
+    # Few distinct values and many infinities: equal costs and closed routes are common.
+    EC = rng.integers(0, 4, (4, n, n)).astype(float)
+    EC[rng.random((4, n, n)) < 0.3] = np.inf
+    if nan:
+        EC[rng.random((4, n, n)) < 0.1] = np.nan
+    got = _choose(EC)
+    for g, w in zip(got, _choose_plain(EC), strict=True):
+        np.testing.assert_array_equal(g, w)
+
+
+def test_route_choice_prefers_the_first_of_equal_routes() -> None:
+    EC = np.array([np.inf, 1.0, 1.0, 1.0]).reshape(4, 1, 1)
+    assert _choose(EC)[0][0, 0] == BROKER
+    assert _choose(EC)[1][0, 0] == ESCALATION  # the fallback skips the broker
+    EC = np.array([1.0, 1.0, 1.0, 1.0]).reshape(4, 1, 1)
+    assert _choose(EC)[0][0, 0] == DIRECT
+    EC = np.array([np.inf, np.inf, np.inf, np.inf]).reshape(4, 1, 1)
+    assert _choose(EC)[0][0, 0] == DIRECT == np.argmin(EC[:, 0, 0])
+    EC = np.array([3.0, np.inf, 2.0, 2.0]).reshape(4, 1, 1)
+    assert _choose(EC)[0][0, 0] == ESCALATION and _choose(EC)[3][0, 0] == 2.0
+    EC = np.array([2.0, np.inf, 3.0, 1.0]).reshape(4, 1, 1)
+    assert _choose(EC)[0][0, 0] == COLD
+
+
+# --- route tables -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def hierarchy_model() -> CareSystemModel:
+    """A small hierarchy under domination, with escalation backlogs, run a few weeks."""
+    cfg = load_config(
+        [
+            "population=small",
+            "organisations=small",
+            "population.size=5000",
+            "structure=hierarchy",
+            "power_rule=domination",
+            "handoff.escalation_capacity_per_org=0.2",
+            "steps=10",
+            "warmup_weeks=0",
+        ]
+    )
+    m = CareSystemModel(cfg)
+    m.run(6)
+    return m
+
+
+@pytest.mark.parametrize("which", ["tiny_model", "hierarchy_model"])
+def test_blocks_and_lookups_equal_whole_tables(which: str, request) -> None:  # noqa: ANN001
+    m = request.getfixturevalue(which)
+    pairs, _ = pair_inputs(m)
+    h = m.cfg.handoff
+    P, D, A, S = route_values(h, pairs)  # whole [4, n, n] tables
+    whole = expected_cost(m, P, D, A, S)
+    for rows in row_blocks(m.n, cells=7 * m.n):
+        Pb, Db, Ab, Sb = route_values(h, pairs.take(rows))
+        np.testing.assert_array_equal(expected_cost(m, Pb, Db, Ab, Sb, rows=rows), whole[:, rows])
+    rts = route_tables(m)
+    rng = np.random.default_rng(3)
+    o = rng.integers(0, m.n, 200)
+    t = rng.integers(0, m.n, 200)
+    rt = rng.integers(0, 4, 200)
+    p, d, a, s = rts.lookup(rt, o, t)
+    np.testing.assert_array_equal(p, P[rt, o, t])
+    np.testing.assert_array_equal(d, D[rt, o, t])
+    np.testing.assert_array_equal(a, A[rt, o, t])
+    np.testing.assert_array_equal(s, S[rt, o, t])
+
+
+def test_row_blocks_cover_every_row_once() -> None:
+    for n in (1, 7, 151, 419):
+        for cells in (1, 100, 1 << 14):
+            rows = np.concatenate([np.arange(n)[b] for b in row_blocks(n, cells)])
+            np.testing.assert_array_equal(rows, np.arange(n))
+
+
+def test_approval_waits_enter_the_escalation_delay(hierarchy_model: CareSystemModel) -> None:
+    m = hierarchy_model
+    assert m.approval_backlog.any(), "the fixture should have escalations waiting"
+    pairs, _ = pair_inputs(m)
+    D = route_values(m.cfg.handoff, pairs)[1]
+    base = m.cfg.handoff.escalation_delay_per_level * m.levels
+    assert (D[ESCALATION] > base).any()
+
+
+# --- vectorised rule forms ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rule", [Domination(), Empowerment(), PowerRule()])
+def test_vectorised_forms_equal_the_per_organisation_forms(rule, rule_view) -> None:  # noqa: ANN001
+    ids = np.flatnonzero(rule_view.service)
+    esc = rule.escalation_matrix(ids, rule_view)
+    ties = rule.tie_score_matrix(ids, rule_view)
+    for r, i in enumerate(ids):
+        np.testing.assert_array_equal(esc[r], rule.demands_escalation(int(i), rule_view))
+        np.testing.assert_array_equal(ties[r], rule.tie_scores(int(i), rule_view))
+
+
+class _OnlyPerOrg(PowerRule):
+    """Overrides the per-organisation forms only, and answers badly for organisation 3."""
+
+    def demands_escalation(self, org, view):  # noqa: ANN001, ANN201
+        return np.ones(len(view.kind), dtype=bool) if org != 3 else np.zeros(2, dtype=bool)
+
+    def tie_scores(self, org, view):  # noqa: ANN001, ANN201
+        return np.full(len(view.kind), float(org))
+
+
+def test_a_rule_with_only_per_organisation_forms_is_asked_per_organisation(rule_view) -> None:  # noqa: ANN001
+    from carenet.models.errors import RuleError
+
+    rule = _OnlyPerOrg()
+    ids = np.array([0, 1, 2])
+    rows = ask_rows(rule, "tie_score_matrix", ids, rule_view, 0, kind="scores")
+    np.testing.assert_array_equal(rows[:, 0], [0.0, 1.0, 2.0])
+    assert ask_rows(rule, "escalation_matrix", ids, rule_view, 0, kind="flags").all()
+    with pytest.raises(RuleError) as err:
+        ask_rows(rule, "escalation_matrix", np.array([1, 3]), rule_view, 5, kind="flags")
+    assert "demands_escalation" in str(err.value) and "3" in str(err.value)
+
+
+# --- admission ----------------------------------------------------------------------------
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 200), groups=st.integers(1, 6))
+def test_first_come_admits_the_episodes_a_full_ordering_admits(
+    seed: int, n: int, groups: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    t = int(rng.integers(0, 10))
+    q = np.sort(rng.choice(3 * n, size=n, replace=False))
+    key = rng.integers(0, groups, n)
+    arrival = rng.integers(0, t + 1, n)
+    free = rng.integers(0, n // groups + 2, groups).astype(float)
+    order = np.lexsort((q, arrival, key))
+    k = key[order]
+    starts = np.r_[0, np.flatnonzero(k[1:] != k[:-1]) + 1]
+    rank = np.arange(k.size) - np.repeat(starts, np.diff(np.r_[starts, k.size]))
+    want = np.sort(q[order[rank < free[k]]])
+    np.testing.assert_array_equal(np.sort(_first_come(q, key, arrival, free, t)), want)
+
+
+# --- activity counts ----------------------------------------------------------------------
+
+
+def test_activity_counts_equal_a_sum_per_episode(tiny_model: CareSystemModel) -> None:
+    from carenet.models.registry import ACTIVITY
+    from carenet.models.state import SERVICE
+
+    m = tiny_model
+    stage = m.stage("service")
+    ep = m.episodes
+    sv = np.flatnonzero(ep.state == SERVICE)
+    assert sv.size > 0
+    rec = {a.counter: 0.0 for a in ACTIVITY}
+    stage.count_activity(sv, rec)
+    table = activity_table(m.cfg.pathways.library)
+    pw, st_ = ep.pw[sv], ep.stage[sv]
+    first = ep.timer[sv] >= m.step_weeks[pw, st_]
+    for j, a in enumerate(ACTIVITY):
+        units = table[j, pw, st_]
+        want = units.sum() if a.count == "units" else (units[first] > 0).sum()
+        assert rec[a.counter] == float(want), a.counter
