@@ -193,8 +193,8 @@ class CareSystemModel(mesa.Model):
             authority=self.authority,
             influence=self.influence,
             tie=self.trust,
-            route_cost=np.where(np.isfinite(ec), ec, 1e9),
-            alt_cost=np.where(np.isfinite(alt), alt, 1e9),
+            route_cost=self._finite(ec),
+            alt_cost=self._finite(alt),
             new_tie_cost=getattr(self, "ec_new", np.zeros((self.n, self.n))),
             flow=self.flow,
             tie_cost=float(self.ledger.tie_cost),
@@ -202,6 +202,23 @@ class CareSystemModel(mesa.Model):
             hierarchy=self.hierarchy,
             wait_price=getattr(self, "ec_wait", None),
         )
+
+    def _finite(self, table: np.ndarray) -> np.ndarray:
+        """``table`` with closed routes (inf) at 1e9, as rules see it; kept per table object.
+
+        The route tables are new arrays each time they are computed, so a view asked for
+        again before the next computation reuses the converted copy.
+        """
+        cache = self.__dict__.setdefault("_finite_cache", {})
+        hit = cache.get(id(table))
+        if hit is not None and hit[0] is table:
+            return hit[1]
+        out = np.where(np.isfinite(table), table, 1e9)
+        out.setflags(write=False)
+        if len(cache) > 8:
+            cache.clear()
+        cache[id(table)] = (table, out)
+        return out
 
     def tie_budget(self) -> np.ndarray:
         """Ties each organisation can keep (see :func:`~.stages.learning.tie_budget`)."""

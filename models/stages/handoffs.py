@@ -95,7 +95,7 @@ class Handoffs(Stage):
             sel = other[line[other] == ln]
             cands = np.flatnonzero(m.offers[:, ln] & m.active)
             # One cumulative row per referrer (not per handoff): many handoffs share one.
-            src, inv = np.unique(o[sel], return_inverse=True)
+            src, inv = _unique_ids(o[sel], m.n)
             w = R[np.ix_(src, cands)] * (m.cap[cands, ln] > 0)[None, :]
             rows = w.sum(axis=1, keepdims=True)
             fallback = np.broadcast_to(m.cap[cands, ln] + 1e-12, w.shape)
@@ -205,3 +205,10 @@ def trust_signal(m: object, o, tgt, rt, brk, fail) -> None:  # noqa: ANN001
         if mk.any():
             np.add.at(m.tie_succ, (a_[mk], c_[mk]), succ[mk])
             np.add.at(m.tie_fail, (a_[mk], c_[mk]), bad[mk])
+
+
+def _unique_ids(ids: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(ids, return_inverse=True)`` for ids in [0, n), by counting, not sorting."""
+    present = np.bincount(ids, minlength=n) > 0
+    where = np.cumsum(present) - 1
+    return np.flatnonzero(present), where[ids]
