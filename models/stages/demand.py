@@ -50,11 +50,17 @@ class Demand(Stage):
             ue = m.streams.get("entry").random(other.size)
             loc = pop.locality[new[other]]
             key = loc.astype(np.int64) * m.nl + line0[other]
-            for k in np.unique(key):
-                sel = other[key == k]
-                cands = m.entry_cands[(int(k // m.nl), int(k % m.nl))]
-                cum = m.entry_cum[(int(k // m.nl), int(k % m.nl))]
-                org[sel] = cands[np.searchsorted(cum, ue[key == k], side="right")]
+            # Grouped by one stable sort (each group keeps its arrivals' order), not a
+            # pass over every arrival per (locality, line).
+            order = np.argsort(key, kind="stable")
+            ks = key[order]
+            cut = np.flatnonzero(ks[1:] != ks[:-1]) + 1
+            for lo, hi in zip(np.r_[0, cut], np.r_[cut, ks.size], strict=True):
+                k = int(ks[lo])
+                grp = order[lo:hi]
+                cands = m.entry_cands[(k // m.nl, k % m.nl)]
+                cum = m.entry_cum[(k // m.nl, k % m.nl)]
+                org[other[grp]] = cands[np.searchsorted(cum, ue[grp], side="right")]
         return org
 
     def arrivals(self) -> tuple[np.ndarray, np.ndarray]:

@@ -262,3 +262,35 @@ def test_activity_counts_equal_a_sum_per_episode(tiny_model: CareSystemModel) ->
         units = table[j, pw, st_]
         want = units.sum() if a.count == "units" else (units[first] > 0).sum()
         assert rec[a.counter] == float(want), a.counter
+
+
+# --- referral targets ---------------------------------------------------------------------
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), rows=st.integers(1, 6), c=st.integers(1, 40))
+def test_binary_search_counts_what_a_full_comparison_counts(seed: int, rows: int, c: int) -> None:
+    from carenet.models.stages.handoffs import _count_at_or_below
+
+    rng = np.random.default_rng(seed)
+    w = rng.random((rows, c)) * (rng.random((rows, c)) < 0.7)  # zero weights repeat values
+    w[:, 0] += 1e-12
+    cum = np.cumsum(w / w.sum(axis=1, keepdims=True), axis=1)
+    cum[:, -1] = 1.0
+    inv = rng.integers(0, rows, 300)
+    u = rng.random(300)
+    u[:20] = cum[inv[:20], rng.integers(0, c, 20)]  # exactly on an edge
+    u[20:25] = 0.0
+    want = (u[:, None] >= cum[inv]).sum(axis=1)
+    np.testing.assert_array_equal(_count_at_or_below(cum, inv, u), want)
+
+
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 50), k=st.integers(0, 200))
+def test_referrers_grouped_by_counting_equal_np_unique(seed: int, n: int, k: int) -> None:
+    from carenet.models.stages.handoffs import _unique_ids
+
+    ids = np.random.default_rng(seed).integers(0, n, k)
+    src, inv = _unique_ids(ids, n)
+    want_src, want_inv = np.unique(ids, return_inverse=True)
+    np.testing.assert_array_equal(src, want_src)
+    np.testing.assert_array_equal(inv, want_inv)
