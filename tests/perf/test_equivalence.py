@@ -279,7 +279,9 @@ def test_binary_search_counts_what_a_full_comparison_counts(seed: int, rows: int
     cum[:, -1] = 1.0
     inv = rng.integers(0, rows, 300)
     u = rng.random(300)
-    u[:20] = cum[inv[:20], rng.integers(0, c, 20)]  # exactly on an edge
+    if c > 1:  # exactly on an edge (below 1: the referral uniform is in [0, 1))
+        edge = cum[inv[:20], rng.integers(0, c - 1, 20)]
+        u[:20] = np.where(edge < 1.0, edge, u[:20])
     u[20:25] = 0.0
     want = (u[:, None] >= cum[inv]).sum(axis=1)
     np.testing.assert_array_equal(_count_at_or_below(cum, inv, u), want)
