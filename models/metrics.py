@@ -125,6 +125,7 @@ def network_metrics(
     authority: np.ndarray,
     influence: np.ndarray,
     structure: tuple[dict[str, float], np.ndarray] | None = None,
+    memo: dict[str, tuple[bytes, float]] | None = None,
 ) -> dict[str, float]:
     """Compute the network and power metrics of one snapshot.
 
@@ -136,6 +137,9 @@ def network_metrics(
         influence: Influence score of each.
         structure: :func:`tie_structure` of ``adj``, if already computed (it is then
             not recomputed; the caller vouches that it belongs to ``adj``).
+        memo: Where to keep each rank correlation with the exact values it was
+            computed from, so that a week with the same degrees, sizes and depths reuses
+            it (the record stage keeps one per run).
 
     Returns:
         Metric name to value, in the order of :data:`NETWORK_METRICS`.
@@ -145,6 +149,21 @@ def network_metrics(
     m = deg.sum() / 2
     out["authority_gini"] = gini(authority)
     out["influence_gini"] = gini(influence)
-    out["degree_size_corr"] = spearman(deg, size) if m > 0 else float("nan")
-    out["degree_rank_corr"] = spearman(deg, -depth.astype(float)) if m > 0 else float("nan")
+    pairs = {"degree_size_corr": size, "degree_rank_corr": -depth.astype(float)}
+    for name, other in pairs.items():
+        out[name] = _remembered(memo, name, deg, other) if m > 0 else float("nan")
     return out
+
+
+def _remembered(
+    memo: dict[str, tuple[bytes, float]] | None, name: str, a: np.ndarray, b: np.ndarray
+) -> float:
+    """``spearman(a, b)``, kept in ``memo[name]`` with the values it was computed from."""
+    if memo is None:
+        return spearman(a, b)
+    key = a.tobytes() + b"|" + np.asarray(b, dtype=float).tobytes()
+    hit = memo.get(name)
+    if hit is None or hit[0] != key:
+        hit = (key, spearman(a, b))
+        memo[name] = hit
+    return hit[1]

@@ -32,7 +32,13 @@ class Record(Stage):
         adj = m.trust[np.ix_(ids, ids)] > 0
         ties = self._ties(ids, adj)
         net = network_metrics(
-            adj, m.budget[ids], m.depth[ids], m.authority[ids], m.influence[ids], ties
+            adj,
+            m.budget[ids],
+            m.depth[ids],
+            m.authority[ids],
+            m.influence[ids],
+            ties,
+            memo=self.__dict__.setdefault("_corr_memo", {}),
         )
         rec.update(net)
         has = m.trust > 0
