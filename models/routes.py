@@ -104,22 +104,40 @@ def route_tables(m: CareSystemModel) -> RouteTables:
     fallback = np.empty((n, n), dtype=np.intp)
     m.ec_best = np.empty((n, n))
     m.ec_alt = np.empty((n, n))
-    no_tie = ~(m.trust > 0)
     m.ec_wait = m.ledger.prices.pair_wait(m)
+    # A direct tie is open only where there is a tie, a broker only where a broker is:
+    # both are priced for those pairs alone; escalation and cold for every pair.
+    sparse = [(k, *np.nonzero(open_)) for k, open_ in ((DIRECT, m.trust > 0), (BROKER, K >= 0))]
+    sparse = [(k, i, j, _route_cost(m, h, pairs, k, (i, j))) for k, i, j in sparse]
+    dense = (ESCALATION, COLD) if force is not None else (COLD,)
     for rows in row_blocks(n):
-        P, D, A, S = route_values(h, pairs.take(rows))
-        EC = expected_cost(m, P, D, A, S, rows=rows)
-        EC[DIRECT][no_tie[rows]] = np.inf
-        EC[BROKER][K[rows] < 0] = np.inf
-        if force is None:
-            EC[ESCALATION] = np.inf
-        elif force.any():
+        EC = np.full((4, rows.stop - rows.start, n), np.inf)
+        for k in dense:
+            EC[k] = _route_cost(m, h, pairs, k, rows)
+        for k, i, j, cost in sparse:
+            lo, hi = np.searchsorted(i, (rows.start, rows.stop))
+            EC[k, i[lo:hi] - rows.start, j[lo:hi]] = cost[lo:hi]
+        if force is not None and force.any():
             f = force[rows]
             for k in (DIRECT, BROKER, COLD):
                 EC[k][f] = np.inf
         route[rows], fallback[rows], m.ec_best[rows], m.ec_alt[rows] = _choose(EC)
     m.ec_new = new_tie_cost(m, pairs.share)
     return RouteTables(route, K, fallback, pairs, h)
+
+
+def _route_cost(
+    m: CareSystemModel,
+    h: Any,
+    pairs: PairInputs,
+    k: int,
+    at: slice | tuple[np.ndarray, np.ndarray],
+) -> np.ndarray:
+    """Expected cost of route ``k`` for a block of rows or for listed (from, to) pairs."""
+    P, D, A, S = route_value(h, pairs.take(at), k)
+    if isinstance(at, slice):
+        return expected_cost(m, P, D, A, S, rows=at)
+    return expected_cost(m, P, D, A, S, pairs=at)
 
 
 def row_blocks(n: int, cells: int = 1 << 14) -> list[slice]:
@@ -197,33 +215,43 @@ def route_values(h: Any, x: PairInputs) -> tuple[np.ndarray, ...]:
     Returns:
         (P, D, A, S): arrays of shape ``(4, *x.T.shape)``, by route.
     """
-    shape = (4, *x.T.shape)
-    P = np.empty(shape)
-    D = np.empty(shape)
-    A = np.empty(shape)
-    S = np.empty(shape, dtype=bool)
+    values = [route_value(h, x, k) for k in (DIRECT, BROKER, ESCALATION, COLD)]
+    return tuple(np.stack([v[f] for v in values]) for f in range(4))
+
+
+def route_value(h: Any, x: PairInputs, k: int) -> tuple[np.ndarray, ...]:
+    """Route ``k``'s failure chance, delay, admin hours and shared records, for some pairs.
+
+    Returns:
+        (P, D, A, S): arrays of the shape of ``x.T``.
+    """
+    shape = x.T.shape
     gap_f = h.cold_fail - h.best_fail
     gap_d = h.cold_delay_weeks - h.best_delay_weeks
-    P[DIRECT] = h.best_fail + gap_f * (1.0 - x.T)
-    D[DIRECT] = h.best_delay_weeks + gap_d * (1.0 - x.T)
-    A[DIRECT] = h.direct_admin_hours
-    S[DIRECT] = x.share & (x.T > 0)
-    P[BROKER] = h.best_fail + gap_f * (1.0 - x.B)
-    D[BROKER] = h.best_delay_weeks + gap_d * (1.0 - x.B) + h.broker_delay_weeks
-    A[BROKER] = h.broker_admin_hours
-    S[BROKER] = x.share & x.live
-    P[ESCALATION] = h.escalation_fail
-    D[ESCALATION] = h.escalation_delay_per_level * x.levels
-    if x.wait is not None:
-        D[ESCALATION] += x.wait
-    A[ESCALATION] = h.escalation_admin_hours_per_level * x.levels
-    S[ESCALATION] = S[BROKER]
-    P[COLD] = h.cold_fail
-    D[COLD] = h.cold_delay_weeks
-    A[COLD] = h.cold_admin_hours
-    S[COLD] = S[BROKER]
-    P *= np.where(S, h.shared_records_fail_multiplier, 1.0)  # x 1.0 leaves a value as it is
-    return P, D, A, S
+    if k == DIRECT:
+        P = h.best_fail + gap_f * (1.0 - x.T)
+        D = h.best_delay_weeks + gap_d * (1.0 - x.T)
+        A = np.full(shape, float(h.direct_admin_hours))
+        S = x.share & (x.T > 0)
+    elif k == BROKER:
+        P = h.best_fail + gap_f * (1.0 - x.B)
+        D = h.best_delay_weeks + gap_d * (1.0 - x.B) + h.broker_delay_weeks
+        A = np.full(shape, float(h.broker_admin_hours))
+        S = x.share & x.live
+    elif k == ESCALATION:
+        P = np.full(shape, float(h.escalation_fail))
+        D = h.escalation_delay_per_level * x.levels
+        if x.wait is not None:
+            D = D + x.wait
+        A = h.escalation_admin_hours_per_level * x.levels
+        S = x.share & x.live
+    else:
+        P = np.full(shape, float(h.cold_fail))
+        D = np.full(shape, float(h.cold_delay_weeks))
+        A = np.full(shape, float(h.cold_admin_hours))
+        S = x.share & x.live
+    P = P * np.where(S, h.shared_records_fail_multiplier, 1.0)  # x 1.0 leaves a value as it is
+    return P, D, np.asarray(A, dtype=float), np.asarray(S, dtype=bool)
 
 
 def expected_cost(
@@ -233,6 +261,7 @@ def expected_cost(
     A: np.ndarray,
     S: np.ndarray,
     rows: slice | None = None,
+    pairs: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Expected cost (GBP) of one handoff per route and pair, as the stages charge it.
 
@@ -243,6 +272,8 @@ def expected_cost(
         A: Admin hours.
         S: Whether records are shared.
         rows: The referrers (rows) the arrays are for, if not all of them.
+        pairs: (from, to) index arrays, if the arrays hold listed pairs (1-d) rather
+            than rows of receivers.
 
     Returns:
         Admin + failure chance (with overload, clipped to [0, 1]) x the receiver's
@@ -255,16 +286,22 @@ def expected_cost(
     pr = m.ledger.prices
     fail_j, _, rep_j = pr.receivers(m)
     W = pr.pair_wait(m)
-    if rows is not None:
-        W = W[rows]
-    Pe = P + h.overload_fail_slope * m.queue_ratio[None, :]
+    overload = h.overload_fail_slope * m.queue_ratio
+    repeat = h.repeat_assessment_prob * rep_j
+    if pairs is not None:
+        i, j = pairs
+        W, recv = W[i, j], j
+    else:
+        W = W if rows is None else W[rows]
+        recv = (None, slice(None))
+    Pe = P + overload[recv]
     np.minimum(np.maximum(Pe, 0.0, out=Pe), 1.0, out=Pe)  # np.clip, in place
     # The same operations, in the same order, as
     # admin(A) + Pe * fail + (1 - Pe) * (D * W + (not S) * repeat_prob * repeat),
     # with fewer temporaries.
-    out = np.asarray(pr.admin(A), dtype=float) + Pe * fail_j[None, :]
+    out = np.asarray(pr.admin(A), dtype=float) + Pe * fail_j[recv]
     later = D * W
-    later += np.where(S, 0.0, (h.repeat_assessment_prob * rep_j)[None, :])
+    later += np.where(S, 0.0, repeat[recv])
     np.subtract(1.0, Pe, out=Pe)
     Pe *= later
     out += Pe

@@ -167,6 +167,31 @@ def test_blocks_and_lookups_equal_whole_tables(which: str, request) -> None:  # 
     np.testing.assert_array_equal(s, S[rt, o, t])
 
 
+@pytest.mark.parametrize("which", ["tiny_model", "hierarchy_model"])
+def test_route_tables_equal_a_whole_table_choice(which: str, request) -> None:  # noqa: ANN001
+    """Sparse direct and broker pricing, dense escalation and cold, against all four dense."""
+    from carenet.models.routes import _forced_escalation
+
+    m = request.getfixturevalue(which)
+    pairs, K = pair_inputs(m)
+    EC = expected_cost(m, *route_values(m.cfg.handoff, pairs))
+    EC[DIRECT][~(m.trust > 0)] = np.inf
+    EC[BROKER][K < 0] = np.inf
+    if not m.hierarchy:
+        EC[ESCALATION] = np.inf
+    else:
+        force = _forced_escalation(m)
+        for k in (DIRECT, BROKER, COLD):
+            EC[k][force] = np.inf
+    route, fallback, best, alt = _choose_plain(EC)
+    rts = route_tables(m)
+    np.testing.assert_array_equal(rts.route, route)
+    np.testing.assert_array_equal(rts.fallback, fallback)
+    np.testing.assert_array_equal(m.ec_best, best)
+    np.testing.assert_array_equal(m.ec_alt, alt)
+    assert np.isfinite(EC[DIRECT]).any() and np.isfinite(EC[COLD]).any()  # both paths priced
+
+
 def test_row_blocks_cover_every_row_once() -> None:
     for n in (1, 7, 151, 419):
         for cells in (1, 100, 1 << 14):
