@@ -165,7 +165,8 @@ def test_escalation_beyond_capacity_queues_for_the_approver() -> None:
     # Decisions see the wait: escalation's expected delay includes backlog / capacity.
     from carenet.models.routes import route_tables
 
-    before = route_tables(m).D[ESCALATION, o[0], tgt[0]]
+    rts = route_tables(m)
+    before = rts.lookup(np.array([ESCALATION]), o[:1], tgt[:1])[1][0]
     base = m.cfg.handoff.escalation_delay_per_level * m.levels[o[0], tgt[0]]
     assert before == pytest.approx(base + m.approval_backlog[body] / cap)
     # Weeks with no escalation work the backlog down by the capacity.
