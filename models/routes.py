@@ -320,13 +320,12 @@ def new_tie_cost(m: CareSystemModel, pair_share: np.ndarray) -> np.ndarray:
     nt = m.cfg.structure.new_tie_trust
     p_new = h.best_fail + (h.cold_fail - h.best_fail) * (1.0 - nt)
     p_new = np.where(pair_share, p_new * h.shared_records_fail_multiplier, p_new)
-    d_new = np.full(
-        (m.n, m.n), h.best_delay_weeks + (h.cold_delay_weeks - h.best_delay_weeks) * (1.0 - nt)
-    )
-    a_new = np.full((m.n, m.n), h.direct_admin_hours)
+    # The delay and admin hours are the same for every pair: 0-d arrays broadcast.
+    d_new = np.array(h.best_delay_weeks + (h.cold_delay_weeks - h.best_delay_weeks) * (1.0 - nt))
+    a_new = np.array(float(h.direct_admin_hours))
     out = np.empty((m.n, m.n))
     for rows in row_blocks(m.n):
-        out[rows] = expected_cost(m, p_new[rows], d_new[rows], a_new[rows], pair_share[rows], rows)
+        out[rows] = expected_cost(m, p_new[rows], d_new, a_new, pair_share[rows], rows)
     return out
 
 

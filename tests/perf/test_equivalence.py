@@ -322,3 +322,16 @@ def test_referrers_grouped_by_counting_equal_np_unique(seed: int, n: int, k: int
     want_src, want_inv = np.unique(ids, return_inverse=True)
     np.testing.assert_array_equal(src, want_src)
     np.testing.assert_array_equal(inv, want_inv)
+
+
+def test_new_tie_cost_equals_whole_tables(tiny_model: CareSystemModel) -> None:
+    from carenet.models.routes import new_tie_cost
+
+    m = tiny_model
+    h, nt, n = m.cfg.handoff, m.cfg.structure.new_tie_trust, m.n
+    share = pair_inputs(m)[0].share
+    p = h.best_fail + (h.cold_fail - h.best_fail) * (1.0 - nt)
+    p = np.where(share, p * h.shared_records_fail_multiplier, p)
+    d = np.full((n, n), h.best_delay_weeks + (h.cold_delay_weeks - h.best_delay_weeks) * (1.0 - nt))
+    a = np.full((n, n), h.direct_admin_hours)
+    np.testing.assert_array_equal(new_tie_cost(m, share), expected_cost(m, p, d, a, share))
