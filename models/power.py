@@ -277,6 +277,23 @@ def _method_name(rule: PowerRule, method: str) -> str:
     return method
 
 
+def _defined_in(cls: type, name: str) -> int:
+    """Position in ``cls``'s MRO of the class that defines ``name`` (0: ``cls`` itself)."""
+    return next(i for i, k in enumerate(cls.__mro__) if name in vars(k))
+
+
+def asks_per_org(rule: PowerRule, method: str) -> bool:
+    """Whether a vectorised decision must be asked one organisation at a time.
+
+    So when the per-organisation form (``referral_weights``, ``demands_escalation``,
+    ``tie_scores``) is defined in a more derived class than the vectorised one: a rule
+    that overrides only the per-organisation form, directly or in a subclass of a
+    built-in rule, is asked that form, never a vectorised form it did not write.
+    """
+    cls = type(rule)
+    return _defined_in(cls, ROW_FORMS[method]) < _defined_in(cls, method)
+
+
 def ask_rows(
     rule: PowerRule,
     method: str,
@@ -286,12 +303,12 @@ def ask_rows(
     *,
     kind: str,
 ) -> np.ndarray:
-    """Ask a rule's vectorised decision (``escalation_matrix``, ``tie_score_matrix``) for ids.
+    """Ask a rule's vectorised decision (:data:`ROW_FORMS`) for organisations ``ids``.
 
-    A rule that overrides the vectorised form (the built-in rules), or leaves the
-    per-organisation form at the neutral default, is asked once for all ``ids``; a rule
-    that overrides only the per-organisation form (``demands_escalation``,
-    ``tie_scores``) is asked once per organisation, so that a bad answer names the
+    A rule whose vectorised form is as derived as its per-organisation form (the
+    built-in rules define both; the neutral defaults) is asked once for all ``ids``; a
+    rule that overrides only the per-organisation form is asked once per organisation
+    (:func:`asks_per_org`), so that its answers are used and a bad one names the
     organisation it was about.
 
     Returns:
@@ -301,13 +318,10 @@ def ask_rows(
         RuleError: If the rule raises, or an answer has the wrong type, shape or values.
     """
     n = len(view.kind)
-    per_org = ROW_FORMS[method]
-    cls = type(rule)
-    vectorised = getattr(cls, method) is not getattr(PowerRule, method)
-    neutral = getattr(cls, per_org) is getattr(PowerRule, per_org)
-    if vectorised or neutral:
+    if not asks_per_org(rule, method):
         one = int(ids[0]) if len(ids) == 1 else None
         return ask_array(rule, method, ids, view, week, (len(ids), n), kind=kind, org=one)
+    per_org = ROW_FORMS[method]
     rows = [ask_array(rule, per_org, int(i), view, week, (n,), kind=kind, org=int(i)) for i in ids]
     return np.array(rows).reshape(len(ids), n)
 
@@ -468,6 +482,7 @@ __all__ = [
     "ask_flag",
     "ask_rows",
     "ask_values",
+    "asks_per_org",
     "load_target",
     "rule_failure",
 ]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .power import ask_array, ask_rows
+from .power import ask_rows
 
 if TYPE_CHECKING:
     from .model import CareSystemModel
@@ -417,8 +417,7 @@ def referral_matrix(m: CareSystemModel) -> np.ndarray:
     view = m.view()
     R = np.zeros((m.n, m.n))
     for rule, ids in m.rule_groups():
-        shape = (ids.size, m.n)
-        R[ids] = ask_array(rule, "referral_matrix", ids, view, m.week, shape, kind="weights")
+        R[ids] = ask_rows(rule, "referral_matrix", ids, view, m.week, kind="weights")
     R[:, ~m.active] = 0.0
     return R
 

@@ -335,3 +335,25 @@ def test_new_tie_cost_equals_whole_tables(tiny_model: CareSystemModel) -> None:
     d = np.full((n, n), h.best_delay_weeks + (h.cold_delay_weeks - h.best_delay_weeks) * (1.0 - nt))
     a = np.full((n, n), h.direct_admin_hours)
     np.testing.assert_array_equal(new_tie_cost(m, share), expected_cost(m, p, d, a, share))
+
+
+class _EmpowermentWithOwnTies(Empowerment):
+    """A built-in rule's subclass that overrides only the per-organisation forms."""
+
+    def tie_scores(self, org, view):  # noqa: ANN001, ANN201
+        return np.full(len(view.kind), -1.0)
+
+    def referral_weights(self, org, view):  # noqa: ANN001, ANN201
+        return np.ones(len(view.kind))
+
+
+def test_a_subclass_overriding_per_organisation_forms_is_asked_those(rule_view) -> None:  # noqa: ANN001
+    """Its own ``tie_scores``/``referral_weights``, not the parent's vectorised forms."""
+    from carenet.models.power import asks_per_org
+
+    rule = _EmpowermentWithOwnTies()
+    assert asks_per_org(rule, "tie_score_matrix") and asks_per_org(rule, "referral_matrix")
+    assert not asks_per_org(Empowerment(), "tie_score_matrix")
+    ids = np.flatnonzero(rule_view.service)[:3]
+    assert (ask_rows(rule, "tie_score_matrix", ids, rule_view, 0, kind="scores") == -1.0).all()
+    assert (ask_rows(rule, "referral_matrix", ids, rule_view, 0, kind="weights") == 1.0).all()
