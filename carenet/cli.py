@@ -98,7 +98,7 @@ def _run_one(args: argparse.Namespace) -> int:
     )
 
     try:
-        cfg = load_config(args.overrides)
+        cfg = load_config(args.overrides, cache=True)
         if cfg.replications > 1:
             _frozen_start()  # a sweep runs with the collector on
             return _delegate("carenet.commands", "cmd_sweep", args)

@@ -523,7 +523,7 @@ def _fixed_grid() -> tuple[Any, Any]:
             "right": 0.845,
             "bottom": 0.065,
             "top": 0.925,
-            "wspace": 0.66,
+            "wspace": 0.72,
             "hspace": 0.22,
         },
     )

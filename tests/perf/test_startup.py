@@ -99,3 +99,42 @@ def test_light_import_keeps_a_full_mesa() -> None:
         "assert mesa.batch_run is full['batch_run']\n"
     )
     assert "mesa.batchrunner" in modules
+
+
+def _cli_run_modules(tmp_path, out: str) -> set[str]:
+    """The modules a whole ``carenet run`` (figure included) loads, in a fresh Python."""
+    import os
+
+    code = (
+        "import sys\n"
+        "from carenet.cli import main\n"
+        "rc = main(['run', 'population=small', 'organisations=small', 'population.size=2000',\n"
+        f"    'steps=2', 'warmup_weeks=0', 'progress=false', 'out={out}'])\n"
+        "assert rc == 0, rc\n"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    env.pop("CARENET_NO_CACHE", None)
+    out_ = subprocess.run(
+        [sys.executable, "-c", code + _REPORT],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert out_.returncode == 0, out_.stderr[-3000:]
+    return set(json.loads(out_.stderr.strip().splitlines()[-1]))
+
+
+def test_a_run_draws_its_figure_without_pyplot_and_a_second_composes_without_hydra(tmp_path):
+    """The figure needs no pyplot; a run whose composition is cached needs no Hydra."""
+    first = _cli_run_modules(tmp_path, str(tmp_path / "a"))
+    assert "matplotlib.figure" in first and "matplotlib.pyplot" not in first
+    assert "hydra" in first  # composed, and the composition stored
+    second = _cli_run_modules(tmp_path, str(tmp_path / "b"))  # another folder: same entry
+    assert "hydra" not in second and "omegaconf" not in second
+    assert (tmp_path / "b" / "figures" / "overview.png").stat().st_size > 10_000
+    a = json.loads((tmp_path / "a" / "summary.json").read_text())
+    b = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert a == b
