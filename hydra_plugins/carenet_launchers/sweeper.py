@@ -41,6 +41,11 @@ from carenet.sim.config import Composition
 _BASES: dict[tuple[str, str, tuple[str, ...]], Composition] = {}
 """This process's compositions, keyed by (sweep token, config name, fixed overrides)."""
 
+_SPLITS: dict[tuple[str, tuple[str, ...]], Any] = {}
+"""This process's parsed job overrides, keyed by (sweep token, hydra + job overrides): the
+sweeper reads each job's configuration to leave out finished runs, and the launcher again
+to run it; Hydra's override parser (about 10 ms a job) then runs once."""
+
 
 def task_data(cfg: DictConfig) -> dict[str, Any]:
     """A job's own configuration (a copy nobody else holds) less ``hydra``, as plain data."""
@@ -99,9 +104,15 @@ class PlannedConfigLoader(ConfigLoader):
 
         hydra_ovs = OmegaConf.to_container(master_config.hydra.overrides.hydra)
         assert isinstance(hydra_ovs, list)
-        parsed = OverridesParser.create().parse_overrides([*map(str, hydra_ovs), *sweep_overrides])
-        choices = master_config.hydra.runtime.choices
-        return parsed, split_overrides(parsed, lambda k: self._is_group(k, choices))
+        lines = (*map(str, hydra_ovs), *map(str, sweep_overrides))
+        key = (self.token, lines)
+        if key not in _SPLITS:
+            for old in [k for k in _SPLITS if k[0] != self.token]:
+                del _SPLITS[old]
+            parsed = OverridesParser.create().parse_overrides(list(lines))
+            choices = master_config.hydra.runtime.choices
+            _SPLITS[key] = parsed, split_overrides(parsed, lambda k: self._is_group(k, choices))
+        return _SPLITS[key]
 
     @staticmethod
     def _planned(fixed: list[str]) -> dict[str, Any] | None:
