@@ -51,37 +51,45 @@ def cmd_run(args: argparse.Namespace) -> int:
     """
     if args.multirun:
         return _delegate("carenet.commands", "cmd_sweep", args)
-    with _startup_gc():
+    with _startup_gc(bool(getattr(args, "own_process", False))):
         return _run_one(args)
 
 
 @contextlib.contextmanager
-def _startup_gc() -> Iterator[None]:
+def _startup_gc(own_process: bool) -> Iterator[None]:
     """No cyclic garbage collection while a run starts; start-up's objects frozen after.
 
     Importing the model, pandas and Hydra and composing the configuration make some
     200,000 long-lived objects, and the collector's passes over them cost about 0.2 s of a
     2-s ``carenet run steps=1``. Collection is off until :func:`_frozen_start` (just
-    before the run) moves what start-up made to the permanent generation
-    (``gc.freeze``); later passes see only what the run makes. Afterwards the frozen
-    objects are handed back to the collector (``gc.unfreeze``), so a program that calls
-    :func:`main` several times keeps no garbage for good.
+    before the run) moves what exists to the permanent generation (``gc.freeze``); later
+    passes see only what the run makes. The garbage start-up left (cycles from
+    composition, about 2 MB) is frozen with it and freed when the process ends.
+
+    Only for the ``carenet`` process itself (``own_process``: :func:`main` called without
+    arguments, as the console script does), which ends after the command; a program
+    calling ``main([...])`` keeps its collector as it is.
     """
-    was = gc.isenabled()
-    frozen = gc.get_freeze_count()
+    if not own_process or not gc.isenabled():
+        yield
+        return
     gc.disable()
+    _STARTING.append(True)
     try:
         yield
     finally:
-        if gc.get_freeze_count() > frozen:
-            gc.unfreeze()
-        if was:
-            gc.enable()
+        _STARTING.clear()
+        gc.enable()
+
+
+_STARTING: list[bool] = []
+"""Non-empty while :func:`_startup_gc` holds the collector off."""
 
 
 def _frozen_start() -> None:
     """End the start-up of :func:`_startup_gc`: freeze what exists, collect from now on."""
-    if not gc.isenabled():
+    if _STARTING:
+        _STARTING.clear()
         gc.freeze()
         gc.enable()
 
@@ -477,6 +485,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
+    own_process = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["bench"]:
         # `carenet bench --quick`: bench parses its own options (argparse would reject
@@ -501,6 +510,7 @@ def _main(argv: list[str] | None) -> int:
             )
         sub = getattr(parser, "commands", {}).get(getattr(args, "command", None), parser)
         sub.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.own_process = own_process  # the console script's process (see _startup_gc)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()

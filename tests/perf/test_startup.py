@@ -138,3 +138,30 @@ def test_a_run_draws_its_figure_without_pyplot_and_a_second_composes_without_hyd
     a = json.loads((tmp_path / "a" / "summary.json").read_text())
     b = json.loads((tmp_path / "b" / "summary.json").read_text())
     assert a == b
+
+
+_GC_PROBE = """
+import gc, sys
+from carenet.cli import main
+run = ['run', 'population=small', 'organisations=small', 'population.size=2000', 'steps=2',
+       'warmup_weeks=0', 'progress=false', 'figures=false', 'out=OUT', 'overwrite=true']
+before = gc.get_freeze_count()
+assert main(run) == 0  # a program calling main([...]): its collector is left alone
+assert gc.isenabled() and gc.get_freeze_count() == before
+sys.argv = ['carenet', *run]
+assert main() == 0  # the console script: start-up's objects frozen, collector back on
+assert gc.isenabled() and gc.get_freeze_count() > before + 50_000
+print('ok')
+"""
+
+
+def test_startup_collector_is_the_console_scripts_alone(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-c", _GC_PROBE.replace("OUT", str(tmp_path / "r"))],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**__import__("os").environ, "CARENET_NO_CACHE": "1"},
+    )
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]
