@@ -76,6 +76,30 @@ class CarenetSweeperConf(BasicSweeperConf):
     _target_: str = "hydra_plugins.carenet_launchers.sweeper.CarenetSweeper"
 
 
+_PARSED: dict[tuple[str, str], Any] = {}
+"""This process's parsed override strings, keyed by (sweep token, override)."""
+
+
+def _parse_each(token: str, lines: Sequence[str]) -> list[Any]:
+    """Hydra's parse of each override, each distinct string parsed once per sweep.
+
+    Hydra's ``parse_overrides`` parses every string on its own (with the same errors for
+    one as for a list), and the jobs of a sweep share all their strings but the swept
+    ones: a sweep of 1,000 seeds parses the base overrides once, not 1,000 times.
+    """
+    for old in [k for k in _PARSED if k[0] != token]:
+        del _PARSED[old]
+    parser = None
+    out = []
+    for line in lines:
+        ov = _PARSED.get((token, line))
+        if ov is None:
+            parser = parser or OverridesParser.create()
+            ov = _PARSED[(token, line)] = parser.parse_overrides([line])[0]
+        out.append(ov)
+    return out
+
+
 class PlannedConfigLoader(ConfigLoader):
     """A config loader that composes each distinct set of group choices once per process.
 
@@ -109,7 +133,7 @@ class PlannedConfigLoader(ConfigLoader):
         if key not in _SPLITS:
             for old in [k for k in _SPLITS if k[0] != self.token]:
                 del _SPLITS[old]
-            parsed = OverridesParser.create().parse_overrides(list(lines))
+            parsed = _parse_each(self.token, lines)
             choices = master_config.hydra.runtime.choices
             _SPLITS[key] = parsed, split_overrides(parsed, lambda k: self._is_group(k, choices))
         return _SPLITS[key]
