@@ -10,6 +10,7 @@ one-line message naming the key, the value and what is allowed at the first bad 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, fields
@@ -27,6 +28,7 @@ from carenet.params import (
     typed,
 )
 
+from . import config_cache
 from .modelspec import MODEL_KEY, load_spec, run_schema, selector_of, split_model
 
 __all__ = ["ConfigError", "GROUPS", "group_options", "load_config", "validate", "to_dict"]
@@ -35,15 +37,38 @@ DEFAULT_PACKAGE = "carenet.configs"
 """Config package of the default model, and the engine's (Hydra launcher presets)."""
 
 
+_DEFAULTS_READ: dict[str, tuple[Any, list[Any]]] = {}
+"""Each config package's parsed defaults list, with the file state it was read at."""
+
+
+def _defaults_list(package: str) -> list[Any]:
+    """The ``defaults`` list of a config package's ``config.yaml`` (a fresh copy).
+
+    Parsed once per process while the file is unchanged (same size and modification
+    time): a sweep checks every combination against it, and parsing the YAML again cost
+    about 3 ms a run.
+    """
+    import yaml
+
+    node = resources.files(package).joinpath("config.yaml")
+    try:
+        st = os.stat(node)  # type: ignore[call-overload]
+        state: Any = (str(node), st.st_size, st.st_mtime_ns, st.st_ino)
+    except TypeError:  # not a file on disk (a zip): read it each time
+        state = None
+    seen = _DEFAULTS_READ.get(package)
+    if state is None or seen is None or seen[0] != state:
+        items = (yaml.safe_load(node.read_text()) or {}).get("defaults", [])
+        seen = _DEFAULTS_READ[package] = (state, plain_copy(list(items)))
+    return plain_copy(seen[1])
+
+
 def config_groups(package: str) -> tuple[str, ...]:
     """The config groups a config package's ``config.yaml`` chooses, in its order."""
     if not package:
         return ()
-    import yaml
-
-    text = resources.files(package).joinpath("config.yaml").read_text()
     out = []
-    for item in (yaml.safe_load(text) or {}).get("defaults", []):
+    for item in _defaults_list(package):
         if isinstance(item, dict):
             out.extend(k for k in item if not str(k).startswith(("hydra", "override")))
     return tuple(out)
@@ -73,11 +98,8 @@ def default_choices(package: str) -> dict[str, str]:
     """The option each config group of a config package takes by default."""
     if not package:
         return {}
-    import yaml
-
-    text = resources.files(package).joinpath("config.yaml").read_text()
     out: dict[str, str] = {}
-    for item in (yaml.safe_load(text) or {}).get("defaults", []):
+    for item in _defaults_list(package):
         if isinstance(item, dict):
             out.update({str(k): str(v) for k, v in item.items() if not str(k).startswith("hydra")})
     return out
@@ -855,11 +877,13 @@ def check_hydra_overrides(overrides: list[str], selector: str = "") -> None:
             raise _compose_error(exc) from None
 
 
-def compose(overrides: list[str] | None = None) -> dict[str, Any]:
+def compose(overrides: list[str] | None = None, cache: bool = False) -> dict[str, Any]:
     """Compose ``configs/config.yaml`` with overrides into a plain dict.
 
     Args:
         overrides: Hydra override strings such as ``"population.size=50000"``.
+        cache: Answer from (and write to) the composition cache where it can
+            (:mod:`carenet.sim.config_cache`); the result is the same either way.
 
     Returns:
         The composed configuration as nested dicts and lists.
@@ -867,14 +891,60 @@ def compose(overrides: list[str] | None = None) -> dict[str, Any]:
     Raises:
         ConfigError: If an override names an unknown group option or cannot be parsed.
     """
-    return compose_many([list(overrides or [])])[0]
+    overrides = list(overrides or [])
+    if not cache or not config_cache.enabled():
+        return compose_many([overrides])[0]
+    return _cached_compose(overrides)
 
 
-def load_config(overrides: list[str] | None = None) -> Any:
+def _cached_compose(overrides: list[str]) -> dict[str, Any]:
+    """:func:`compose` through the composition cache (:mod:`carenet.sim.config_cache`).
+
+    The entry first looked for is the composition of the overrides less the plain value
+    settings (``out=``, ``seed=``: :func:`~carenet.sim.config_cache.lift_values`), which
+    are then set on it; then that of the whole list. On a miss both compositions are made
+    in one Hydra session; the first is written only if setting the values on it gives
+    exactly the second (the fresh composition, which is what is returned), else the
+    second is written under the whole list's key.
+    """
+    selector, rest = split_model(overrides)
+    _check_group_choices(rest, selector)
+    digest = config_cache.sources_digest(
+        selector, load_spec(selector).config_package, run_schema(selector)
+    )
+    kept, lifted = config_cache.lift_values(rest, groups_of(selector))
+    tries = [(config_cache.entry_key(digest, kept), lifted)]
+    if lifted:
+        tries.append((config_cache.entry_key(digest, rest), []))
+    for key, values in tries:
+        data = config_cache.lookup(key) if key else None
+        if data is not None and config_cache.apply_lifted(data, values):
+            _LAST_BASES.clear()  # as compose_many leaves it: nothing of an earlier call
+            if selector:
+                data[MODEL_KEY] = selector
+            return data
+    model = [f"{MODEL_KEY}={selector}"] if selector else []
+    base, full = compose_many([model + kept, overrides])
+    entry, data = plain_copy(base), plain_copy(base)
+    for d in (entry, data):
+        d.pop(MODEL_KEY, None)
+    if selector:
+        data[MODEL_KEY] = selector
+    key = tries[0][0]
+    if not (config_cache.apply_lifted(data, lifted) and config_cache.same(data, full)):
+        key, entry = tries[-1][0], plain_copy(full)
+        entry.pop(MODEL_KEY, None)
+    if key:
+        config_cache.store(key, entry)
+    return full
+
+
+def load_config(overrides: list[str] | None = None, cache: bool = False) -> Any:
     """Compose and validate a configuration.
 
     Args:
         overrides: Hydra override strings.
+        cache: Use the composition cache (see :func:`compose`); ``carenet run`` does.
 
     Returns:
         The validated, typed configuration.
@@ -882,7 +952,7 @@ def load_config(overrides: list[str] | None = None) -> Any:
     Raises:
         ConfigError: At the first value that is not allowed.
     """
-    cfg = validate(compose(overrides))
+    cfg = validate(compose(overrides, cache=cache))
     check_out_path(cfg.out)
     return cfg
 

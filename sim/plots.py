@@ -1,4 +1,4 @@
-"""Figures of one run, readable by a person (matplotlib, Agg backend).
+"""Figures of one run, readable by a person (matplotlib's Agg canvas, without pyplot).
 
 A model may draw its own overview figure (``spec.figure``); otherwise the engine draws
 :func:`series_figure`: one panel per time-series metric the model declares.
@@ -9,11 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 MAX_PANELS = 6
 WARMUP = "warmup"
@@ -38,7 +36,9 @@ def series_figure(ts: pd.DataFrame, metrics: Any, labels: dict[str, str], path: 
     titles = {m.name: m.title for m in metrics}
     cols = 2 if len(names) > 1 else 1
     rows = max(1, -(-len(names) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(6 * cols, 3.5 * rows), squeeze=False)
+    fig = Figure(figsize=(6 * cols, 3.5 * rows))  # no pyplot: no GUI machinery, no global state
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, cols, squeeze=False)
     x = ts["week"] if "week" in ts.columns else ts.index
     warm = x[ts[WARMUP] > 0] if WARMUP in ts.columns else x[:0]
     for ax, name in zip(axes.flat, names, strict=False):
@@ -53,4 +53,3 @@ def series_figure(ts: pd.DataFrame, metrics: Any, labels: dict[str, str], path: 
     fig.suptitle(f"carenet run - {title}", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)

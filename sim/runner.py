@@ -45,7 +45,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from .config import to_dict
 from .modelspec import spec_of
@@ -336,6 +335,26 @@ class RunResult:
         return self.artefacts.get("network.json", {})
 
 
+_CONTROLLER: list[Any] = []
+"""threadpoolctl's controller and the ``len(sys.modules)`` it was made at."""
+
+
+def _blas_controller() -> Any:
+    """The loaded thread pools as threadpoolctl sees them, seen again after new imports.
+
+    ``threadpool_limits`` inspects every loaded shared library on each call (about 2.5 ms,
+    once per run of a sweep); a controller made once lists them, and a new BLAS can only
+    come with a newly imported extension module, so the view is renewed when
+    ``sys.modules`` has grown.
+    """
+    from threadpoolctl import ThreadpoolController
+
+    if not _CONTROLLER or _CONTROLLER[1] != len(sys.modules):
+        controller = ThreadpoolController()  # may import modules itself
+        _CONTROLLER[:] = [controller, len(sys.modules)]
+    return _CONTROLLER[0]
+
+
 def simulate(cfg: Any, seed: int | None = None, progress: bool = False) -> RunResult:
     """Build the model and run it for ``cfg.steps`` steps, writing nothing.
 
@@ -353,7 +372,7 @@ def simulate(cfg: Any, seed: int | None = None, progress: bool = False) -> RunRe
     # One BLAS thread: the model's matrices are organisation-sized (n ~ 150-400), too
     # small to gain from threads, and OpenBLAS's spinning threads halve the speed on a
     # busy 2-core machine and oversubscribe parallel sweeps. Results are identical.
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _blas_controller().limit(limits=1, user_api="blas"):
         model = spec.build(cfg, seed)
         _run_steps(spec, model, cfg.steps, progress)
     ts = pd.DataFrame(spec.records(model))

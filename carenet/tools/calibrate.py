@@ -23,9 +23,10 @@ import time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # NumPy is imported where used: `carenet --help` builds this parser
+    import numpy as np
 
 TARGETS_FILE = "calibration/targets.yaml"
 """The targets' file inside the ``carenet.configs`` package."""
@@ -140,6 +141,8 @@ def evaluate(
         )
     else:
         runs = [_run_one(overrides, s) for s in seeds]
+    import numpy as np
+
     return {k: float(np.mean([r[k] for r in runs])) for k in metrics}
 
 
@@ -306,6 +309,7 @@ def fit(
         ``start`` and ``best`` trials (values, overrides, objective, metrics) and every
         trial in ``history``.
     """
+    import numpy as np
     from scipy.optimize import minimize
 
     free: list[Free] = decl["free"]

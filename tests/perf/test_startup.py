@@ -99,3 +99,69 @@ def test_light_import_keeps_a_full_mesa() -> None:
         "assert mesa.batch_run is full['batch_run']\n"
     )
     assert "mesa.batchrunner" in modules
+
+
+def _cli_run_modules(tmp_path, out: str) -> set[str]:
+    """The modules a whole ``carenet run`` (figure included) loads, in a fresh Python."""
+    import os
+
+    code = (
+        "import sys\n"
+        "from carenet.cli import main\n"
+        "rc = main(['run', 'population=small', 'organisations=small', 'population.size=2000',\n"
+        f"    'steps=2', 'warmup_weeks=0', 'progress=false', 'out={out}'])\n"
+        "assert rc == 0, rc\n"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    env.pop("CARENET_NO_CACHE", None)
+    out_ = subprocess.run(
+        [sys.executable, "-c", code + _REPORT],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert out_.returncode == 0, out_.stderr[-3000:]
+    return set(json.loads(out_.stderr.strip().splitlines()[-1]))
+
+
+def test_a_run_draws_its_figure_without_pyplot_and_a_second_composes_without_hydra(tmp_path):
+    """The figure needs no pyplot; a run whose composition is cached needs no Hydra."""
+    first = _cli_run_modules(tmp_path, str(tmp_path / "a"))
+    assert "matplotlib.figure" in first and "matplotlib.pyplot" not in first
+    assert "hydra" in first  # composed, and the composition stored
+    second = _cli_run_modules(tmp_path, str(tmp_path / "b"))  # another folder: same entry
+    assert "hydra" not in second and "omegaconf" not in second
+    assert (tmp_path / "b" / "figures" / "overview.png").stat().st_size > 10_000
+    a = json.loads((tmp_path / "a" / "summary.json").read_text())
+    b = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert a == b
+
+
+_GC_PROBE = """
+import gc, sys
+from carenet.cli import main
+run = ['run', 'population=small', 'organisations=small', 'population.size=2000', 'steps=2',
+       'warmup_weeks=0', 'progress=false', 'figures=false', 'out=OUT', 'overwrite=true']
+before = gc.get_freeze_count()
+assert main(run) == 0  # a program calling main([...]): its collector is left alone
+assert gc.isenabled() and gc.get_freeze_count() == before
+sys.argv = ['carenet', *run]
+assert main() == 0  # the console script: start-up's objects frozen, collector back on
+assert gc.isenabled() and gc.get_freeze_count() > before + 50_000
+print('ok')
+"""
+
+
+def test_startup_collector_is_the_console_scripts_alone(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-c", _GC_PROBE.replace("OUT", str(tmp_path / "r"))],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**__import__("os").environ, "CARENET_NO_CACHE": "1"},
+    )
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]
