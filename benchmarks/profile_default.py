@@ -77,7 +77,8 @@ def main() -> None:
     lp = LineProfiler()
     _profile_models(lp)
     cfg = load_config(a.overrides)
-    simulate(load_config(["population=small", "organisations=small", "steps=3", "warmup_weeks=0"]))  # imports
+    warm = ["population=small", "organisations=small", "steps=3", "warmup_weeks=0"]
+    simulate(load_config(warm))  # imports
     stage_time = _time_stages()
     t0 = time.perf_counter()
     lp.runcall(simulate, cfg)
