@@ -138,20 +138,21 @@ def escalation_levels(parent: np.ndarray) -> np.ndarray:
     Levels = depth(a) + depth(b) - 2 * depth(lowest common superior). Zero on the diagonal.
     """
     n = len(parent)
-    d = depths(parent)
-    anc: list[list[int]] = []
-    for i in range(n):
-        path = [i]
-        while parent[path[-1]] >= 0:
-            path.append(int(parent[path[-1]]))
-        anc.append(path)
-    levels = np.zeros((n, n), dtype=np.int32)
-    for i in range(n):
-        ai = set(anc[i])
-        for j in range(i + 1, n):
-            lca = next(a for a in anc[j] if a in ai)
-            levels[i, j] = levels[j, i] = d[i] + d[j] - 2 * d[lca]
-    return levels
+    d = depths(parent).astype(np.int64)
+    maxd = int(d.max()) if n else 0
+    # anc[k, i]: i's ancestor at depth k (itself at its own depth; -1 below it).
+    anc = np.full((maxd + 1, n), -1, dtype=np.int64)
+    cur = np.arange(n)
+    for _ in range(maxd + 1):
+        anc[d[cur], np.arange(n)] = cur
+        cur = np.where(parent[cur] >= 0, parent[cur], cur)
+    lca_depth = np.full((n, n), -1, dtype=np.int64)
+    for k in range(maxd + 1):  # deeper common ancestors overwrite shallower ones
+        a = anc[k]
+        lca_depth[(a[:, None] == a[None, :]) & (a[:, None] >= 0)] = k
+    if (lca_depth < 0).any():
+        raise ValueError("escalation levels need one hierarchy: some organisations share no root")
+    return (d[:, None] + d[None, :] - 2 * lca_depth).astype(np.int32)
 
 
 def branches(parent: np.ndarray, locality: np.ndarray, service: np.ndarray) -> np.ndarray:

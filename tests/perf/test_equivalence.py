@@ -357,3 +357,48 @@ def test_a_subclass_overriding_per_organisation_forms_is_asked_those(rule_view) 
     ids = np.flatnonzero(rule_view.service)[:3]
     assert (ask_rows(rule, "tie_score_matrix", ids, rule_view, 0, kind="scores") == -1.0).all()
     assert (ask_rows(rule, "referral_matrix", ids, rule_view, 0, kind="weights") == 1.0).all()
+
+
+# --- hierarchy levels ---------------------------------------------------------------------
+
+
+def _levels_loop(parent: np.ndarray) -> np.ndarray:
+    """Escalation levels as first written: each pair's lowest common superior by a walk."""
+    from carenet.models.structure import depths
+
+    n, d = len(parent), depths(parent)
+    anc = []
+    for i in range(n):
+        path = [i]
+        while parent[path[-1]] >= 0:
+            path.append(int(parent[path[-1]]))
+        anc.append(path)
+    out = np.zeros((n, n), dtype=np.int32)
+    for i in range(n):
+        ai = set(anc[i])
+        for j in range(i + 1, n):
+            lca = next(a for a in anc[j] if a in ai)
+            out[i, j] = out[j, i] = d[i] + d[j] - 2 * d[lca]
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 40))
+def test_escalation_levels_equal_a_walk_up_the_tree(seed: int, n: int) -> None:
+    from carenet.models.structure import escalation_levels
+
+    rng = np.random.default_rng(seed)
+    parent = np.full(n, -1)
+    for i in range(1, n):
+        parent[i] = rng.integers(0, i)
+    perm = rng.permutation(n)  # the root anywhere, parents after or before children
+    inv = np.argsort(perm)
+    parent = np.where(parent[perm] >= 0, inv[np.maximum(parent[perm], 0)], -1)
+    np.testing.assert_array_equal(escalation_levels(parent), _levels_loop(parent))
+
+
+def test_escalation_levels_refuse_two_roots() -> None:
+    from carenet.models.structure import escalation_levels
+
+    with pytest.raises(ValueError, match="share no root"):
+        escalation_levels(np.array([-1, -1, 0]))
