@@ -19,8 +19,6 @@ Definitions (over active service organisations only):
 from __future__ import annotations
 
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import shortest_path
 
 NETWORK_METRICS: tuple[str, ...] = (
     "n_ties",
@@ -79,6 +77,47 @@ STRUCTURE_METRICS: tuple[str, ...] = NETWORK_METRICS[:8]
 """The metrics of :data:`NETWORK_METRICS` that depend on the tie graph alone."""
 
 
+def path_length_sum(adj: np.ndarray) -> tuple[int, int]:
+    """The sum of the shortest path lengths over every ordered pair joined by a path.
+
+    A breadth-first search from every organisation at once, the visited sets as bit
+    sets (one bit per organisation): each level ORs the neighbours' frontiers, in time
+    proportional to the ties times the path length, with no distance matrix. The mean
+    path length is the sum over the number of pairs, as from
+    ``scipy.sparse.csgraph.shortest_path`` (exact: both are integer sums).
+
+    Args:
+        adj: Boolean adjacency (symmetric, no self-ties).
+
+    Returns:
+        (sum of lengths, number of ordered pairs (i, j), i != j, with a path).
+    """
+    n = adj.shape[0]
+    words = (n + 63) // 64
+    reached = np.zeros((n, words), dtype=np.uint64)
+    ids = np.arange(n)
+    reached[ids, ids // 64] = np.left_shift(np.uint64(1), (ids % 64).astype(np.uint64))
+    frontier = reached.copy()
+    src, nb = np.nonzero(adj)  # by source, ascending
+    has = np.flatnonzero(np.bincount(src, minlength=n))
+    starts = np.searchsorted(src, has)
+    total = pairs = 0
+    level = 0
+    while True:
+        level += 1
+        nxt = np.zeros_like(frontier)
+        if src.size:
+            nxt[has] = np.bitwise_or.reduceat(frontier[nb], starts, axis=0)
+        nxt &= ~reached
+        new = int(np.bitwise_count(nxt).sum())
+        if new == 0:
+            return total, pairs
+        total += level * new
+        pairs += new
+        reached |= nxt
+        frontier = nxt
+
+
 def tie_structure(adj: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
     """The metrics of the tie graph alone (:data:`STRUCTURE_METRICS`), and the degrees.
 
@@ -103,9 +142,8 @@ def tie_structure(adj: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
     cc = np.divide(tri, possible, out=np.zeros_like(tri), where=possible > 0)
     out["clustering"] = float(cc.mean()) if n else 0.0
     if m > 0:
-        dist = shortest_path(csr_matrix(a), method="D", unweighted=True, directed=False)
-        finite = np.isfinite(dist) & (dist > 0)
-        out["mean_path_length"] = float(dist[finite].mean()) if finite.any() else float("nan")
+        total, pairs = path_length_sum(adj)
+        out["mean_path_length"] = float(total) / pairs if pairs else float("nan")
     else:
         out["mean_path_length"] = float("nan")
     out["degree_gini"] = gini(deg)

@@ -402,3 +402,26 @@ def test_escalation_levels_refuse_two_roots() -> None:
 
     with pytest.raises(ValueError, match="share no root"):
         escalation_levels(np.array([-1, -1, 0]))
+
+
+# --- network metrics ----------------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 130), p=st.floats(0.0, 0.2))
+def test_path_length_sum_equals_scipy_shortest_paths(seed: int, n: int, p: float) -> None:
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import shortest_path
+
+    from carenet.models.metrics import path_length_sum
+
+    rng = np.random.default_rng(seed)
+    adj = rng.random((n, n)) < p
+    adj = adj | adj.T
+    np.fill_diagonal(adj, False)
+    dist = shortest_path(csr_matrix(adj.astype(float)), method="D", unweighted=True)
+    joined = np.isfinite(dist) & (dist > 0)
+    total, pairs = path_length_sum(adj)
+    assert (total, pairs) == (int(dist[joined].sum()), int(joined.sum()))
+    if pairs:
+        assert float(total) / pairs == float(dist[joined].mean())

@@ -19,15 +19,16 @@ NOT_FOR_A_RUN = (
     "matplotlib",
     "SALib",
     "sklearn",
-    "scipy.spatial",
+    "scipy",
     "mesa.discrete_space",
     "networkx",
 )
 """Never needed to build and step the care-system model with locality ties.
 
 (networkx is imported by the random, small-world and scale-free tie generators only.)
-(pandas is imported by Mesa itself, ``mesa.agent``; ``scipy.sparse.csgraph`` is used by
-the weekly network metrics; Hydra composes the configuration.)
+(pandas is imported by Mesa itself, ``mesa.agent``; Hydra composes the configuration. No
+part of SciPy: the weekly mean path length is a bit-set search, not
+``scipy.sparse.csgraph``.)
 """
 
 _REPORT = """
