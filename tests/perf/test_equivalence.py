@@ -425,3 +425,47 @@ def test_path_length_sum_equals_scipy_shortest_paths(seed: int, n: int, p: float
     assert (total, pairs) == (int(dist[joined].sum()), int(joined.sum()))
     if pairs:
         assert float(total) / pairs == float(dist[joined].mean())
+
+
+# --- brokers ------------------------------------------------------------------------------
+
+
+def _brokers_loop(T: np.ndarray, has: np.ndarray, ks: np.ndarray):  # noqa: ANN202
+    """Each pair's best broker by a loop over brokers in id order (strict ``>``)."""
+    n = T.shape[0]
+    B = np.zeros((n, n))
+    K = np.full((n, n), -1, dtype=np.int64)
+    for k in ks:
+        nb = np.flatnonzero(has[k])
+        m = np.minimum(T[k, nb][:, None], T[k, nb][None, :])
+        sub = B[np.ix_(nb, nb)]
+        better = m > sub
+        rows, cols = np.nonzero(better)
+        B[nb[rows], nb[cols]] = m[rows, cols]
+        K[nb[rows], nb[cols]] = k
+    return B, K
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 30),
+    levels=st.integers(1, 5),
+    chunk=st.sampled_from([1, 7, 1 << 20]),
+)
+def test_broker_table_equals_a_loop_over_brokers(
+    seed: int, n: int, levels: int, chunk: int
+) -> None:
+    from carenet.models.routes import broker_table
+
+    rng = np.random.default_rng(seed)
+    has = rng.random((n, n)) < 0.3
+    has = has | has.T
+    np.fill_diagonal(has, False)
+    T = np.where(has, rng.integers(1, levels + 1, (n, n)) / levels, 0.0)  # equal trusts
+    T = np.maximum(T, T.T) * has
+    ks = np.flatnonzero(has.sum(axis=1) >= 2)
+    B, K = broker_table(T, has, ks, chunk=chunk)
+    Bw, Kw = _brokers_loop(T, has, ks)
+    np.testing.assert_array_equal(B, Bw)
+    np.testing.assert_array_equal(K, Kw)
