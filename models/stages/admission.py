@@ -34,7 +34,7 @@ class Admission(Stage):
         free = np.maximum(np.floor(m.cap.ravel() + 1e-9) - in_service, 0)
         q = np.flatnonzero((ep.state == QUEUED) & (ep.arrival <= t))
         if q.size:
-            admit = _first_come(q, key[q], ep.arrival[q], free, t)
+            admit = _first_come(q, key[q], ep.arrival[q], free)
             ep.state[admit] = SERVICE
             ep.timer[admit] = m.step_weeks[ep.pw[admit], ep.stage[admit]]
             ep.from_acute[admit] = False
@@ -61,7 +61,7 @@ class Admission(Stage):
 
 
 def _first_come(
-    q: np.ndarray, key: np.ndarray, arrival: np.ndarray, free: np.ndarray, t: int
+    q: np.ndarray, key: np.ndarray, arrival: np.ndarray, free: np.ndarray
 ) -> np.ndarray:
     """The queued episodes admitted: first come, first served, per (provider, line).
 
@@ -73,9 +73,8 @@ def _first_come(
     Args:
         q: The queued episodes that may be admitted (ascending indices).
         key: Each one's (provider, line) key.
-        arrival: Each one's arrival week (0 to ``t``).
+        arrival: Each one's arrival week.
         free: Free places per key.
-        t: This week.
 
     Returns:
         The admitted episodes' indices (in no particular order).
@@ -84,7 +83,9 @@ def _first_come(
     if not tight.any():
         return q
     sel = np.flatnonzero(tight)
-    order = sel[np.argsort(key[sel] * (t + 1) + arrival[sel], kind="stable")]
+    a = arrival[sel].astype(np.int64)
+    a -= a.min()  # one integer key: (provider, line), then arrival week, then q's order
+    order = sel[np.argsort(key[sel] * (int(a.max()) + 1) + a, kind="stable")]
     k = key[order]
     starts = np.r_[0, np.flatnonzero(k[1:] != k[:-1]) + 1]
     rank = np.arange(k.size) - np.repeat(starts, np.diff(np.r_[starts, k.size]))
