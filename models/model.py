@@ -155,10 +155,11 @@ class CareSystemModel(mesa.Model):
     def rule_groups(self) -> list[tuple[PowerRule, np.ndarray]]:
         """Service organisations grouped by the rule object they follow (in id order).
 
-        Built once and kept until an organisation changes rule (imitation rounds), since
-        every stage that asks a rule something asks it by group.
+        Built once and kept until an organisation is given a rule (imitation rounds;
+        counted by :attr:`Organisation.rule_changes`), since every stage that asks a
+        rule something asks it by group.
         """
-        key = tuple(id(self.orgs[i].rule) for i in self.service_ids)
+        key = Organisation.rule_changes
         cached = getattr(self, "_groups_cache", None)
         if cached is not None and cached[0] == key:
             return cached[1]

@@ -39,6 +39,23 @@ class Organisation(mesa.Agent):
         self.kind = kind
         self.rule = rule
 
+    @property
+    def rule(self) -> PowerRule:
+        """Its power rule.
+
+        Setting one counts in :attr:`rule_changes`, which the model's rule groups are
+        kept by.
+        """
+        return self._rule
+
+    @rule.setter
+    def rule(self, value: PowerRule) -> None:
+        self._rule = value
+        Organisation.rule_changes += 1
+
+    rule_changes: int = 0
+    """Rule assignments so far, in this process (any organisation, any model)."""
+
     # --- state, read from the model's arrays --------------------------------------------
     @property
     def locality(self) -> int:

@@ -74,12 +74,16 @@ class RouteTables:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Failure chance, delay, admin hours and shared records of handoffs by route ``rt``.
 
-        Computed for these handoffs alone by :func:`route_values`, the same values the
-        tables were priced with.
+        Computed for these handoffs alone, each by its own route (:func:`route_value`),
+        the same values the tables were priced with.
         """
-        P, D, A, S = route_values(self.handoff, self.pairs.take((o, tgt)))
-        k = np.arange(rt.size)
-        return P[rt, k], D[rt, k], A[rt, k], S[rt, k]
+        out = (np.empty(rt.size), np.empty(rt.size), np.empty(rt.size), np.empty(rt.size, bool))
+        for k in np.unique(rt):
+            sel = np.flatnonzero(rt == k)
+            values = route_value(self.handoff, self.pairs.take((o[sel], tgt[sel])), int(k))
+            for whole, part in zip(out, values, strict=True):
+                whole[sel] = part
+        return out
 
 
 def route_tables(m: CareSystemModel) -> RouteTables:
