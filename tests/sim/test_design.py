@@ -157,7 +157,10 @@ def test_design_runs_give_the_function_at_the_points(tmp_path):
 
 
 def test_design_killed_and_resumed(tmp_path):
-    f = write_design(tmp_path, n=16)  # 80 runs
+    # 320 runs of a toy model: enough that a kill after the first 10 comes before the
+    # last (a sweep of 80 such runs can finish between two looks at the folder).
+    total = 64 * 5
+    f = write_design(tmp_path, n=64)
     out = tmp_path / "o"
     cmd = [
         sys.executable,
@@ -178,15 +181,15 @@ def test_design_killed_and_resumed(tmp_path):
         done = len(list((out / "runs").glob("*"))) if (out / "runs").is_dir() else 0
         if done >= 10 or proc.poll() is not None:
             break
-        time.sleep(0.2)
+        time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGTERM)
     proc.wait(60)
     before = {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()}
-    assert 0 < len(before) < 80, "the kill came too late to test a resume"
+    assert 0 < len(before) < total, "the kill came too late to test a resume"
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert res.returncode == 0, res.stderr
     sweep = json.loads((out / "sweep.json").read_text())
-    assert sweep["status"] == "complete" and sweep["counts"]["finished"] == 80
+    assert sweep["status"] == "complete" and sweep["counts"]["finished"] == total
     assert sweep["counts"]["already_finished"] >= len(before) - 2  # killed mid-write: redone
     after = {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()}
     kept = [k for k in before if after.get(k) == before[k]]
