@@ -19,14 +19,14 @@ load average is printed at the start and the end. Smaller first::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sweep_overhead import timed_sweep  # noqa: E402  (the same timing as the sweep benchmark)
 
 CLI = "import sys; from carenet.cli import main; sys.exit(main())"
 
@@ -52,14 +52,7 @@ def run_design(design: Path, out: Path, jobs: int) -> dict[str, float]:
     """Run the design as one whole ``carenet run -m`` process; wall and runs' compute."""
     cmd = [sys.executable, "-c", CLI, "run", "-m", f"design={design}", f"out={out}"]
     cmd += ["hydra/launcher=local", f"hydra.launcher.n_jobs={jobs}"]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise SystemExit(f"design failed ({proc.returncode}): {proc.stderr.strip()[-800:]}")
-    manifests = list((out / "runs").glob("*/manifest.json"))
-    compute = sum(json.loads(m.read_text())["wall_seconds"] for m in manifests)
-    return {"wall": wall, "compute": compute, "runs": len(manifests)}
+    return timed_sweep(cmd, out, "design")
 
 
 def main() -> None:

@@ -61,12 +61,19 @@ def in_process(base: list[str], reps: int, tmp: Path) -> dict[str, float]:
 
 def sweep(base: list[str], runs: int, out: Path, launcher: list[str]) -> dict[str, float]:
     cmd = [sys.executable, "-c", CLI, "run", "-m", f"seed=range(1,{runs + 1})", *base]
-    cmd += [f"out={out}", *launcher]
+    return timed_sweep([*cmd, f"out={out}", *launcher], out, "sweep")
+
+
+def timed_sweep(cmd: list[str], out: Path, what: str) -> dict[str, float]:
+    """Run one ``carenet run -m`` process writing to ``out``: its wall time and runs' compute.
+
+    The compute is the sum of the runs' ``wall_seconds`` (``simulate``, from each manifest).
+    """
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise SystemExit(f"sweep failed ({proc.returncode}): {proc.stderr.strip()[-800:]}")
+        raise SystemExit(f"{what} failed ({proc.returncode}): {proc.stderr.strip()[-800:]}")
     manifests = list((out / "runs").glob("*/manifest.json"))
     compute = sum(json.loads(m.read_text())["wall_seconds"] for m in manifests)
     return {"wall": wall, "compute": compute, "runs": len(manifests)}

@@ -37,7 +37,7 @@ print(json.dumps(sorted(sys.modules)), file=sys.__stderr__)
 """
 
 
-def _modules_after(code: str) -> set[str]:
+def _modules_after(code: str, env: dict | None = None, cwd: object = None) -> set[str]:
     """The modules loaded after running ``code`` (then the report) in a fresh Python."""
     out = subprocess.run(
         [sys.executable, "-c", code + _REPORT],
@@ -45,6 +45,8 @@ def _modules_after(code: str) -> set[str]:
         text=True,
         timeout=300,
         check=False,
+        env=env,
+        cwd=cwd,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     last = out.stderr.strip().splitlines()[-1]
@@ -115,17 +117,7 @@ def _cli_run_modules(tmp_path, out: str) -> set[str]:
     )
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "xdg")}
     env.pop("CARENET_NO_CACHE", None)
-    out_ = subprocess.run(
-        [sys.executable, "-c", code + _REPORT],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env=env,
-        cwd=tmp_path,
-    )
-    assert out_.returncode == 0, out_.stderr[-3000:]
-    return set(json.loads(out_.stderr.strip().splitlines()[-1]))
+    return _modules_after(code, env=env, cwd=tmp_path)
 
 
 def test_a_run_draws_its_figure_without_pyplot_and_a_second_composes_without_hydra(tmp_path):
