@@ -122,12 +122,16 @@ class BaseSpec:
         config_package: Importable Hydra config package, or ``""`` for the schema alone.
         schema: The parameters, a dataclass of :func:`carenet.params.param` fields.
         metrics: The metrics the model reports.
+        figure_from_columns: Whether :meth:`figure` is given the time series as a dict of
+            NumPy arrays (``week`` and one per metric) rather than a pandas DataFrame, so
+            a run that draws it need not import pandas (about 0.4 s of start-up).
     """
 
     name: str = ""
     config_package: str = ""
     schema: type = object
     metrics: tuple[Metric, ...] = ()
+    figure_from_columns: bool = False
 
     def build(self, config: Any, seed: int) -> Any:  # pragma: no cover - abstract
         """A new model instance for one run."""

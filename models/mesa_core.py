@@ -15,6 +15,14 @@ runs in that module, so code that uses the rest of Mesa later sees the whole pac
 if it had been imported normally. ``import mesa.discrete_space`` works at any time (the
 packages have their real ``__path__``). If Mesa is already fully imported, nothing is
 changed.
+
+``mesa.agent`` (and Mesa's data recorders) also import pandas at module level, for
+``isinstance`` checks and DataFrame helpers that carenet's model never calls; pandas costs
+about 0.4 s of every start-up. While Mesa's core is imported, ``import pandas`` gives those
+modules a stand-in (:func:`_deferred_module`) that imports the real pandas the first time
+any of its names is read and hands that name on; the stand-in is taken out of
+``sys.modules`` as soon as Mesa's core is in, so every later ``import pandas`` is the
+normal, whole one.
 """
 
 from __future__ import annotations
@@ -65,16 +73,91 @@ def _light_package(name: str) -> types.ModuleType:
     return module
 
 
+def _deferred_module(name: str) -> types.ModuleType:
+    """A stand-in for module ``name`` that imports the real one when a name is first read.
+
+    Dunder names (``__file__`` aside, which is the real file) are not handed on: tools
+    that walk ``sys.modules`` (``inspect``) only look.
+
+    Args:
+        name: A top-level module's name (e.g. ``"pandas"``), not yet imported.
+
+    Returns:
+        A module with the real one's ``__spec__`` (so ``import name`` accepts it) whose
+        every other attribute is read from ``importlib.import_module(name)``, the real
+        module, imported normally (with the stand-in first taken out of ``sys.modules``).
+    """
+    stand_in = types.ModuleType(name)
+    stand_in.__spec__ = importlib.util.find_spec(name)
+
+    def __getattr__(attr: str) -> Any:  # noqa: N807 (PEP 562 hook)
+        if attr.startswith("__") and attr.endswith("__"):
+            # Introspection (``inspect.getmodule`` reads every module's ``__file__``)
+            # must not import pandas.
+            raise AttributeError(f"module {name!r} has no attribute {attr!r}")
+        if sys.modules.get(name) is stand_in:
+            del sys.modules[name]
+        return getattr(importlib.import_module(name), attr)
+
+    stand_in.__getattr__ = __getattr__  # type: ignore[method-assign]
+    stand_in.__file__ = stand_in.__spec__.origin
+    return stand_in
+
+
+def _module_logger(original: Any) -> Any:
+    """Mesa's ``create_module_logger`` with the caller's module read from its frame.
+
+    Mesa names a module's logger after the module that calls it, found through
+    ``inspect.stack()``, which reads the source of every frame on the stack (about 60 ms
+    of ``import mesa.model``). The calling frame's ``__name__`` is the same name.
+    """
+
+    def create_module_logger(name: str | None = None) -> Any:
+        if name is None:
+            name = sys._getframe(1).f_globals["__name__"]
+        return original(name)
+
+    return create_module_logger
+
+
+DEFERRED = ("pandas",)
+"""Modules Mesa's core imports but carenet's model does not use (see the module's notes)."""
+
+
 def core() -> types.ModuleType:
     """The ``mesa`` package with :class:`~mesa.Model` and :class:`~mesa.Agent` imported.
 
     Returns:
         The ``mesa`` module (light or full); ``mesa.Model`` and ``mesa.Agent`` are set.
     """
-    mesa = _light_package("mesa")
-    _light_package("mesa.experimental")
-    from mesa.agent import Agent
-    from mesa.model import Model
+    if "mesa.model" in sys.modules and "mesa.agent" in sys.modules:
+        mesa = sys.modules["mesa"]
+        mesa.__dict__.setdefault("Agent", sys.modules["mesa.agent"].Agent)
+        mesa.__dict__.setdefault("Model", sys.modules["mesa.model"].Model)
+        return mesa
+    stand_ins = {
+        name: _deferred_module(name)
+        for name in DEFERRED
+        if name not in sys.modules and importlib.util.find_spec(name) is not None
+    }
+    sys.modules.update(stand_ins)
+    logging = None
+    try:
+        mesa = _light_package("mesa")
+        _light_package("mesa.experimental")
+        if "mesa.model" not in sys.modules:
+            import mesa.mesa_logging as logging
+
+            original = logging.create_module_logger
+            logging.create_module_logger = _module_logger(original)
+        from mesa.agent import Agent
+        from mesa.model import Model
+    finally:
+        if logging is not None:
+            logging.create_module_logger = original
+        for name, stand_in in stand_ins.items():
+            if sys.modules.get(name) is stand_in:
+                del sys.modules[name]
 
     mesa.__dict__.setdefault("Agent", Agent)
     mesa.__dict__.setdefault("Model", Model)

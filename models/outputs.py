@@ -12,7 +12,7 @@ from carenet.models.schema import STRATA
 from .errors import ResultError
 from .ledger import discount_factors
 from .metrics import NETWORK_METRICS
-from .registry import HEADLINE_METRICS, SUMMARY, SUMMED, after_warmup, rates
+from .registry import HEADLINE_METRICS, SUMMARY, SUMMED, WeekTable, rates
 
 if TYPE_CHECKING:
     from .model import CareSystemModel
@@ -29,14 +29,14 @@ def summary(m: CareSystemModel) -> dict[str, float]:
     flagged ``warmup`` are left out, and the ledger's totals restarted after them); the
     ``final_*`` and ``share_*`` metrics are the last week's values.
     """
-    df = after_warmup(m.records)
-    if m.records and df.empty:
+    df = WeekTable(m.records)
+    if m.records and not len(df):
         raise ResultError(
             f"no week after the warm-up to summarise: {len(m.records)} weeks run, "
             f"warmup_weeks={m.warmup_weeks}; run more weeks or set a shorter warm-up"
         )
     tt = m.ledger.totals
-    s: dict[str, float] = {k: float(df[k].sum()) if k in df else 0.0 for k in SUMMED}
+    s: dict[str, float] = {k: df.total(k) if k in df else 0.0 for k in SUMMED}
     s["episodes_in_progress"] = float(len(m.episodes))
     s.update(rates(s, m.pop.size, len(df)))
     s["mean_wait_weeks"] = _nan_div(tt["ended_wait"], tt["ended"])
@@ -54,11 +54,10 @@ def summary(m: CareSystemModel) -> dict[str, float]:
         s[f"qalys_net_{name}"] = float(tt["strat_gain"][j] - tt["strat_loss"][j])
         st = tt["strat_started"][j]
         s[f"failed_share_{name}"] = float(tt["strat_failed"][j] / st) if st else float("nan")
-    last = df.iloc[-1] if len(df) else {}
     for k in (*NETWORK_METRICS, "mean_trust", "mean_data_sharing"):
-        s[f"final_{k}"] = float(last[k]) if len(df) else float("nan")
+        s[f"final_{k}"] = df.last(k) if len(df) else float("nan")
     for k in ("share_empowerment", "share_domination"):
-        s[k] = float(last[k]) if len(df) else float("nan")
+        s[k] = df.last(k) if len(df) else float("nan")
     return {k: s[k] for k in SUMMARY}
 
 
@@ -70,7 +69,8 @@ def discounted(df: Any, costs: Any) -> dict[str, float]:
     for QALYs (:func:`~carenet.models.ledger.discount_factors`).
 
     Args:
-        df: The weekly records after the warm-up (:func:`after_warmup`).
+        df: The weekly records after the warm-up (a :class:`WeekTable`, or the
+            DataFrame of :func:`after_warmup`).
         costs: The ``costs`` configuration (the rates and the threshold).
 
     Returns:
@@ -79,8 +79,8 @@ def discounted(df: Any, costs: Any) -> dict[str, float]:
     """
     rc, rh = float(costs.discount_rate_costs), float(costs.discount_rate_health)
     n = len(df)
-    cost = float(df["cost_total"].to_numpy() @ discount_factors(n, rc)) if n else 0.0
-    qalys = float(df["qalys_net"].to_numpy() @ discount_factors(n, rh)) if n else 0.0
+    cost = float(np.asarray(df["cost_total"]) @ discount_factors(n, rc)) if n else 0.0
+    qalys = float(np.asarray(df["qalys_net"]) @ discount_factors(n, rh)) if n else 0.0
     return {
         "discounted_cost_total": cost,
         "discounted_qalys_net": qalys,

@@ -13,6 +13,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from carenet.params import ConfigError, bad, typed
 from carenet.spec import BaseSpec, Metric
 
@@ -152,6 +154,7 @@ class CarenetSpec(BaseSpec):
     config_package = "carenet.configs"
     schema = CarenetConfig
     panels = SERIES_PANELS
+    figure_from_columns = True
 
     def __init__(self) -> None:
         self.metrics = _metrics()
@@ -487,10 +490,16 @@ def _legend_outside(ax: Any) -> None:
 
 
 def shade_warmup(ax: Any, ts: Any, label: bool = True) -> None:
-    """Shade the warm-up weeks (``warmup`` column 1) of a time series on ``ax``."""
-    if "warmup" not in ts or not (ts["warmup"] > 0).any():
+    """Shade the warm-up weeks (``warmup`` column 1) of a time series on ``ax``.
+
+    ``ts`` is a DataFrame or a dict of arrays (any table read by column name).
+    """
+    if "warmup" not in ts:
         return
-    weeks = ts.loc[ts["warmup"] > 0, "week"]
+    warm = np.asarray(ts["warmup"]) > 0
+    if not warm.any():
+        return
+    weeks = np.asarray(ts["week"])[warm]
     ax.axvspan(
         float(weeks.min()) - 0.5,
         float(weeks.max()) + 0.5,
@@ -530,8 +539,20 @@ def _fixed_grid() -> tuple[Any, Any]:
     return fig, axes
 
 
-def _smooth(s: Any, weeks: int = 4) -> Any:
-    return s.rolling(weeks, min_periods=1).mean()
+def _smooth(s: Any, weeks: int = 4) -> np.ndarray:
+    """The trailing mean over ``weeks`` weeks, as ``rolling(weeks, min_periods=1).mean()``.
+
+    NaN weeks are left out of a window's mean; a window with no number is NaN.
+    """
+    x = np.asarray(s, dtype=float)
+    seen = ~np.isnan(x)
+    total = np.zeros_like(x)
+    count = np.zeros_like(x)
+    for lag in range(min(weeks, len(x))):  # a few shifted sums: no pandas needed
+        total[lag:] += np.where(seen, x, 0.0)[: len(x) - lag]
+        count[lag:] += seen[: len(x) - lag]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 def overview_figure(ts: Any, labels: dict[str, str], path: Path) -> None:
@@ -541,9 +562,12 @@ def overview_figure(ts: Any, labels: dict[str, str], path: Path) -> None:
     episodes started, completed and failed per week; queue length and mean wait. Legends
     sit right of their panels, so they never cover data. The warm-up weeks, which the
     summary leaves out, are shaded grey.
+
+    ``ts`` is the run's time series, a DataFrame or a dict of arrays (the runner gives
+    the arrays, so drawing needs no pandas).
     """
     fig, axes = _fixed_grid()
-    w = ts["week"]
+    w = np.asarray(ts["week"])
     ax = axes[0, 0]
     ax.plot(w, _smooth(ts["qalys_gained"]), label="QALYs gained", color="#55a868")
     ax.plot(w, _smooth(ts["qalys_lost"]), label="QALYs lost", color="#c44e52")
@@ -577,7 +601,7 @@ def overview_figure(ts: Any, labels: dict[str, str], path: Path) -> None:
     ax.set_xlabel("week")
     _legend_outside(ax)
     ax = axes[1, 1]
-    ax.plot(w, ts["queue_length"], color="#8172b3", label="queue length")
+    ax.plot(w, np.asarray(ts["queue_length"]), color="#8172b3", label="queue length")
     ax.set_ylabel("episodes queued", color="#8172b3")
     ax.set_xlabel("week")
     ax2 = ax.twinx()

@@ -41,10 +41,11 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+import numpy as np
 
 from .config import to_dict
 from .modelspec import spec_of
@@ -56,6 +57,9 @@ RESULT_FILES: tuple[str, ...] = (
     "figures/overview.png",
     "manifest.json",
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _TOP_LEVEL = frozenset(f.split("/", 1)[0] for f in RESULT_FILES)
 
@@ -312,22 +316,38 @@ class RunResult:
 
     Attributes:
         summary: Whole-run metrics.
-        timeseries: One row per week, one column per metric.
+        columns: The time series as one NumPy array per metric (``week`` first), or
+            None when the records hold values a plain array cannot (then only
+            :attr:`timeseries` has them).
         artefacts: The model's extra results by file name (carenet's ``network.json``:
             network snapshots at the start and the end).
         seed: The run seed.
         seconds: Wall time of the simulation.
         out: The output folder, if written.
         stage_seconds: Time spent in each stage of the step (if profiled).
+        records: The model's records, one dict per step, as its spec gave them.
     """
 
     summary: dict[str, float]
-    timeseries: pd.DataFrame
+    columns: dict[str, np.ndarray] | None
     artefacts: dict[str, Any]
     seed: int
     seconds: float
     out: Path | None = None
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    records: list[dict[str, Any]] = field(default_factory=list, repr=False)
+
+    @cached_property
+    def timeseries(self) -> pd.DataFrame:
+        """One row per week, one column per metric (pandas is imported on first use)."""
+        import pandas as pd
+
+        if self.columns is not None:
+            return pd.DataFrame(self.columns)
+        ts = pd.DataFrame(self.records)
+        if "week" in ts.columns:
+            ts.insert(0, "week", ts.pop("week").astype("int64"))
+        return ts
 
     @property
     def networks(self) -> dict[str, Any]:
@@ -375,17 +395,101 @@ def simulate(cfg: Any, seed: int | None = None, progress: bool = False) -> RunRe
     with _blas_controller().limit(limits=1, user_api="blas"):
         model = spec.build(cfg, seed)
         _run_steps(spec, model, cfg.steps, progress)
-    ts = pd.DataFrame(spec.records(model))
-    if "week" in ts.columns:
-        ts.insert(0, "week", ts.pop("week").astype("int64"))
+    records = list(spec.records(model))
     summary = spec.summary(model)  # a spec may refuse a summary (a failed run)
     return RunResult(
         summary=summary,
-        timeseries=ts,
+        columns=record_columns(records),
         artefacts=spec.artefacts(model),
         seed=int(getattr(model, "seed_value", seed)),
         seconds=time.perf_counter() - t0,
+        records=records,
     )
+
+
+def _column(values: list[Any]) -> np.ndarray | None:
+    """One column as pandas would type it (bool, int64 or float64), or None if neither."""
+    if all(isinstance(v, (bool, np.bool_)) for v in values):
+        return np.array(values, dtype=bool)
+    if any(isinstance(v, (bool, np.bool_)) for v in values):
+        return None  # pandas keeps a mix of booleans and numbers as objects
+    if all(isinstance(v, (int, np.integer)) for v in values):
+        try:
+            return np.array(values, dtype=np.int64)
+        except OverflowError:
+            return None
+    if all(isinstance(v, (int, float, np.integer, np.floating)) for v in values):
+        return np.array(values, dtype=np.float64)
+    return None
+
+
+def record_columns(records: list[dict[str, Any]]) -> dict[str, np.ndarray] | None:
+    """The records as columns, typed as ``pandas.DataFrame(records)`` types them.
+
+    ``week`` (cast to int64) comes first, then the other keys in the records' order. Only
+    plain numbers and booleans, with every key in every record, are taken; anything else
+    (text, None, a key some records lack) gives None, and the time series is then
+    pandas's own reading of the records.
+
+    Args:
+        records: One dict per step.
+
+    Returns:
+        One array per column, or None.
+    """
+    if not records:
+        return None
+    names = list(records[0])
+    if any(len(r) != len(names) or any(k not in r for k in names) for r in records):
+        return None
+    columns: dict[str, np.ndarray] = {}
+    for name in names:
+        col = _column([r[name] for r in records])
+        if col is None:
+            return None
+        columns[name] = col
+    if "week" in columns:
+        columns = {"week": columns.pop("week").astype(np.int64), **columns}
+    return columns
+
+
+def _arrow_column(col: np.ndarray) -> Any:
+    """One column as pyarrow's ``from_pandas`` makes it (a float NaN is a null), from buffers.
+
+    ``pa.array`` and ``pa.table`` ask whether their input is a pandas object, which imports
+    pandas (about 0.4 s); an array made from the column's buffers does not.
+    """
+    import pyarrow as pa
+
+    n = len(col)
+    if col.dtype.kind == "b":
+        bits = np.packbits(col, bitorder="little")
+        return pa.Array.from_buffers(pa.bool_(), n, [None, pa.py_buffer(bits)])
+    kind = pa.int64() if col.dtype.kind == "i" else pa.float64()
+    data = pa.py_buffer(np.ascontiguousarray(col))
+    missing = np.isnan(col) if col.dtype.kind == "f" else None
+    if missing is None or not missing.any():
+        return pa.Array.from_buffers(kind, n, [None, data], null_count=0)
+    valid = pa.py_buffer(np.packbits(~missing, bitorder="little"))
+    return pa.Array.from_buffers(kind, n, [valid, data], null_count=int(missing.sum()))
+
+
+def write_timeseries(path: Path, result: RunResult) -> None:
+    """Write the run's time series as Parquet, as ``DataFrame.to_parquet(index=False)`` does.
+
+    The same columns, types and nulls (a NaN is written as a null, as pandas writes it);
+    the file lacks only pandas's own schema note, which reading it back does not need.
+    Records :func:`record_columns` declines are written by pandas itself.
+    """
+    if result.columns is None:
+        result.timeseries.to_parquet(path, index=False)
+        return
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    names = list(result.columns)
+    table = pa.Table.from_arrays([_arrow_column(result.columns[k]) for k in names], names=names)
+    pq.write_table(table, path)
 
 
 def _run_steps(spec: Any, model: Any, steps: int, progress: bool) -> None:
@@ -891,7 +995,7 @@ def write_result(folder: Path, cfg: Any, result: RunResult) -> None:
     spec = spec_of(cfg)
     labels = scenario_label(cfg)
     folder.mkdir(parents=True, exist_ok=True)
-    result.timeseries.to_parquet(folder / "timeseries.parquet", index=False)
+    write_timeseries(folder / "timeseries.parquet", result)
     write_json(
         folder / "summary.json",
         {
@@ -907,7 +1011,8 @@ def write_result(folder: Path, cfg: Any, result: RunResult) -> None:
     if cfg.figures:
         (folder / "figures").mkdir(exist_ok=True)
         path = folder / "figures" / "overview.png"
-        if not spec.figure(result.timeseries, labels, path):
+        from_columns = getattr(spec, "figure_from_columns", False) and result.columns
+        if not spec.figure(result.columns if from_columns else result.timeseries, labels, path):
             from .plots import series_figure  # matplotlib is only imported when drawing
 
             series_figure(result.timeseries, spec.metrics, labels, path)

@@ -13,9 +13,11 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from carenet.models.model import CareSystemModel
-from carenet.models.registry import SUMMED, after_warmup
+from carenet.models.registry import SUMMED, WeekTable, after_warmup
 from carenet.models.responses.contracting import Contracts
 from carenet.params import ConfigError
 from carenet.sim.config import load_config
@@ -242,3 +244,34 @@ def test_shared_records_investment_falls_in_the_counted_weeks() -> None:
         m.step()
         live.append(bool(m.shared_live))
     assert live.index(True) == 8 + 3
+
+
+_VALUE = st.one_of(
+    st.integers(-(10**6), 10**6),
+    st.floats(-1e9, 1e9),
+    st.just(float("nan")),
+    st.sampled_from([0, 1, 0.0, 1.0]),
+)
+_RECORD = st.fixed_dictionaries(
+    {"week": st.integers(0, 500), "warmup": st.sampled_from([0, 1, 0.0, 1.0])},
+    optional={"x": _VALUE, "y": _VALUE, "z": st.floats(0, 1)},
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_RECORD, max_size=12))
+def test_week_table_reads_as_the_after_warmup_dataframe(records) -> None:
+    """The summary's pandas-free table: same weeks, columns, sums and last values, bit for bit."""
+    df, table = after_warmup(records), WeekTable(records)
+    assert len(table) == len(df)
+    for name in ("week", "warmup", "x", "y", "z", "absent"):
+        assert (name in table) == (name in df)
+        if name not in df:
+            continue
+        assert table[name].dtype == df[name].dtype or len(df) == 0
+        assert table.total(name) == float(df[name].sum()) or (
+            math.isnan(table.total(name)) and math.isnan(float(df[name].sum()))
+        )
+        if len(df):
+            a, b = table.last(name), float(df.iloc[-1][name])
+            assert a == b or (math.isnan(a) and math.isnan(b))

@@ -16,6 +16,7 @@ HEAVY = ("pandas", "matplotlib", "scipy", "SALib", "sklearn", "hydra", "mesa")
 """Never needed to print the command-line help."""
 
 NOT_FOR_A_RUN = (
+    "pandas",
     "matplotlib",
     "SALib",
     "sklearn",
@@ -26,8 +27,9 @@ NOT_FOR_A_RUN = (
 """Never needed to build and step the care-system model with locality ties.
 
 (networkx is imported by the random, small-world and scale-free tie generators only.)
-(pandas is imported by Mesa itself, ``mesa.agent``; Hydra composes the configuration. No
-part of SciPy: the weekly mean path length is a bit-set search, not
+(Mesa's ``mesa.agent`` imports pandas, and gets a stand-in that imports it on first use,
+which carenet's model never makes; the summary reads the records without it. Hydra composes
+the configuration. No part of SciPy: the weekly mean path length is a bit-set search, not
 ``scipy.sparse.csgraph``.)
 """
 
@@ -124,6 +126,7 @@ def test_a_run_draws_its_figure_without_pyplot_and_a_second_composes_without_hyd
     """The figure needs no pyplot; a run whose composition is cached needs no Hydra."""
     first = _cli_run_modules(tmp_path, str(tmp_path / "a"))
     assert "matplotlib.figure" in first and "matplotlib.pyplot" not in first
+    assert "pandas" not in first and "pyarrow.parquet" in first  # the Parquet file by pyarrow
     assert "hydra" in first  # composed, and the composition stored
     second = _cli_run_modules(tmp_path, str(tmp_path / "b"))  # another folder: same entry
     assert "hydra" not in second and "omegaconf" not in second
@@ -158,3 +161,27 @@ def test_startup_collector_is_the_console_scripts_alone(tmp_path):
         env={**__import__("os").environ, "CARENET_NO_CACHE": "1"},
     )
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]
+
+
+def test_mesas_pandas_stand_in_hands_on_the_real_pandas() -> None:
+    """Mesa's ``pd`` imports pandas on first use; later imports get the real module."""
+    modules = _modules_after(
+        "import sys\n"
+        "import carenet.models.model\n"
+        "assert 'pandas' not in sys.modules\n"
+        "import mesa.agent, mesa.mesa_logging\n"
+        "assert 'mesa.model' in mesa.mesa_logging._module_loggers  # its own module's name\n"
+        "import inspect; inspect.getmodule(inspect.currentframe())  # reads every __file__\n"
+        "assert 'pandas' not in sys.modules\n"
+        "series = mesa.agent.pd.Series([1, 2])\n"
+        "import pandas\n"
+        "assert type(series) is pandas.Series and sys.modules['pandas'] is pandas\n"
+        "assert mesa.agent.pd is not pandas and mesa.agent.pd.DataFrame is pandas.DataFrame\n"
+    )
+    assert "pandas.core.frame" in modules
+
+
+def test_pandas_imported_first_is_the_one_mesa_uses() -> None:
+    _modules_after(
+        "import pandas\nimport carenet.models.model, mesa.agent\nassert mesa.agent.pd is pandas\n"
+    )

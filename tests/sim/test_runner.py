@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from carenet.models.spec import HEADLINE_TOTALS, headline
 from carenet.sim.config import load_config, to_dict
@@ -367,3 +369,81 @@ def test_a_run_that_fails_midway_leaves_nothing_behind(tmp_path):
     assert not out.exists()
     leftovers = list((tmp_path / "results").iterdir()) if (tmp_path / "results").exists() else []
     assert leftovers == []
+
+
+def _pandas_reading(records: list[dict]) -> pd.DataFrame:
+    """The time series as the runner read it before #17: pandas's own typing."""
+    ts = pd.DataFrame(records)
+    if "week" in ts.columns:
+        ts.insert(0, "week", ts.pop("week").astype("int64"))
+    return ts
+
+
+_CELL = st.one_of(
+    st.integers(-(2**62), 2**62),
+    st.floats(allow_infinity=False),
+    st.booleans(),
+    st.just(None),
+    st.text(max_size=2),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {"week": st.integers(0, 10**6)}, optional={"a": _CELL, "b": _CELL, "c": st.floats()}
+        ),
+        max_size=8,
+    )
+)
+def test_record_columns_are_typed_as_pandas_types_the_records(records) -> None:
+    """The pandas-free time series equals pandas's reading, or it declines (None)."""
+    from carenet.sim.runner import RunResult, record_columns
+
+    cols = record_columns(records)
+    result = RunResult({}, cols, {}, 1, 0.0, records=records)
+    pd.testing.assert_frame_equal(result.timeseries, _pandas_reading(records))
+    if cols is not None:
+        assert list(cols) == list(_pandas_reading(records).columns)
+
+
+def test_timeseries_parquet_written_without_pandas_reads_as_before(tmp_path) -> None:
+    from carenet.sim.runner import write_timeseries
+
+    res = simulate(load_config(TINY))
+    assert res.columns is not None  # the model's records are plain numbers
+    write_timeseries(tmp_path / "ts.parquet", res)
+    res.timeseries.to_parquet(tmp_path / "old.parquet", index=False)
+    back = pd.read_parquet(tmp_path / "ts.parquet")
+    pd.testing.assert_frame_equal(back, pd.read_parquet(tmp_path / "old.parquet"))
+    pd.testing.assert_frame_equal(back, _pandas_reading(res.records))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {
+                "week": st.integers(0, 10**6),
+                "n": st.integers(-(2**62), 2**62),
+                "x": st.floats(allow_infinity=False),
+                "flag": st.booleans(),
+            }
+        ),
+        max_size=70,
+    )
+)
+def test_parquet_by_pyarrow_holds_what_pandas_wrote(tmp_path_factory, records) -> None:
+    """Columns, types and nulls (NaN as null) as ``to_parquet`` writes them, read by pyarrow."""
+    import pyarrow.parquet as pq
+
+    from carenet.sim.runner import RunResult, record_columns, write_timeseries
+
+    tmp = tmp_path_factory.mktemp("pq")
+    result = RunResult({}, record_columns(records), {}, 1, 0.0, records=records)
+    write_timeseries(tmp / "new.parquet", result)
+    _pandas_reading(records).to_parquet(tmp / "old.parquet", index=False)
+    new, old = pq.read_table(tmp / "new.parquet"), pq.read_table(tmp / "old.parquet")
+    assert new.equals(old, check_metadata=False)
+    assert [c.null_count for c in new.columns] == [c.null_count for c in old.columns]
