@@ -43,8 +43,8 @@ class PairInputs:
     share: np.ndarray
     live: bool
 
-    def take(self, index: tuple[np.ndarray, np.ndarray] | slice) -> PairInputs:
-        """The inputs of some pairs: a block of rows, or (from, to) index arrays."""
+    def take(self, index: tuple[np.ndarray, np.ndarray] | slice | np.ndarray) -> PairInputs:
+        """The inputs of some pairs: rows (a block, or listed), or (from, to) index arrays."""
         w = None if self.wait is None else self.wait[index]
         return PairInputs(
             self.T[index], self.B[index], self.levels[index], w, self.share[index], self.live
@@ -110,25 +110,100 @@ def route_tables(m: CareSystemModel) -> RouteTables:
     m.ec_alt = np.empty((n, n))
     m.ec_wait = m.ledger.prices.pair_wait(m)
     # A direct tie is open only where there is a tie, a broker only where a broker is:
-    # both are priced for those pairs alone; escalation and cold for every pair.
+    # both are priced for those pairs alone. Cold costs the same for every referrer of a
+    # kind that shares records alike: priced once per such class of rows. Escalation
+    # (its levels and approvers differ by pair) is priced for every pair.
     sparse = [(k, *np.nonzero(open_)) for k, open_ in ((DIRECT, m.trust > 0), (BROKER, K >= 0))]
     sparse = [(k, i, j, _route_cost(m, h, pairs, k, (i, j))) for k, i, j in sparse]
-    dense = (ESCALATION, COLD) if force is not None else (COLD,)
+    reps, row_class = referrer_classes(m, pairs.share)
+    cold = _route_cost(m, h, pairs, COLD, reps)
     for r0, r1 in row_bounds(n):
         rows = slice(r0, r1)
-        EC = np.full((4, r1 - r0, n), np.inf)
-        for k in dense:
-            EC[k] = _route_cost(m, h, pairs, k, rows)
-        for k, i, j, cost in sparse:
+        esc = _route_cost(m, h, pairs, ESCALATION, rows) if force is not None else None
+        f = force[rows] if force is not None and force[rows].any() else None
+        block = []
+        for _, i, j, cost in sparse:
             lo, hi = np.searchsorted(i, (r0, r1))
-            EC[k, i[lo:hi] - r0, j[lo:hi]] = cost[lo:hi]
-        if force is not None and force.any():
-            f = force[rows]
-            for k in (DIRECT, BROKER, COLD):
-                EC[k][f] = np.inf
-        route[rows], fallback[rows], m.ec_best[rows], m.ec_alt[rows] = _choose(EC)
-    m.ec_new = new_tie_cost(m, pairs.share)
+            block.append((i[lo:hi] - r0, j[lo:hi], cost[lo:hi]))
+        route[rows], fallback[rows], m.ec_best[rows], m.ec_alt[rows] = _choose_block(
+            esc, cold[row_class[rows]], block[0], block[1], f
+        )
+    m.ec_new = new_tie_cost(m, pairs.share, (reps, row_class))
     return RouteTables(route, K, fallback, pairs, h)
+
+
+def referrer_classes(m: CareSystemModel, share: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Classes of referrers whose cold and new-tie costs are the same towards everyone.
+
+    Those costs depend on the referrer only through its kind (the bed days a handoff
+    from an acute bed adds to the pair's wait price) and whether it shares records (its
+    row of ``share``); everything else is the receiver's.
+
+    Returns:
+        (reps, row_class): the first referrer of each class, and each referrer's class.
+    """
+    kinds = getattr(m, "_kind_codes", None)
+    if kinds is None or kinds[0] != m.kinds.tobytes():
+        kinds = (m.kinds.tobytes(), np.unique(m.kinds, return_inverse=True)[1].ravel())
+        m._kind_codes = kinds
+    key = kinds[1] * 2 + share.any(axis=1)
+    _, reps, row_class = np.unique(key, return_index=True, return_inverse=True)
+    return reps, row_class.ravel()
+
+
+def _choose_block(
+    esc: np.ndarray | None,
+    cold: np.ndarray,
+    direct: tuple[np.ndarray, np.ndarray, np.ndarray],
+    broker: tuple[np.ndarray, np.ndarray, np.ndarray],
+    force: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_choose` for a block of rows whose direct and broker routes are sparse.
+
+    Args:
+        esc: Escalation's costs (None: no hierarchy, so never open).
+        cold: Cold's costs.
+        direct: (rows, columns, costs) of the pairs with a direct tie.
+        broker: The same for the pairs with a broker.
+        force: Pairs that must escalate (None: none in the block).
+
+    Returns:
+        What :func:`_choose` returns for the four routes' [4, rows, n] costs, the closed
+        routes infinite: the same passes over the dense routes, the direct tie and the
+        broker visited only where they are open.
+    """
+    (di, dj, dc), (bi, bj, bc) = direct, broker
+    if force is not None:
+        cold = np.where(force, np.inf, cold)
+        dc = np.where(force[di, dj], np.inf, dc)
+        bc = np.where(force[bi, bj], np.inf, bc)
+    dense = [c for c in (esc, cold) if c is not None]
+    if any(np.isnan(c).any() for c in (*dense, dc, bc)):
+        EC = np.full((4, *cold.shape), np.inf)
+        EC[DIRECT][di, dj] = dc
+        EC[BROKER][bi, bj] = bc
+        EC[COLD] = cold
+        if esc is not None:
+            EC[ESCALATION] = esc
+        return _choose(EC)
+    route = np.zeros(cold.shape, dtype=np.intp)
+    best = np.full(cold.shape, np.inf)
+    best[di, dj] = dc
+    for k, cost in ((ESCALATION, esc), (COLD, cold)):
+        if cost is None:
+            continue
+        lower = cost < best
+        route[lower] = k
+        np.minimum(best, cost, out=best)
+    fallback = route.copy()
+    b_best, b_route = best[bi, bj], route[bi, bj]
+    # The broker comes before escalation and cold: it wins their ties, not the direct's.
+    lower = (bc < b_best) | ((bc == b_best) & (b_route > BROKER))
+    route[bi[lower], bj[lower]] = BROKER
+    best[bi, bj] = np.minimum(b_best, bc)
+    alt = cold.copy() if esc is None else np.minimum(esc, cold)
+    alt[bi, bj] = np.minimum(bc, alt[bi, bj])
+    return route, fallback, best, alt
 
 
 def _route_cost(
@@ -136,13 +211,13 @@ def _route_cost(
     h: Any,
     pairs: PairInputs,
     k: int,
-    at: slice | tuple[np.ndarray, np.ndarray],
+    at: slice | np.ndarray | tuple[np.ndarray, np.ndarray],
 ) -> np.ndarray:
-    """Expected cost of route ``k`` for a block of rows or for listed (from, to) pairs."""
+    """Expected cost of route ``k`` for some rows (a block or listed) or listed pairs."""
     P, D, A, S = route_value(h, pairs.take(at), k)
-    if isinstance(at, slice):
-        return expected_cost(m, P, D, A, S, rows=at)
-    return expected_cost(m, P, D, A, S, pairs=at)
+    if isinstance(at, tuple):
+        return expected_cost(m, P, D, A, S, pairs=at)
+    return expected_cost(m, P, D, A, S, rows=at)
 
 
 def row_bounds(n: int, cells: int = 1 << 14) -> list[tuple[int, int]]:
@@ -273,7 +348,7 @@ def expected_cost(
     D: np.ndarray,
     A: np.ndarray,
     S: np.ndarray,
-    rows: slice | None = None,
+    rows: slice | np.ndarray | None = None,
     pairs: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Expected cost (GBP) of one handoff per route and pair, as the stages charge it.
@@ -284,7 +359,7 @@ def expected_cost(
         D: Delay in weeks.
         A: Admin hours.
         S: Whether records are shared.
-        rows: The referrers (rows) the arrays are for, if not all of them.
+        rows: The referrers (rows: a block, or listed) the arrays are for, if not all.
         pairs: (from, to) index arrays, if the arrays hold listed pairs (1-d) rather
             than rows of receivers.
 
@@ -321,19 +396,26 @@ def expected_cost(
     return out
 
 
-def new_tie_cost(m: CareSystemModel, pair_share: np.ndarray) -> np.ndarray:
-    """Expected cost of one handoff over a new direct tie (trust ``new_tie_trust``)."""
+def new_tie_cost(
+    m: CareSystemModel,
+    pair_share: np.ndarray,
+    classes: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Expected cost of one handoff over a new direct tie (trust ``new_tie_trust``).
+
+    Priced once per class of referrers (:func:`referrer_classes`; ``classes`` if already
+    made), whose rows are the same, then read by row.
+    """
     h = m.cfg.handoff
     nt = m.cfg.structure.new_tie_trust
+    reps, row_class = referrer_classes(m, pair_share) if classes is None else classes
+    share = pair_share[reps]
     p_new = h.best_fail + (h.cold_fail - h.best_fail) * (1.0 - nt)
-    p_new = np.where(pair_share, p_new * h.shared_records_fail_multiplier, p_new)
+    p_new = np.where(share, p_new * h.shared_records_fail_multiplier, p_new)
     # The delay and admin hours are the same for every pair: 0-d arrays broadcast.
     d_new = np.array(h.best_delay_weeks + (h.cold_delay_weeks - h.best_delay_weeks) * (1.0 - nt))
     a_new = np.array(float(h.direct_admin_hours))
-    out = np.empty((m.n, m.n))
-    for rows in row_blocks(m.n):
-        out[rows] = expected_cost(m, p_new[rows], d_new, a_new, pair_share[rows], rows)
-    return out
+    return expected_cost(m, p_new, d_new, a_new, share, reps)[row_class]
 
 
 def approvers(m: CareSystemModel) -> np.ndarray:

@@ -21,9 +21,13 @@ from carenet.models.routes import (
     DIRECT,
     ESCALATION,
     _choose,
+    _choose_block,
     expected_cost,
+    new_tie_cost,
     pair_inputs,
+    referrer_classes,
     route_tables,
+    route_value,
     route_values,
     row_blocks,
 )
@@ -106,6 +110,53 @@ def test_route_choice_matches_argmin(seed: int, n: int, nan: bool) -> None:
     got = _choose(EC)
     for g, w in zip(got, _choose_plain(EC), strict=True):
         np.testing.assert_array_equal(g, w)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    rows=st.integers(1, 6),
+    n=st.integers(1, 9),
+    hierarchy=st.booleans(),
+    forced=st.booleans(),
+    nan=st.booleans(),
+)
+def test_sparse_route_choice_matches_argmin_over_all_four(
+    seed: int, rows: int, n: int, hierarchy: bool, forced: bool, nan: bool
+) -> None:
+    """Direct and broker only where open, escalation only in a hierarchy, forced pairs."""
+    rng = np.random.default_rng(seed)
+    EC = rng.integers(0, 4, (4, rows, n)).astype(float)  # few values: many equal costs
+    EC[rng.random((4, rows, n)) < 0.15] = np.inf
+    if nan:
+        EC[rng.random((4, rows, n)) < 0.1] = np.nan
+    open_ = rng.random((2, rows, n)) < 0.4
+    EC[DIRECT][~open_[0]] = np.inf
+    EC[BROKER][~open_[1]] = np.inf
+    if not hierarchy:
+        EC[ESCALATION] = np.inf
+    force = rng.random((rows, n)) < 0.3 if hierarchy and forced else None
+    sparse = [(*np.nonzero(open_[k]), EC[k][open_[k]]) for k in (DIRECT, BROKER)]
+    got = _choose_block(EC[ESCALATION] if hierarchy else None, EC[COLD], *sparse, force)
+    if force is not None:
+        for k in (DIRECT, BROKER, COLD):
+            EC[k][force] = np.inf
+    for g, w in zip(got, _choose_plain(EC), strict=True):
+        np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("which", ["tiny_model", "hierarchy_model"])
+def test_referrers_of_a_class_have_the_same_cold_and_new_tie_rows(which, request) -> None:  # noqa: ANN001
+    m = request.getfixturevalue(which)
+    pairs, _ = pair_inputs(m)
+    cold = expected_cost(m, *route_value(m.cfg.handoff, pairs, COLD))  # every row priced
+    reps, row_class = referrer_classes(m, pairs.share)
+    assert 1 < reps.size < m.n  # classes, not one per referrer
+    np.testing.assert_array_equal(cold, cold[reps][row_class])
+    every_row = (np.arange(m.n), np.arange(m.n))  # each referrer its own class
+    per_row = new_tie_cost(m, pairs.share, every_row)
+    np.testing.assert_array_equal(new_tie_cost(m, pairs.share), per_row)
+    assert np.isfinite(per_row).all()
 
 
 def test_route_choice_prefers_the_first_of_equal_routes() -> None:
