@@ -489,7 +489,8 @@ def write_timeseries(path: Path, result: RunResult) -> None:
 
     names = list(result.columns)
     table = pa.Table.from_arrays([_arrow_column(result.columns[k]) for k in names], names=names)
-    pq.write_table(table, path)
+    with open(path, "wb") as f:  # a Python file, as pandas writes: a full disk is an OSError
+        pq.write_table(table, f)
 
 
 def _run_steps(spec: Any, model: Any, steps: int, progress: bool) -> None:

@@ -1373,9 +1373,17 @@ def run_sweep(plan: Plan, stream: Any = None) -> dict[str, Any]:
     Raises:
         SweepError: If the folder cannot be used.
     """
-    from .runner import hold_folder
+    from .runner import LOCK_NAME, hold_folder
 
-    check_sweep_folder(plan.out)  # before anything is created in the user's folder
+    try:
+        check_sweep_folder(plan.out)  # before anything is created in the user's folder
+    except SweepError:
+        # Another sweep may hold the folder and have begun to fill it (runs, not yet its
+        # sweep.json): that is a busy folder, said by the lock, not a foreign one.
+        if (plan.out / LOCK_NAME).is_file():
+            with hold_folder(plan.out, "sweep"):
+                pass
+        raise
     try:
         plan.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
