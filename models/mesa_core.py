@@ -141,20 +141,20 @@ def core() -> types.ModuleType:
         if name not in sys.modules and importlib.util.find_spec(name) is not None
     }
     sys.modules.update(stand_ins)
-    logging = None
+    mesa_logging = None
     try:
         mesa = _light_package("mesa")
         _light_package("mesa.experimental")
         if "mesa.model" not in sys.modules:
-            import mesa.mesa_logging as logging
+            import mesa.mesa_logging as mesa_logging
 
-            original = logging.create_module_logger
-            logging.create_module_logger = _module_logger(original)
+            original = mesa_logging.create_module_logger
+            mesa_logging.create_module_logger = _module_logger(original)
         from mesa.agent import Agent
         from mesa.model import Model
     finally:
-        if logging is not None:
-            logging.create_module_logger = original
+        if mesa_logging is not None:
+            mesa_logging.create_module_logger = original
         for name, stand_in in stand_ins.items():
             if sys.modules.get(name) is stand_in:
                 del sys.modules[name]

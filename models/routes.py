@@ -232,11 +232,6 @@ def row_bounds(n: int, cells: int = 1 << 14) -> list[tuple[int, int]]:
     return [(r, min(r + step, n)) for r in range(0, n, step)]
 
 
-def row_blocks(n: int, cells: int = 1 << 14) -> list[slice]:
-    """:func:`row_bounds` as slices."""
-    return [slice(a, b) for a, b in row_bounds(n, cells)]
-
-
 def _choose(EC: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The cheapest route per pair, the cheapest without a broker, and two minima.
 

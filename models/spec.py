@@ -546,10 +546,11 @@ def _smooth(s: Any, weeks: int = 4) -> np.ndarray:
     """
     x = np.asarray(s, dtype=float)
     seen = ~np.isnan(x)
+    values = np.where(seen, x, 0.0)
     total = np.zeros_like(x)
     count = np.zeros_like(x)
     for lag in range(min(weeks, len(x))):  # a few shifted sums: no pandas needed
-        total[lag:] += np.where(seen, x, 0.0)[: len(x) - lag]
+        total[lag:] += values[: len(x) - lag]
         count[lag:] += seen[: len(x) - lag]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)

@@ -29,7 +29,7 @@ from carenet.models.routes import (
     route_tables,
     route_value,
     route_values,
-    row_blocks,
+    row_bounds,
 )
 from carenet.models.rules import Domination, Empowerment
 from carenet.models.stages.admission import _first_come
@@ -203,7 +203,7 @@ def test_blocks_and_lookups_equal_whole_tables(which: str, request) -> None:  # 
     h = m.cfg.handoff
     P, D, A, S = route_values(h, pairs)  # whole [4, n, n] tables
     whole = expected_cost(m, P, D, A, S)
-    for rows in row_blocks(m.n, cells=7 * m.n):
+    for rows in (slice(a, b) for a, b in row_bounds(m.n, cells=7 * m.n)):
         Pb, Db, Ab, Sb = route_values(h, pairs.take(rows))
         np.testing.assert_array_equal(expected_cost(m, Pb, Db, Ab, Sb, rows=rows), whole[:, rows])
     rts = route_tables(m)
@@ -244,10 +244,10 @@ def test_route_tables_equal_a_whole_table_choice(which: str, request) -> None:  
         assert np.isfinite(EC[DIRECT]).any()
 
 
-def test_row_blocks_cover_every_row_once() -> None:
+def test_row_bounds_cover_every_row_once() -> None:
     for n in (1, 7, 151, 419):
         for cells in (1, 100, 1 << 14):
-            rows = np.concatenate([np.arange(n)[b] for b in row_blocks(n, cells)])
+            rows = np.concatenate([np.arange(n)[a:b] for a, b in row_bounds(n, cells)])
             np.testing.assert_array_equal(rows, np.arange(n))
 
 
