@@ -1,8 +1,9 @@
 """The Solara app behind ``carenet view``: a Mesa SolaraViz of one or two live runs.
 
 :class:`CarenetView` is a small Mesa model that holds the run(s) the page shows (built
-through :mod:`carenet.viz.adapter`); Mesa's SolaraViz gives it step, play, pause and reset,
-and the parameter controls (applied on Reset; values the schema refuses are shown with the
+through :mod:`carenet.viz.adapter`); :class:`~carenet.viz.controls.RunControls` gives it
+step, play, pause and reset (redraws paced to the drawing), Mesa's SolaraViz the parameter
+controls (applied on Reset; values the schema refuses are shown with the
 schema's message and nothing runs). With *Compare* on, a second arrangement runs beside
 the first under the same seed and the difference is charted as they run.
 :func:`Page` is the app's page: the live view, or with ``CARENET_VIEW_DIR`` set the results
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from typing import Any
 
 import mesa
@@ -20,6 +22,7 @@ import solara
 
 from . import draw
 from .adapter import CHOICES, SERIES, ConfigError, LiveRun, Pair, options, param_spec
+from .controls import RunControls
 
 ENV_OVERRIDES = "CARENET_VIEW_OVERRIDES"
 ENV_DIR = "CARENET_VIEW_DIR"
@@ -66,6 +69,9 @@ class CarenetView(mesa.Model):
         **numbers: Any,
     ) -> None:
         super().__init__()
+        self.lock = threading.RLock()
+        """Held while a week is stepped and while the panels read the runs: play steps in a
+        worker thread, and a click redraws a panel in another."""
         self.error: str | None = None
         self.live: LiveRun | None = None
         self.pair: Pair | None = None
@@ -117,12 +123,13 @@ class CarenetView(mesa.Model):
         if self.error or not self.runs:
             self.running = False
             return
-        if self.pair is not None:
-            self.pair.step()
-        else:
-            self.live.step()  # type: ignore[union-attr]
-        if self.runs[0].week >= self.runs[0].steps:
-            self.running = False
+        with self.lock:
+            if self.pair is not None:
+                self.pair.step()
+            else:
+                self.live.step()  # type: ignore[union-attr]
+            if self.runs[0].week >= self.runs[0].steps:
+                self.running = False
 
 
 def model_params(overrides: list[str]) -> dict[str, Any]:
@@ -190,9 +197,11 @@ def Status(model: CarenetView, tick: int = 0) -> None:
             solara.Error(model.error)
             solara.Text("Change the value and press Reset.")
             return
-        r = model.runs[0]
+        with model.lock:
+            r = model.runs[0]
+            week = r.week
         solara.Text(
-            f"Week {r.week} of {r.steps} · seed {r.seed} · "
+            f"Week {week} of {r.steps} · seed {r.seed} · "
             + " vs ".join(model.labels)
             + " · controls take effect on Reset"
         )
@@ -209,9 +218,11 @@ def Network(model: CarenetView, tick: int = 0) -> None:
             solara.Checkbox(label="hierarchy lines", value=hierarchy)
         if model.error or not model.runs:
             return
-        panels = [
-            (lab, r.snapshot(), model.pos) for lab, r in zip(model.labels, model.runs, strict=True)
-        ]
+        with model.lock:
+            panels = [
+                (lab, r.snapshot(), model.pos)
+                for lab, r in zip(model.labels, model.runs, strict=True)
+            ]
         solara.FigureMatplotlib(
             draw.network_figure(panels, size_by.value, hierarchy.value), format="png", dpi=80
         )
@@ -222,14 +233,19 @@ def Charts(model: CarenetView, tick: int = 0) -> None:
     """Live value and cost charts; with Compare, the B - A difference too."""
     if model.error or not model.runs:
         return
-    series = {
-        lab: {m: r.series(m) for m, _ in SERIES} | {"cost_total": r.series("cost_total")}
-        for lab, r in zip(model.labels, model.runs, strict=True)
-    }
+    with model.lock:
+        series = {
+            lab: {m: r.series(m) for m, _ in SERIES} | {"cost_total": r.series("cost_total")}
+            for lab, r in zip(model.labels, model.runs, strict=True)
+        }
+        diff = (
+            {m: model.pair.difference(m) for m, _, _ in draw.DIFF}
+            if model.pair is not None
+            else None
+        )
     with solara.Column():
         solara.FigureMatplotlib(draw.charts_figure(series), format="png", dpi=80)
-        if model.pair is not None:
-            diff = {m: model.pair.difference(m) for m, _, _ in draw.DIFF}
+        if diff is not None:
             solara.FigureMatplotlib(
                 draw.difference_figure(diff, f"{model.label_b} minus {model.label_a}"),
                 format="png",
@@ -289,8 +305,8 @@ def ResultsPage(folder: str) -> None:
 
 @solara.component
 def LivePage(overrides: list[str]) -> None:
-    """One scenario running (or two side by side), with Mesa's SolaraViz controls."""
-    from mesa.visualization.solara_viz import ModelController, ModelCreator
+    """One scenario running (or two side by side), with its run and parameter controls."""
+    from mesa.visualization.solara_viz import ModelCreator
 
     params = solara.use_memo(lambda: model_params(overrides), [tuple(overrides)])
     model = solara.use_reactive(
@@ -303,21 +319,13 @@ def LivePage(overrides: list[str]) -> None:
         )
     )
     reactive_params = solara.use_reactive({})
-    play_interval = solara.use_reactive(1)
-    render_interval = solara.use_reactive(1)
-    use_threads = solara.use_reactive(False)
+    weeks = solara.use_reactive(1)
     with solara.AppBar():
         solara.AppBarTitle("carenet view")
     with solara.Sidebar(), solara.Column():
         with solara.Card("Run"):
-            solara.SliderInt("Weeks per redraw", value=render_interval, min=1, max=52, step=1)
-            ModelController(
-                model,
-                model_parameters=reactive_params,
-                play_interval=play_interval,
-                render_interval=render_interval,
-                use_threads=use_threads,
-            )
+            solara.SliderInt("Weeks per Step", value=weeks, min=1, max=52, step=1)
+            RunControls(model, reactive_params, weeks)
         with solara.Card("Parameters (applied on Reset)"):
             ModelCreator(model, params, model_parameters=reactive_params)
     with solara.Column(style={"padding": "8px"}):
@@ -326,7 +334,7 @@ def LivePage(overrides: list[str]) -> None:
 
 @solara.component
 def Live(model: CarenetView) -> None:
-    """The live panels; redrawn whenever Mesa's controller steps the model."""
+    """The live panels; redrawn whenever the run controls redraw (Mesa's update counter)."""
     from mesa.visualization.utils import update_counter
 
     tick = update_counter.get()

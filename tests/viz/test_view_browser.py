@@ -66,8 +66,8 @@ def test_step_play_pause_control_and_screenshot(served, tmp_path):
             page.get_by_text(re.compile(r"^Week 1 of")).wait_for(timeout=60_000)
             _until(lambda: _chart_src(page) != before, "the charts redrawing after Step")
 
-            # Play, then pause at once: the small economy plays a few hundred weeks a
-            # second, so on a loaded machine a slow test could otherwise reach the end.
+            # Play, then pause at once: play runs the model flat out (redraws are paced to
+            # the drawing), so a slow test could otherwise reach the end.
             page.get_by_role("button", name="▶").click()
             _until(lambda: _week(page) >= 6, "the run playing to week 6")
             page.get_by_role("button", name="❚❚").click()

@@ -2,30 +2,38 @@
 
 from __future__ import annotations
 
+import time
+
 import ipyvuetify as v
 import solara
-from mesa.visualization.solara_viz import ModelController
+from mesa.visualization.utils import update_counter
 
 from carenet.viz.app import CarenetView, Live, ResultsPage
+from carenet.viz.controls import Pacer, RunControls
 from carenet.viz.results import load
 
 SMALL = ("population=small", "organisations=small")
 
 
-def _render(model: CarenetView):
+def _render(model: CarenetView, weeks: int = 1, params: dict | None = None, shown=None):
     @solara.component
     def Test():
         m = solara.use_reactive(model)
-        ModelController(
-            m,
-            model_parameters=solara.use_reactive({}),
-            play_interval=solara.use_reactive(1),
-            render_interval=solara.use_reactive(1),
-            use_threads=solara.use_reactive(False),
-        )
+        if shown is not None:
+            shown.append(m)
+        RunControls(m, solara.use_reactive(params or {}), solara.use_reactive(weeks))
         Live(m.value)
 
     return solara.render(Test(), handle_error=False)[1]
+
+
+def _until(cond, what: str, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)  # polling a worker thread, with a generous deadline
+    raise AssertionError(f"{what} did not happen within {seconds} s")
 
 
 def _status(rc) -> str:
@@ -40,6 +48,82 @@ def test_step_advances_the_run_and_redraws():
     rc.find(v.Btn, children=["Step"]).widget.click()
     assert model.runs[0].week == 2
     assert _status(rc).startswith("Week 2 of 260")
+
+
+def test_step_advances_the_weeks_per_step():
+    model = CarenetView(overrides=SMALL)
+    rc = _render(model, weeks=5)
+    rc.find(v.Btn, children=["Step"]).widget.click()
+    assert model.runs[0].week == 5
+    assert _status(rc).startswith("Week 5 of 260")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_pacer_waits_at_least_as_long_as_a_redraw_took():
+    clock = FakeClock()
+    pacer = Pacer(min_gap=0.25, clock=clock)
+    assert pacer.due()
+
+    def slow_redraw():
+        clock.now += 2.0
+
+    pacer.draw(slow_redraw)  # from 0 to 2 s
+    clock.now = 3.9
+    assert not pacer.due()
+    clock.now = 4.0
+    assert pacer.due()
+    pacer.draw(lambda: None)  # instant: the shortest gap applies
+    clock.now = 4.2
+    assert not pacer.due()
+    clock.now = 4.25
+    assert pacer.due()
+
+
+def test_play_redraws_paced_and_draws_the_frame_at_the_pause():
+    model = CarenetView(overrides=SMALL)
+    rc = _render(model)
+    drawn = update_counter.peek()
+    rc.find(v.Btn, children=["▶"]).widget.click()
+    _until(lambda: model.runs[0].week >= 20, "playing to week 20")
+    rc.find(v.Btn, children=["❚❚"]).widget.click()
+    rc.find(v.Btn, children=["▶"]).wait_for(timeout=60)
+    _until(lambda: _status(rc).startswith(f"Week {model.runs[0].week} of"), "the last frame")
+    week = model.runs[0].week
+    assert week >= 20
+    assert update_counter.peek() - drawn < week / 2, "play redrew (nearly) every week"
+    time.sleep(0.5)  # a pause must hold: nothing to poll for
+    assert model.runs[0].week == week
+
+
+def test_play_stops_at_the_end_of_the_run_and_disables_the_buttons():
+    model = CarenetView(overrides=SMALL + ("steps=30", "warmup_weeks=0"))
+    rc = _render(model, weeks=4)
+    rc.find(v.Btn, children=["▶"]).widget.click()
+    _until(lambda: not model.running, "the run ending")
+    rc.find(v.Btn, children=["▶"]).wait_for(timeout=60)
+    _until(lambda: _status(rc).startswith("Week 30 of 30"), "the last frame")
+    assert model.runs[0].week == 30  # four weeks a check, but never past the end
+    assert rc.find(v.Btn, children=["▶"]).widget.disabled
+    assert rc.find(v.Btn, children=["Step"]).widget.disabled
+
+
+def test_reset_builds_a_new_model_from_the_parameters():
+    model = CarenetView(overrides=SMALL)
+    shown: list = []
+    rc = _render(model, params={"overrides": SMALL, "structure": "network"}, shown=shown)
+    rc.find(v.Btn, children=["Step"]).widget.click()
+    rc.find(v.Btn, children=["Reset"]).widget.click()
+    new = shown[-1].value
+    assert new is not model
+    assert new.runs[0].week == 0 and new.label_a == "network, mixed"
+    assert _status(rc).startswith("Week 0 of 260")
 
 
 def test_compare_runs_two_arrangements_under_one_seed():
