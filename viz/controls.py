@@ -17,6 +17,7 @@ is always drawn.
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -88,8 +89,9 @@ def RunControls(
                 advance(m, while_playing=True)
                 if pacer.due():
                     pacer.draw(force_update)
-        except Exception as exc:  # shown on the page, as Mesa's controller does
+        except Exception as exc:  # shown on the page and logged, as Mesa's controller does
             error.value = f"error in step: {exc}"
+            traceback.print_exc()
         finally:
             if m is model.value:
                 force_update()  # the frame at the pause, or at the end, is always drawn

@@ -155,3 +155,20 @@ def test_results_page_shows_a_finished_run(run_dir):
     assert set(table["metric"]) >= {"qalys_net", "cost_total", "mean_wait_weeks"}
     box, rc = solara.render(ResultsPage(str(run_dir)), handle_error=False)
     assert rc.find(v.Html, tag="span").widgets[0].children[0].startswith("1 run(s), 1 scenario(s)")
+
+
+class Failing(CarenetView):
+    def step(self) -> None:
+        if self.runs[0].week >= 2:
+            raise RuntimeError("boom")
+        super().step()
+
+
+def test_an_error_while_playing_is_shown_and_play_stops():
+    model = Failing(overrides=SMALL)
+    rc = _render(model)
+    rc.find(v.Btn, children=["▶"]).widget.click()
+    rc.find(v.Alert).wait_for(timeout=120)
+    assert "error in step: boom" in str(rc.find(v.Alert).widget.children)
+    rc.find(v.Btn, children=["▶"]).wait_for(timeout=60)
+    _until(lambda: _status(rc).startswith("Week 2 of"), "the frame at the error")
