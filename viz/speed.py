@@ -4,7 +4,8 @@ Builds the view's model (the default economy unless overrides say otherwise) and
 the run controls and the live panels with ``solara.render`` (no browser). By default it
 presses Step for 20 seconds, so each press includes a full redraw of the charts and the
 network every ``--every`` weeks. With ``--play`` it presses ▶ instead, waits, presses ❚❚
-and reports the weeks played and the redraws the pacer allowed.
+and reports the weeks played and the redraws the pacer allowed; give ``steps=5200`` so
+that the run cannot end first (the rate counts the whole wait).
 """
 
 from __future__ import annotations
