@@ -73,6 +73,7 @@ def RunControls(
     error = solara.use_reactive(None)
     update_counter.get()  # redrawn with the panels, so the buttons follow the run
     running = bool(model.value.running)
+    plays = solara.use_memo(lambda: [0], [])  # the number of the newest play
 
     def advance(m: Any, while_playing: bool) -> None:
         for _ in range(max(1, int(weeks.value))):
@@ -83,9 +84,14 @@ def RunControls(
     def play() -> None:
         if not playing.value:
             return
-        m, pacer = model.value, Pacer(min_gap)
+        plays[0] += 1
+        mine, m, pacer = plays[0], model.value, Pacer(min_gap)
+
+        def current() -> bool:  # a pause then ▶ starts a new play; the old one stops
+            return plays[0] == mine and m is model.value
+
         try:
-            while playing.value and m.running and m is model.value:
+            while playing.value and m.running and current():
                 advance(m, while_playing=True)
                 if pacer.due():
                     pacer.draw(force_update)
@@ -93,7 +99,7 @@ def RunControls(
             error.value = f"error in step: {exc}"
             traceback.print_exc()
         finally:
-            if m is model.value:
+            if current():
                 force_update()  # the frame at the pause, or at the end, is always drawn
                 playing.value = False
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import ipyvuetify as v
@@ -172,3 +173,20 @@ def test_an_error_while_playing_is_shown_and_play_stops():
     assert "error in step: boom" in str(rc.find(v.Alert).widget.children)
     rc.find(v.Btn, children=["▶"]).wait_for(timeout=60)
     _until(lambda: _status(rc).startswith("Week 2 of"), "the frame at the error")
+
+
+def test_pause_then_play_at_once_leaves_one_play_running():
+    model = CarenetView(overrides=SMALL + ("steps=5200", "warmup_weeks=0"))
+    rc = _render(model)
+    rc.find(v.Btn, children=["▶"]).widget.click()
+    _until(lambda: model.runs[0].week >= 5, "playing to week 5")
+    rc.find(v.Btn, children=["❚❚"]).widget.click()
+    rc.find(v.Btn, children=["▶"]).widget.click()  # before the old play has stopped
+    rc.find(v.Btn, children=["❚❚"]).wait_for(timeout=60)
+    _until(lambda: model.runs[0].week >= 25, "playing on to week 25")
+    time.sleep(1)  # the first play must have ended by now: nothing to poll for
+    players = [t for t in threading.enumerate() if t.is_alive() and t.name.startswith("Thread")]
+    rc.find(v.Btn, children=["❚❚"]).widget.click()
+    rc.find(v.Btn, children=["▶"]).wait_for(timeout=60)
+    assert rc.find(v.Btn, children=["▶"]).widget.disabled is False
+    assert len(players) <= 1, players
