@@ -16,6 +16,7 @@ is always drawn.
 
 from __future__ import annotations
 
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -53,6 +54,22 @@ class Pacer:
         self.ready_at = end + max(self.min_gap, end - start)
 
 
+class _Plays:
+    """The play state shared by the buttons and the worker threads, under one lock.
+
+    ``workers`` counts the worker threads still inside a play. While any is, a pause or a
+    Reset leaves ``stopping`` set: ▶ and Step wait (shown disabled) until the last worker
+    has stepped its last week and drawn the frame at the pause, so two plays never step
+    one model and the frame shown once ▶ is back is the week the run stopped at.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.newest = 0
+        self.workers = 0
+        self.stopping = False
+
+
 @solara.component
 def RunControls(
     model: solara.Reactive,
@@ -61,6 +78,10 @@ def RunControls(
     min_gap: float = MIN_GAP,
 ) -> None:
     """Reset, ▶/❚❚ and Step for a :class:`~carenet.viz.app.CarenetView`.
+
+    After ❚❚ (or Reset while playing), ▶ and Step are disabled until the play has
+    stopped, which takes at most one week and one redraw; the frame then shown is the
+    week the run stopped at.
 
     Args:
         model: The page's model; Reset replaces it with one built from
@@ -71,9 +92,11 @@ def RunControls(
     """
     playing = solara.use_reactive(False)
     error = solara.use_reactive(None)
+    stopped = solara.use_reactive(0)  # bumped when a play has stopped, to redraw the buttons
+    stopped.get()
     update_counter.get()  # redrawn with the panels, so the buttons follow the run
     running = bool(model.value.running)
-    plays = solara.use_memo(lambda: [0], [])  # the number of the newest play
+    state = solara.use_memo(_Plays, [])
 
     def advance(m: Any, while_playing: bool) -> None:
         for _ in range(max(1, int(weeks.value))):
@@ -82,52 +105,83 @@ def RunControls(
                 break
 
     def play() -> None:
-        if not playing.value:
-            return
-        plays[0] += 1
-        mine, m, pacer = plays[0], model.value, Pacer(min_gap)
+        with state.lock:
+            if not playing.value:
+                return
+            state.newest += 1
+            state.workers += 1
+            mine = state.newest
+        m, pacer, ended = model.value, Pacer(min_gap), False
 
-        def current() -> bool:  # a pause then ▶ starts a new play; the old one stops
-            return plays[0] == mine and m is model.value
+        def current() -> bool:  # the newest play, on the page's model
+            return state.newest == mine and m is model.value
 
         try:
             while playing.value and m.running and current():
                 advance(m, while_playing=True)
                 if pacer.due():
                     pacer.draw(force_update)
+            ended = not m.running
         except Exception as exc:  # shown on the page and logged, as Mesa's controller does
             error.value = f"error in step: {exc}"
             traceback.print_exc()
+            ended = True
         finally:
-            if current():
-                force_update()  # the frame at the pause, or at the end, is always drawn
-                playing.value = False
+            try:
+                if current():
+                    force_update()  # the frame at the pause, or at the end, is always drawn
+                    if ended:  # a pause has already set ``playing`` to False
+                        playing.value = False
+            finally:  # counted out even if the redraw fails, so ▶ never stays disabled
+                with state.lock:
+                    state.workers -= 1
+                    if state.workers == 0:
+                        state.stopping = False
+                stopped.value += 1
 
     solara.lab.use_task(play, dependencies=[playing.value], prefer_threaded=True)
 
+    def waiting() -> bool:
+        with state.lock:
+            return state.stopping
+
+    def stop() -> None:
+        with state.lock:
+            state.stopping = state.workers > 0
+        playing.value = False
+
     def do_step() -> None:
+        if playing.value or waiting():
+            return
         advance(model.value, while_playing=False)
         force_update()
 
     def do_play_pause() -> None:
-        playing.value = not playing.value
+        if playing.value:
+            stop()
+        elif not waiting():
+            playing.value = True
 
     def do_reset() -> None:
-        playing.value = False
+        stop()
         error.value = None
         model.value = type(model.value)(**model_parameters.value)
         force_update()
 
+    busy = waiting()
     with solara.Row(justify="space-between"):
         solara.Button(label="Reset", color="primary", on_click=do_reset)
         solara.Button(
             label="❚❚" if playing.value else "▶",
             color="primary",
             on_click=do_play_pause,
-            disabled=not running,
+            disabled=not running or (busy and not playing.value),
         )
         solara.Button(
-            label="Step", color="primary", on_click=do_step, disabled=playing.value or not running
+            label="Step",
+            color="primary",
+            on_click=do_step,
+            disabled=playing.value or busy or not running,
         )
     if error.value:
         solara.Error(label=error.value)

@@ -71,7 +71,10 @@ def test_step_play_pause_control_and_screenshot(served, tmp_path):
             page.get_by_role("button", name="▶").click()
             _until(lambda: _week(page) >= 6, "the run playing to week 6")
             page.get_by_role("button", name="❚❚").click()
-            page.get_by_role("button", name="▶").wait_for(timeout=60_000)
+            play = page.get_by_role("button", name="▶")
+            play.wait_for(timeout=60_000)
+            # ▶ is disabled until the play has stopped and drawn the frame at the pause.
+            _until(play.is_enabled, "▶ enabled once the play has stopped")
             paused = _week(page)
             assert paused < 5200, "the run ended before it could be paused"
             time.sleep(1)  # a pause must hold: nothing to poll for

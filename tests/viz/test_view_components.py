@@ -175,18 +175,64 @@ def test_an_error_while_playing_is_shown_and_play_stops():
     _until(lambda: _status(rc).startswith("Week 2 of"), "the frame at the error")
 
 
-def test_pause_then_play_at_once_leaves_one_play_running():
-    model = CarenetView(overrides=SMALL + ("steps=5200", "warmup_weeks=0"))
+class Gated(CarenetView):
+    """A view whose weeks wait, once ``gate`` is cleared, until it is set again."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.gate = threading.Event()
+        self.gate.set()
+        self.waiting = threading.Event()
+
+    def step(self) -> None:
+        if not self.gate.is_set():
+            self.waiting.set()
+            self.gate.wait(timeout=120)
+        super().step()
+
+
+def test_after_a_pause_play_waits_for_the_play_to_stop():
+    model = Gated(overrides=SMALL + ("steps=5200", "warmup_weeks=0"))
     rc = _render(model)
     rc.find(v.Btn, children=["▶"]).widget.click()
     _until(lambda: model.runs[0].week >= 5, "playing to week 5")
+    model.gate.clear()  # the worker's next week waits: the play cannot stop yet
+    assert model.waiting.wait(timeout=120)
     rc.find(v.Btn, children=["❚❚"]).widget.click()
-    rc.find(v.Btn, children=["▶"]).widget.click()  # before the old play has stopped
-    rc.find(v.Btn, children=["❚❚"]).wait_for(timeout=60)
-    _until(lambda: model.runs[0].week >= 25, "playing on to week 25")
-    time.sleep(1)  # the first play must have ended by now: nothing to poll for
+    play, step = rc.find(v.Btn, children=["▶"]).widget, rc.find(v.Btn, children=["Step"]).widget
+    assert play.disabled and step.disabled, "▶ and Step before the play has stopped"
+    play.click()  # refused: one play at a time
+    step.click()
+    assert rc.find(v.Btn, children=["❚❚"]).widgets == []
+    week = model.runs[0].week
+    model.gate.set()  # the week in progress ends, then the play stops and draws its frame
+    _until(lambda: not rc.find(v.Btn, children=["▶"]).widget.disabled, "▶ enabled again")
+    assert model.runs[0].week == week + 1  # the week in progress, and no Step
+    assert _status(rc).startswith(f"Week {week + 1} of")
+    time.sleep(0.5)  # a pause must hold: nothing to poll for
+    assert model.runs[0].week == week + 1
+    rc.find(v.Btn, children=["▶"]).widget.click()
+    _until(lambda: model.runs[0].week >= week + 20, "playing on")
     players = [t for t in threading.enumerate() if t.is_alive() and t.name.startswith("Thread")]
     rc.find(v.Btn, children=["❚❚"]).widget.click()
-    rc.find(v.Btn, children=["▶"]).wait_for(timeout=60)
-    assert rc.find(v.Btn, children=["▶"]).widget.disabled is False
+    _until(lambda: not rc.find(v.Btn, children=["▶"]).widget.disabled, "▶ enabled again")
     assert len(players) <= 1, players
+
+
+def test_reset_while_playing_waits_for_the_old_play_to_stop():
+    model = Gated(overrides=SMALL + ("steps=5200", "warmup_weeks=0"))
+    shown: list = []
+    rc = _render(model, params={"overrides": SMALL}, shown=shown)
+    rc.find(v.Btn, children=["▶"]).widget.click()
+    _until(lambda: model.runs[0].week >= 3, "playing to week 3")
+    model.gate.clear()
+    assert model.waiting.wait(timeout=120)
+    rc.find(v.Btn, children=["Reset"]).widget.click()
+    new = shown[-1].value
+    assert new is not model and new.runs[0].week == 0
+    assert rc.find(v.Btn, children=["▶"]).widget.disabled
+    model.gate.set()
+    _until(lambda: not rc.find(v.Btn, children=["▶"]).widget.disabled, "▶ enabled again")
+    assert new.runs[0].week == 0 and _status(rc).startswith("Week 0 of 260")
+    rc.find(v.Btn, children=["Step"]).widget.click()
+    assert new.runs[0].week == 1
