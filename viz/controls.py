@@ -57,17 +57,17 @@ class Pacer:
 class _Plays:
     """The play state shared by the buttons and the worker threads, under one lock.
 
-    ``workers`` counts the worker threads still inside a play. While any is, a pause or a
-    Reset leaves ``stopping`` set: ▶ and Step wait (shown disabled) until the last worker
-    has stepped its last week and drawn the frame at the pause, so two plays never step
-    one model and the frame shown once ▶ is back is the week the run stopped at.
+    ``workers`` counts the worker threads still inside a play. While any is and the page
+    is not playing (after a pause or a Reset), ▶ and Step wait (shown disabled) until the
+    last worker has stepped its last week and drawn the frame at the pause, so two plays
+    never step one model and the frame shown once ▶ is back is the week the run stopped
+    at.
     """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.newest = 0
         self.workers = 0
-        self.stopping = False
 
 
 @solara.component
@@ -135,20 +135,13 @@ def RunControls(
             finally:  # counted out even if the redraw fails, so ▶ never stays disabled
                 with state.lock:
                     state.workers -= 1
-                    if state.workers == 0:
-                        state.stopping = False
                 stopped.value += 1
 
     solara.lab.use_task(play, dependencies=[playing.value], prefer_threaded=True)
 
-    def waiting() -> bool:
+    def waiting() -> bool:  # a play is stopping: paused, its worker not yet done
         with state.lock:
-            return state.stopping
-
-    def stop() -> None:
-        with state.lock:
-            state.stopping = state.workers > 0
-        playing.value = False
+            return state.workers > 0 and not playing.value
 
     def do_step() -> None:
         if playing.value or waiting():
@@ -158,12 +151,12 @@ def RunControls(
 
     def do_play_pause() -> None:
         if playing.value:
-            stop()
+            playing.value = False
         elif not waiting():
             playing.value = True
 
     def do_reset() -> None:
-        stop()
+        playing.value = False
         error.value = None
         model.value = type(model.value)(**model_parameters.value)
         force_update()
