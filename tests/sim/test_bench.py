@@ -39,6 +39,9 @@ def test_quick_bench_prints_every_row_and_writes_json(tmp_path, capsys):
         # Stage times are parts of the wall time, never more than it.
         assert e["build"] + sum(e["stages"].values()) <= e["wall"] + 1e-6
     assert [s["steps"] for s in data["scaling"]] == [2, 4, 8]
+    # The short steps-scaling runs are the fastest of SCALING_REPEAT, and say so.
+    assert data["meta"]["scaling_repeat"] == bench.SCALING_REPEAT == 3
+    assert " steps on " in text and "(best of 3)." in text
 
 
 def test_timed_worker_gives_the_same_run_as_simulate():
