@@ -568,12 +568,14 @@ def overview_figure(ts: Any, labels: dict[str, str], path: Path) -> None:
     the arrays, so drawing needs no pandas).
     """
     fig, axes = _fixed_grid()
+    # Titles at y=1.0: where matplotlib's automatic placement puts them (no panel has
+    # ticks on top), without its measuring every y axis at each draw (0.1 s of it).
     w = np.asarray(ts["week"])
     ax = axes[0, 0]
     ax.plot(w, _smooth(ts["qalys_gained"]), label="QALYs gained", color="#55a868")
     ax.plot(w, _smooth(ts["qalys_lost"]), label="QALYs lost", color="#c44e52")
     shade_warmup(ax, ts)
-    ax.set_title("Patient value per week")
+    ax.set_title("Patient value per week", y=1.0)
     ax.set_ylabel("QALYs / week")
     _legend_outside(ax)
     ax = axes[0, 1]
@@ -586,7 +588,7 @@ def overview_figure(ts: Any, labels: dict[str, str], path: Path) -> None:
         alpha=0.85,
     )
     shade_warmup(ax, ts)
-    ax.set_title("Cost per week by category")
+    ax.set_title("Cost per week by category", y=1.0)
     ax.set_ylabel("GBP million / week")
     _legend_outside(ax)
     ax = axes[1, 0]
@@ -597,7 +599,7 @@ def overview_figure(ts: Any, labels: dict[str, str], path: Path) -> None:
     ):
         ax.plot(w, _smooth(ts[col]), label=col.replace("episodes_", ""), color=colour)
     shade_warmup(ax, ts)
-    ax.set_title("Care episodes per week")
+    ax.set_title("Care episodes per week", y=1.0)
     ax.set_ylabel("episodes / week")
     ax.set_xlabel("week")
     _legend_outside(ax)
@@ -609,7 +611,7 @@ def overview_figure(ts: Any, labels: dict[str, str], path: Path) -> None:
     ax2.plot(w, _smooth(ts["mean_wait_weeks"]), color="#937860", label="mean wait")
     ax2.set_ylabel("mean wait of ended episodes (weeks)", color="#937860")
     shade_warmup(ax, ts, label=False)
-    ax.set_title("Queues and waits")
+    ax.set_title("Queues and waits", y=1.0)
     title = " | ".join(f"{k}: {v}" for k, v in labels.items())
     fig.suptitle(f"carenet run - {title}", fontsize=11)
     fig.savefig(path, dpi=110)

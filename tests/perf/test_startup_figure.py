@@ -47,3 +47,18 @@ def test_overview_figure_has_its_panels_inside_the_page(tmp_path, monkeypatch):
             assert len(legend.get_texts()) >= 2
     left, right = fig.axes[0].get_tightbbox(renderer), fig.axes[1].get_tightbbox(renderer)
     assert left.x1 < right.x0  # the left legend does not reach the right panel
+
+
+def test_fixed_title_places_draw_the_same_png_as_automatic_ones(tmp_path, monkeypatch):
+    from matplotlib.axes import Axes
+
+    fixed, auto = tmp_path / "fixed.png", tmp_path / "auto.png"
+    model_spec.overview_figure(_series(), {"structure": "hybrid"}, fixed)
+    set_title = Axes.set_title
+
+    def automatic(ax, label, *args, y=None, **kwargs):  # drop the fixed y: auto placement
+        return set_title(ax, label, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "set_title", automatic)
+    model_spec.overview_figure(_series(), {"structure": "hybrid"}, auto)
+    assert fixed.read_bytes() == auto.read_bytes()
