@@ -51,8 +51,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     """
     if args.multirun:
         return _delegate("carenet.commands", "cmd_sweep", args)
-    with _startup_gc(bool(getattr(args, "own_process", False))):
+    own = bool(getattr(args, "own_process", False))
+    from carenet.sim.figure_ahead import figure_ahead
+
+    # The console command forks a child that loads matplotlib while the run runs and
+    # then draws its figure (carenet.sim.figure_ahead): not where figures=false is given.
+    with _startup_gc(own), figure_ahead(own and not _no_figure(args.overrides)):
         return _run_one(args)
+
+
+def _no_figure(overrides: list[str]) -> bool:
+    """Whether the overrides turn the figure off (``figures=false``, the last one counts)."""
+    given = [o.split("=", 1)[1] for o in overrides if o.strip().startswith("figures=")]
+    return bool(given) and given[-1].strip().lower() in ("false", "0", "no", "off")
 
 
 @contextlib.contextmanager
@@ -108,6 +119,9 @@ def _run_one(args: argparse.Namespace) -> int:
     try:
         cfg = load_config(args.overrides, cache=True)
         if cfg.replications > 1:
+            from carenet.sim.figure_ahead import release
+
+            release()  # a sweep draws no figure of one run: the child ends now
             _frozen_start()  # a sweep runs with the collector on
             return _delegate("carenet.commands", "cmd_sweep", args)
         if cfg.out:

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import figure_ahead
 from .config import to_dict
 from .modelspec import spec_of
 
@@ -996,23 +997,33 @@ def write_result(folder: Path, cfg: Any, result: RunResult) -> None:
     spec = spec_of(cfg)
     labels = scenario_label(cfg)
     folder.mkdir(parents=True, exist_ok=True)
-    write_timeseries(folder / "timeseries.parquet", result)
-    write_json(
-        folder / "summary.json",
-        {
-            "metrics": result.summary,
-            "seed": result.seed,
-            "steps": cfg.steps,
-            **spec.describe(cfg),
-            "labels": labels,
-        },
-    )
-    for name, data in result.artefacts.items():
-        write_json(folder / name, data)
+    path = folder / "figures" / "overview.png"
+    from_columns = getattr(spec, "figure_from_columns", False) and result.columns
+    drawn = None
     if cfg.figures:
         (folder / "figures").mkdir(exist_ok=True)
-        path = folder / "figures" / "overview.png"
-        from_columns = getattr(spec, "figure_from_columns", False) and result.columns
+        ahead = figure_ahead.active() if from_columns else None
+        if ahead is not None:  # the command's forked child draws while the files are written
+            drawn = ahead.draw(spec.figure, result.columns, labels, path)
+    try:
+        write_timeseries(folder / "timeseries.parquet", result)
+        write_json(
+            folder / "summary.json",
+            {
+                "metrics": result.summary,
+                "seed": result.seed,
+                "steps": cfg.steps,
+                **spec.describe(cfg),
+                "labels": labels,
+            },
+        )
+        for name, data in result.artefacts.items():
+            write_json(folder / name, data)
+    except BaseException:
+        if drawn is not None:
+            drawn()  # the child is done with the folder before it is removed
+        raise
+    if cfg.figures and (drawn is None or not drawn()):  # the child did not draw it
         if not spec.figure(result.columns if from_columns else result.timeseries, labels, path):
             from .plots import series_figure  # matplotlib is only imported when drawing
 

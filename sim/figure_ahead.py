@@ -1,0 +1,167 @@
+"""A run's figure drawn by a forked process that loaded matplotlib while the run ran (#17).
+
+Importing matplotlib's figure and Agg canvas, and drawing the first figure, cost about as
+much as a short run's simulation. The ``carenet`` command forks once, as it starts (before
+NumPy or any thread exists): the child imports matplotlib and draws a tiny figure to load
+its fonts while the parent composes the configuration and simulates. The parent then hands
+the child the drawing (the model's ``figure`` and the run's columns, pickled through a
+pipe), writes its other files while the child draws, and waits for it before the result
+is published. The PNG is the same, byte for byte, as one drawn in the run's own process.
+
+Whatever goes wrong with the child (it could not start, import or draw, or was killed),
+the parent draws the figure itself, as it would have without the child: an error in the
+drawing is then raised by the parent, with its traceback, and nothing is written.
+
+Only the console command uses it (see :func:`carenet.cli.cmd_run`), and only on Linux with
+at least two CPUs; ``CARENET_FIGURE_AHEAD=0`` turns it off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+ENV = "CARENET_FIGURE_AHEAD"
+"""Set to ``0`` to draw every figure in the run's own process."""
+
+_ACTIVE: list[FigureAhead] = []
+"""The process's figure child while :func:`figure_ahead` holds one (at most one)."""
+
+
+class FigureAhead:
+    """A forked child that waits, with matplotlib loaded, for one figure to draw."""
+
+    def __init__(self, pid: int, job: int) -> None:
+        self.pid = pid
+        self._job: int | None = job  # write end of the pipe the job goes through
+        self._status: int | None = None
+
+    @classmethod
+    def start(cls) -> FigureAhead | None:
+        """Fork the child, or None where forking is not safe or not worth it here."""
+        if os.environ.get(ENV, "1") == "0" or sys.platform != "linux":
+            return None
+        if threading.active_count() > 1 or len(os.sched_getaffinity(0)) < 2:
+            return None  # forking a threaded process can deadlock; one CPU gains nothing
+        read, write = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read)
+            os.close(write)
+            return None
+        if pid == 0:  # the child: never returns
+            code = 1
+            try:
+                os.close(write)
+                signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+                code = _child(read)
+            finally:
+                os._exit(code)  # no atexit handlers, no flush of the parent's buffers
+        os.close(read)
+        return cls(pid, write)
+
+    def draw(self, func: Callable[..., Any], *args: Any) -> Callable[[], bool]:
+        """Hand ``func(*args)`` to the child; returns a wait that says if the child drew it.
+
+        The wait returns False when the child did not draw it (``func`` or its arguments
+        cannot be pickled, the child ended early, failed or was killed): the caller then
+        draws it itself. The child takes one job; later calls return False at once.
+        """
+        if self._job is None:
+            return lambda: False
+        try:
+            payload = pickle.dumps((func, args), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # noqa: BLE001 - not picklable: the caller draws it
+            self.close()
+            return lambda: False
+        job, self._job = self._job, None
+        try:
+            with os.fdopen(job, "wb") as pipe:  # closing it tells the child the job is whole
+                pipe.write(payload)
+        except OSError:  # the child is gone (a broken pipe)
+            pass
+        return lambda: self._wait() == 0
+
+    def close(self) -> None:
+        """Tell the child there is nothing (more) to draw, and wait for it to end."""
+        if self._job is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._job)
+            self._job = None
+        self._wait()
+
+    def _wait(self) -> int:
+        if self._status is None:
+            try:
+                _, status = os.waitpid(self.pid, 0)
+                self._status = os.waitstatus_to_exitcode(status)
+            except ChildProcessError:
+                self._status = -1
+        return self._status
+
+
+def _child(job: int) -> int:
+    """The child's life: load matplotlib, wait for a job, draw it. Returns the exit code."""
+    _warm()
+    chunks = []
+    with os.fdopen(job, "rb") as pipe:
+        while chunk := pipe.read(1 << 16):
+            chunks.append(chunk)
+    if not chunks:  # closed with no job: no figure was wanted
+        return 0
+    func, args = pickle.loads(b"".join(chunks))
+    return 0 if func(*args) is not False else 3
+
+
+def _warm() -> None:
+    """Import what a figure needs and draw a tiny one: fonts and glyphs are loaded."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(2, 2))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    ax.plot(np.arange(3.0), label="a")
+    ax.set_title("warm")
+    ax.legend()
+    fig.canvas.draw()
+
+
+@contextlib.contextmanager
+def figure_ahead(enabled: bool = True) -> Iterator[FigureAhead | None]:
+    """Hold a figure child for the block (None if not ``enabled`` or not possible).
+
+    While it is held, :func:`active` gives it to the runner; on leaving, the child is told
+    there is nothing more to draw and waited for, so no process outlives the command.
+    """
+    ahead = FigureAhead.start() if enabled and not _ACTIVE else None
+    if ahead is None:
+        yield None
+        return
+    _ACTIVE.append(ahead)
+    try:
+        yield ahead
+    finally:
+        _ACTIVE.remove(ahead)
+        ahead.close()
+
+
+def active() -> FigureAhead | None:
+    """The figure child held by :func:`figure_ahead`, if any."""
+    return _ACTIVE[0] if _ACTIVE else None
+
+
+def release() -> None:
+    """Let the held child end now (a command that will draw no figure of one run)."""
+    if _ACTIVE:
+        _ACTIVE[0].close()
