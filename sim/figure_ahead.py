@@ -92,11 +92,14 @@ class FigureAhead:
         return lambda: self._wait() == 0
 
     def close(self) -> None:
-        """Tell the child there is nothing (more) to draw, and wait for it to end."""
+        """End the child: killed if it has no job (it writes nothing), else waited for."""
         if self._job is not None:
             with contextlib.suppress(OSError):
                 os.close(self._job)
             self._job = None
+            if self._status is None:  # still loading matplotlib, perhaps: no need to wait
+                with contextlib.suppress(OSError):
+                    os.kill(self.pid, signal.SIGKILL)
         self._wait()
 
     def _wait(self) -> int:
