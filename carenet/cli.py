@@ -107,6 +107,7 @@ def _frozen_start() -> None:
 
 def _run_one(args: argparse.Namespace) -> int:
     """:func:`cmd_run` for one scenario (or a replicated one, as a sweep)."""
+    from carenet.sim import figure_ahead
     from carenet.sim.config import load_config
     from carenet.sim.runner import (
         OutputError,
@@ -119,9 +120,7 @@ def _run_one(args: argparse.Namespace) -> int:
     try:
         cfg = load_config(args.overrides, cache=True)
         if cfg.replications > 1:
-            from carenet.sim.figure_ahead import release
-
-            release()  # a sweep draws no figure of one run: the child ends now
+            figure_ahead.release()  # a sweep draws no figure of one run: the child ends now
             _frozen_start()  # a sweep runs with the collector on
             return _delegate("carenet.commands", "cmd_sweep", args)
         if cfg.out:
@@ -130,7 +129,12 @@ def _run_one(args: argparse.Namespace) -> int:
         return fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     from carenet.sim.modelspec import spec_of
 
-    for note in spec_of(cfg).notes(cfg):
+    spec = spec_of(cfg)
+    if cfg.figures:
+        figure_ahead.prepare(type(spec).__module__)  # imported by the child meanwhile
+    else:
+        figure_ahead.release()  # figures off in the configuration: no child needed
+    for note in spec.notes(cfg):
         print(f"carenet: warning: {note}", file=sys.stderr)
     _frozen_start()
     try:

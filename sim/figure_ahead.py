@@ -5,8 +5,10 @@ much as a short run's simulation. The ``carenet`` command forks once, as it star
 NumPy or any thread exists): the child imports matplotlib and draws a tiny figure to load
 its fonts while the parent composes the configuration and simulates. The parent then hands
 the child the drawing (the model's ``figure`` and the run's columns, pickled through a
-pipe), writes its other files while the child draws, and waits for it before the result
-is published. The PNG is the same, byte for byte, as one drawn in the run's own process.
+pipe; the model's module is named to it as soon as the configuration is known, so it is
+imported ahead too), writes its other files while the child draws, and waits for it
+before the result is published. The PNG is the same, byte for byte, as one drawn in the
+run's own process.
 
 Whatever goes wrong with the child (it could not start, import or draw, or was killed),
 the parent draws the figure itself, as it would have without the child: an error in the
@@ -19,6 +21,7 @@ at least two CPUs; ``CARENET_FIGURE_AHEAD=0`` turns it off.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import pickle
 import signal
@@ -85,11 +88,20 @@ class FigureAhead:
             return lambda: False
         job, self._job = self._job, None
         try:
-            with os.fdopen(job, "wb") as pipe:  # closing it tells the child the job is whole
-                pipe.write(payload)
+            _send(job, JOB, payload)
         except OSError:  # the child is gone (a broken pipe)
             pass
+        finally:
+            os.close(job)
         return lambda: self._wait() == 0
+
+    def prepare(self, module: str) -> None:
+        """Have the child import ``module`` (the figure's) while the run runs."""
+        if self._job is not None:
+            try:
+                _send(self._job, IMPORT, module.encode())
+            except OSError:  # the child is gone: draw() will say so
+                pass
 
     def close(self) -> None:
         """End the child: killed if it has no job (it writes nothing), else waited for."""
@@ -112,17 +124,29 @@ class FigureAhead:
         return self._status
 
 
+IMPORT, JOB = b"M", b"J"
+"""The messages on the pipe: a module to import, and the drawing (the last message)."""
+
+
+def _send(fd: int, kind: bytes, body: bytes) -> None:
+    """Write one message: its kind, its length (8 bytes) and its body."""
+    data = memoryview(kind + len(body).to_bytes(8, "big") + body)
+    while data:
+        data = data[os.write(fd, data) :]
+
+
 def _child(job: int) -> int:
     """The child's life: load matplotlib, wait for a job, draw it. Returns the exit code."""
     _warm()
-    chunks = []
     with os.fdopen(job, "rb") as pipe:
-        while chunk := pipe.read(1 << 16):
-            chunks.append(chunk)
-    if not chunks:  # closed with no job: no figure was wanted
-        return 0
-    func, args = pickle.loads(b"".join(chunks))
-    return 0 if func(*args) is not False else 3
+        while len(head := pipe.read(9)) == 9:
+            body = pipe.read(int.from_bytes(head[1:], "big"))
+            if head[:1] == IMPORT:
+                importlib.import_module(body.decode())
+            elif head[:1] == JOB:
+                func, args = pickle.loads(body)
+                return 0 if func(*args) is not False else 3
+    return 0  # closed with no job: no figure was wanted
 
 
 def _warm() -> None:
@@ -168,3 +192,9 @@ def release() -> None:
     """Let the held child end now (a command that will draw no figure of one run)."""
     if _ACTIVE:
         _ACTIVE[0].close()
+
+
+def prepare(module: str) -> None:
+    """Have the held child, if any, import ``module`` (the figure's) ahead of the drawing."""
+    if _ACTIVE:
+        _ACTIVE[0].prepare(module)

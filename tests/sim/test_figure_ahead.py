@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -146,3 +147,30 @@ def test_the_child_is_not_forked_when_turned_off(monkeypatch):
     monkeypatch.setenv(figure_ahead.ENV, "0")
     with figure_ahead.figure_ahead() as ahead:
         assert ahead is None and figure_ahead.active() is None
+
+
+def _touch(path: str, answer: bool = True) -> bool:
+    Path(path).write_text("drawn")
+    return answer
+
+
+def _messages(*messages: tuple[bytes, bytes]) -> int:
+    read, write = os.pipe()
+    for kind, body in messages:
+        figure_ahead._send(write, kind, body)
+    os.close(write)
+    return read
+
+
+def test_the_child_imports_the_module_named_then_draws_the_job(tmp_path):
+    out = tmp_path / "figure.png"
+    job = pickle.dumps((_touch, (str(out),)))
+    read = _messages((figure_ahead.IMPORT, b"json"), (figure_ahead.JOB, job))
+    assert figure_ahead._child(read) == 0 and out.read_text() == "drawn"
+    # A figure function that answers False (the model has none) exits with 3.
+    job = pickle.dumps((_touch, (str(out), False)))
+    assert figure_ahead._child(_messages((figure_ahead.JOB, job))) == 3
+    # No job before the pipe closes: nothing drawn, exit 0.
+    assert figure_ahead._child(_messages((figure_ahead.IMPORT, b"json"))) == 0
+    with pytest.raises(ModuleNotFoundError):  # the child then exits 1; the parent draws
+        figure_ahead._child(_messages((figure_ahead.IMPORT, b"no_such_module_here")))
