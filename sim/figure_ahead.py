@@ -168,8 +168,8 @@ def _warm() -> None:
 def figure_ahead(enabled: bool = True) -> Iterator[FigureAhead | None]:
     """Hold a figure child for the block (None if not ``enabled`` or not possible).
 
-    While it is held, :func:`active` gives it to the runner; on leaving, the child is told
-    there is nothing more to draw and waited for, so no process outlives the command.
+    While it is held, :func:`active` gives it to the runner; on leaving, the child is ended
+    (killed if it was given nothing to draw, else waited for), so none outlives the command.
     """
     ahead = FigureAhead.start() if enabled and not _ACTIVE else None
     if ahead is None:
