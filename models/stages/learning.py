@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from carenet.models.metrics import nonzero_2d
 from carenet.models.organisation import tie_decisions
 from carenet.models.power import ask_rows, ask_values
 from carenet.models.routes import route_tables
@@ -180,7 +181,7 @@ def resolve_ties(
     gone = tie & (drop | drop.T)
     spare = np.asarray(budget) - (tie & ~gone).sum(axis=1)
     want = (seek | seek.T) & ~tie & (scores > 0) & (scores.T > 0)
-    a, b = np.nonzero(np.triu(want, 1))
+    a, b = nonzero_2d(np.triu(want, 1))
     value = scores[a, b] + scores[b, a]
     formed = np.zeros_like(tie)
     for k in np.lexsort((priority[a, b], -value)):
