@@ -9,7 +9,7 @@ from hypothesis.extra.numpy import arrays
 from scipy.stats import rankdata as scipy_rankdata
 from scipy.stats import spearmanr
 
-from carenet.models.metrics import rankdata, spearman
+from carenet.models.metrics import nonzero_2d, rankdata, spearman
 
 values = st.one_of(
     arrays(np.float64, st.integers(1, 60), elements=st.floats(-1e6, 1e6)),
@@ -66,3 +66,18 @@ def test_tie_metrics_are_recomputed_exactly_when_the_ties_change():
         assert tie_structure(adj)[0] == {k: fresh[k] for k in STRUCTURE_METRICS}
         n_ties.add(week["n_ties"])
     assert kept > 0 and computed > 1 and len(n_ties) > 1  # both paths taken, ties changed
+
+
+@given(
+    arrays(
+        np.bool_,
+        st.tuples(st.integers(0, 12), st.integers(0, 12)),
+        elements=st.booleans(),
+    )
+)
+def test_nonzero_2d_equals_numpy_nonzero(mask: np.ndarray) -> None:
+    rows, cols = nonzero_2d(mask)
+    want_r, want_c = np.nonzero(mask)
+    np.testing.assert_array_equal(rows, want_r)
+    np.testing.assert_array_equal(cols, want_c)
+    assert rows.dtype == want_r.dtype and cols.dtype == want_c.dtype

@@ -244,6 +244,33 @@ def test_route_tables_equal_a_whole_table_choice(which: str, request) -> None:  
         assert np.isfinite(EC[DIRECT]).any()
 
 
+@pytest.mark.parametrize("live", [False, True])
+@pytest.mark.parametrize("wait", [False, True])
+def test_escalation_cost_equals_the_plain_form(
+    hierarchy_model: CareSystemModel, live: bool, wait: bool
+) -> None:
+    """Receiver-only terms once per receiver: the same bits as route_value + expected_cost.
+
+    With records shared on some pairs and not others, live or not, and approval waits.
+    """
+    from dataclasses import replace
+
+    from carenet.models.routes import escalation_cost
+
+    m = hierarchy_model
+    pairs, _ = pair_inputs(m)
+    rng = np.random.default_rng(11)
+    share = rng.random((m.n, m.n)) < 0.5
+    w = rng.random((m.n, m.n)) * 3 if wait else None
+    pairs = replace(pairs, share=share, live=live, wait=w)
+    h = m.cfg.handoff
+    for a, b in row_bounds(m.n, cells=5 * m.n):
+        rows = slice(a, b)
+        plain = expected_cost(m, *route_value(h, pairs.take(rows), ESCALATION), rows=rows)
+        np.testing.assert_array_equal(escalation_cost(m, h, pairs, rows), plain)
+    assert share.any() and (~share).any()
+
+
 def test_row_bounds_cover_every_row_once() -> None:
     for n in (1, 7, 151, 419):
         for cells in (1, 100, 1 << 14):
