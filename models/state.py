@@ -87,6 +87,17 @@ class Episodes:
             self.cols[k] = self.cols[k][idx]
 
 
+def step_cells(m: CareSystemModel, pw: np.ndarray, stage: np.ndarray) -> np.ndarray:
+    """Flat indices of (pathway, step) pairs into the model's [pathway, step] tables.
+
+    ``table.take(step_cells(m, pw, stage))`` is ``table[pw, stage]`` (``step_line``,
+    ``step_weeks``, ``step_cost``), the same values: NumPy's two-index gather with the
+    episodes' int16 columns took 108 us for 30,000 episodes here, the flat index and
+    ``take`` 37 us, and a stage that reads two tables computes the index once.
+    """
+    return pw.astype(np.intp) * m.step_line.shape[1] + stage
+
+
 class Layout:
     """Adapter giving structure builders the layout fields of a model."""
 

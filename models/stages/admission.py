@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from carenet.models.state import QUEUED, SERVICE
+from carenet.models.state import QUEUED, SERVICE, step_cells
 
 from .base import Stage
 
@@ -27,7 +27,8 @@ class Admission(Stage):
             m.queue_ratio[:] = 0.0
             m.expected_wait[:] = 0.0
             return
-        line = m.step_line[ep.pw, ep.stage].astype(np.int64)
+        cell = step_cells(m, ep.pw, ep.stage)
+        line = m.step_line.take(cell).astype(np.int64)
         key = ep.org.astype(np.int64) * m.nl + line
         size = m.n * m.nl
         in_service = np.bincount(key[ep.state == SERVICE], minlength=size)
@@ -36,7 +37,7 @@ class Admission(Stage):
         if q.size:
             admit = _first_come(q, key[q], ep.arrival[q], free)
             ep.state[admit] = SERVICE
-            ep.timer[admit] = m.step_weeks[ep.pw[admit], ep.stage[admit]]
+            ep.timer[admit] = m.step_weeks.take(cell[admit])
             ep.from_acute[admit] = False
         queued = np.bincount(key[ep.state == QUEUED], minlength=size).reshape(m.n, m.nl)
         served = np.bincount(key[ep.state == SERVICE], minlength=size).reshape(m.n, m.nl)

@@ -6,7 +6,7 @@ import numpy as np
 
 from carenet.models.registry import ACTIVITY
 from carenet.models.schema import STRATA
-from carenet.models.state import QUEUED, REFER, SERVICE
+from carenet.models.state import QUEUED, REFER, SERVICE, step_cells
 
 from .base import Stage
 
@@ -33,8 +33,9 @@ class Service(Stage):
         sv = np.flatnonzero(ep.state == SERVICE)
         if sv.size == 0:
             return
-        m.ledger.charge("direct", float(m.step_cost[ep.pw[sv], ep.stage[sv]].sum()))
-        self.count_activity(sv, rec)
+        cell = step_cells(m, ep.pw[sv], ep.stage[sv])
+        m.ledger.charge("direct", float(m.step_cost.take(cell).sum()))
+        self.count_activity(sv, rec, cell)
         ep.timer[sv] -= 1
         done = sv[ep.timer[sv] <= 0]
         if done.size == 0:
@@ -43,7 +44,7 @@ class Service(Stage):
         self.complete(done[last], rec)
         nxt = done[~last]
         ep.stage[nxt] += 1
-        line = m.step_line[ep.pw[nxt], ep.stage[nxt]]
+        line = m.step_line.take(step_cells(m, ep.pw[nxt], ep.stage[nxt]))
         pid = ep.pid[nxt]
         own_gp = m.line_is_gp[line] & (m.pop.gp[pid] == ep.org[nxt])
         in_house = (m.offers[ep.org[nxt], line] & ~m.line_is_gp[line]) | own_gp
@@ -52,18 +53,22 @@ class Service(Stage):
         ep.state[nxt[~in_house]] = REFER
         rec["in_house_transfers"] += float(in_house.sum())
 
-    def count_activity(self, sv: np.ndarray, rec: dict[str, float]) -> None:
+    def count_activity(
+        self, sv: np.ndarray, rec: dict[str, float], cell: np.ndarray | None = None
+    ) -> None:
         """Count this week's activity of episodes ``sv`` in service (see :data:`ACTIVITY`).
 
         Episodes are counted per pathway step, then weighted by each step's units: the
         sum over the episodes, in time proportional to them once, not once per counter
         (exact, as a sum in episode order is, for whole or binary-fraction units).
+        ``cell``: the episodes' :func:`~carenet.models.state.step_cells`, if already made.
         """
-        ep = self.m.episodes
-        pw, st = ep.pw[sv], ep.stage[sv]
-        first = ep.timer[sv] >= self.m.step_weeks[pw, st]  # the step's first week of service
+        m = self.m
+        ep = m.episodes
+        if cell is None:
+            cell = step_cells(m, ep.pw[sv], ep.stage[sv])
+        first = ep.timer[sv] >= m.step_weeks.take(cell)  # the step's first week of service
         _, npw, steps = self.activity.shape
-        cell = pw.astype(np.intp) * steps + st
         weeks = np.bincount(cell, minlength=npw * steps)
         starts = np.bincount(cell[first], minlength=npw * steps)
         for j, a in enumerate(ACTIVITY):

@@ -271,6 +271,21 @@ def test_escalation_cost_equals_the_plain_form(
     assert share.any() and (~share).any()
 
 
+def test_step_cells_take_what_two_indices_give(tiny_model: CareSystemModel) -> None:
+    from carenet.models.state import step_cells
+
+    m = tiny_model
+    rng = np.random.default_rng(5)
+    pw = rng.integers(0, m.npw, 500).astype(np.int16)
+    stage = (rng.random(500) * m.pw_len[pw]).astype(np.int16)
+    for table in (m.step_line, m.step_weeks, m.step_cost):
+        got = table.take(step_cells(m, pw, stage))
+        np.testing.assert_array_equal(got, table[pw, stage])
+        assert got.dtype == table.dtype
+    empty = np.zeros(0, dtype=np.int16)
+    assert m.step_cost.take(step_cells(m, empty, empty)).size == 0
+
+
 def test_row_bounds_cover_every_row_once() -> None:
     for n in (1, 7, 151, 419):
         for cells in (1, 100, 1 << 14):
