@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from carenet.models.ledger import leaves_acute
+from carenet.models.metrics import add_at_2d, take_2d
 from carenet.models.routes import (
     BROKER,
     COLD,
@@ -58,7 +59,7 @@ class Handoffs(Stage):
         p, d = m.response.handoff(m, ho, t, p, d)
         d = d + self.approval_delay(o, tgt, rt)
         cfgh = m.cfg.handoff
-        p += cfgh.overload_fail_slope * m.queue_line[tgt, line]
+        p += cfgh.overload_fail_slope * take_2d(m.queue_line, tgt, line)
         p = np.clip(p, 0.0, 1.0)
         u = m.streams.get("handoff").random((h_idx.size, 3))
         fail = u[:, 0] < p
@@ -70,7 +71,7 @@ class Handoffs(Stage):
         trust_signal(m, o, tgt, rt, brk, fail)
         np.add.at(m.perf_sent, o, 1.0)
         np.add.at(m.perf_fail, o, fail.astype(float))
-        np.add.at(m.flow_step, (o, tgt), 1.0)
+        add_at_2d(m.flow_step, o, tgt, 1.0)
         # Outcomes.
         end_failed(m, h_idx[fail], rec)
         ok = h_idx[~fail]
@@ -110,10 +111,10 @@ class Handoffs(Stage):
         """Route and broker of each handoff; beyond a broker's capacity, the next best."""
         m = self.m
         rts = m.routes
-        rt = rts.route[o, tgt].copy()
+        rt = take_2d(rts.route, o, tgt)
         # A failed referrer has no ties or lines left: its patients go cold.
         rt[~m.active[o]] = COLD
-        brk = rts.broker[o, tgt]
+        brk = take_2d(rts.broker, o, tgt)
         use_b = np.flatnonzero(rt == BROKER)
         if use_b.size:
             avail = m.broker_base + m.hub_bonus
@@ -123,7 +124,7 @@ class Handoffs(Stage):
             starts = np.r_[0, np.flatnonzero(kk[1:] != kk[:-1]) + 1]
             rank = np.arange(kk.size) - np.repeat(starts, np.diff(np.r_[starts, kk.size]))
             over = order[rank >= np.floor(avail[kk])]
-            rt[over] = rts.fallback[o[over], tgt[over]]
+            rt[over] = take_2d(rts.fallback, o[over], tgt[over])
         return rt, brk
 
     def approval_delay(self, o: np.ndarray, tgt: np.ndarray, rt: np.ndarray) -> np.ndarray:
@@ -146,9 +147,9 @@ class Handoffs(Stage):
             return extra
         cap = approval_capacity(m)
         lca = approvers(m)
-        body = lca[o[esc], tgt[esc]]
+        body = take_2d(lca, o[esc], tgt[esc])
         order = esc[np.argsort(body, kind="stable")]
-        bo = lca[o[order], tgt[order]]
+        bo = take_2d(lca, o[order], tgt[order])
         starts = np.r_[0, np.flatnonzero(bo[1:] != bo[:-1]) + 1]
         rank = np.arange(bo.size) - np.repeat(starts, np.diff(np.r_[starts, bo.size]))
         c = np.maximum(cap[bo], 1e-9)
@@ -203,8 +204,8 @@ def trust_signal(m: object, o, tgt, rt, brk, fail) -> None:  # noqa: ANN001
     b = rt == BROKER
     for a_, c_, mk in ((o, tgt, d), (o, brk, b), (brk, tgt, b)):
         if mk.any():
-            np.add.at(m.tie_succ, (a_[mk], c_[mk]), succ[mk])
-            np.add.at(m.tie_fail, (a_[mk], c_[mk]), bad[mk])
+            add_at_2d(m.tie_succ, a_[mk], c_[mk], succ[mk])
+            add_at_2d(m.tie_fail, a_[mk], c_[mk], bad[mk])
 
 
 def _unique_ids(ids: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
