@@ -96,7 +96,7 @@ class Demand(Stage):
             return
         s = pop.stratum[new]
         pw = np.minimum(_pick_pathways(m.pw_cum, s, v), m.npw - 1).astype(np.int16)
-        org = self._entry(new, m.step_line[pw, 0])
+        org = self._entry(new, m.step_line[:, 0].take(pw))
         pop.in_episode[new] = True
         n = new.size
         m.episodes.append(

@@ -226,9 +226,12 @@ def _count_at_or_below(cum: np.ndarray, rows: np.ndarray, u: np.ndarray) -> np.n
     c = cum.shape[1]
     pos = np.zeros(u.size, dtype=np.int64)
     step = 1 << (c.bit_length() - 1) if c else 0
+    # cum[rows, k] as one flat index (rows * c + k) and ``take``: the same entries.
+    flat = np.ascontiguousarray(cum).reshape(-1)
+    base = np.asarray(rows, dtype=np.intp) * c - 1
     while step:
         cand = pos + step
-        ok = (cand <= c) & (cum[rows, np.minimum(cand, c) - 1] <= u)
+        ok = (cand <= c) & (flat.take(base + np.minimum(cand, c)) <= u)
         pos = np.where(ok, cand, pos)
         step >>= 1
     return pos

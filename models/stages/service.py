@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from carenet.models.metrics import take_2d
 from carenet.models.registry import ACTIVITY
 from carenet.models.schema import STRATA
 from carenet.models.state import QUEUED, REFER, SERVICE, step_cells
@@ -47,7 +48,7 @@ class Service(Stage):
         line = m.step_line.take(step_cells(m, ep.pw[nxt], ep.stage[nxt]))
         pid = ep.pid[nxt]
         own_gp = m.line_is_gp[line] & (m.pop.gp[pid] == ep.org[nxt])
-        in_house = (m.offers[ep.org[nxt], line] & ~m.line_is_gp[line]) | own_gp
+        in_house = (take_2d(m.offers, ep.org[nxt], line) & ~m.line_is_gp[line]) | own_gp
         ep.state[nxt[in_house]] = QUEUED
         ep.arrival[nxt[in_house]] = t + 1
         ep.state[nxt[~in_house]] = REFER
