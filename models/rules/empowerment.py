@@ -60,7 +60,8 @@ class Empowerment(PowerRule):
         """Softmax of minus (route cost + cost of the expected wait), relative to its scale."""
         wait = view.wait_cost if view.wait_price is None else view.wait_price[orgs]
         cost = view.route_cost[orgs] + view.expected_wait[None, :] * wait
-        scale = max(float(np.median(view.route_cost[view.service][:, view.service])), 1.0)
+        among = np.ix_(view.service, view.service)  # one copy, then partitioned in place
+        scale = max(float(np.median(view.route_cost[among], overwrite_input=True)), 1.0)
         z = -self.params["choice_sharpness"] * cost / scale
         z -= z.max(axis=1, keepdims=True)
         local = view.local_weight[orgs]

@@ -42,10 +42,10 @@ class Demand(Stage):
         """First provider of each new episode: the GP, or a covering provider by capacity."""
         m = self.m
         pop = m.pop
-        org = np.empty(new.size, dtype=np.int32)
-        gp_first = m.line_is_gp[line0]
-        org[gp_first] = pop.gp[new[gp_first]]
-        other = np.flatnonzero(~gp_first)
+        # Everyone's GP, then the arrivals whose first line is not a GP's overwritten:
+        # one ordered gather, not a masked gather and scatter.
+        org = pop.gp.take(new)
+        other = np.flatnonzero(~m.line_is_gp[line0])
         if other.size:
             ue = m.streams.get("entry").random(other.size)
             loc = pop.locality[new[other]]
