@@ -228,7 +228,8 @@ def refresh_power(m: object) -> None:
         return
     W = np.divide(T, deg[:, None], out=np.zeros_like(T), where=deg[:, None] > 0)
     pr = np.full(m.n, 1.0 / m.n)
+    dangling = deg <= 0  # the same every iteration: made once
     for _ in range(30):
-        pr = 0.15 / m.n + 0.85 * (W.T @ pr + pr[deg <= 0].sum() / m.n)
-    pr[deg <= 0] = 0.0
+        pr = 0.15 / m.n + 0.85 * (W.T @ pr + pr[dangling].sum() / m.n)
+    pr[dangling] = 0.0
     m.influence = pr / pr.max() if pr.max() > 0 else pr
