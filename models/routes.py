@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .metrics import nonzero_2d
+from .arrays import distinct_small, nonzero_2d
 from .power import ask_rows
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ class RouteTables:
         the same values the tables were priced with.
         """
         out = (np.empty(rt.size), np.empty(rt.size), np.empty(rt.size), np.empty(rt.size, bool))
-        for k in np.unique(rt):
+        for k in distinct_small(rt):
             sel = np.flatnonzero(rt == k)
             values = route_value(self.handoff, self.pairs.take((o[sel], tgt[sel])), int(k))
             for whole, part in zip(out, values, strict=True):

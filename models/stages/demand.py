@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from carenet.models.arrays import distinct_small
 from carenet.models.schema import STRATA
 from carenet.models.state import QUEUED
 
@@ -145,7 +146,7 @@ def _pick_pathways(cum: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
         Pathway indices (one per arrival; ``npw`` where ``v`` is at or above the last).
     """
     pw = np.empty(v.size, dtype=np.int64)
-    for k in np.unique(s):
+    for k in distinct_small(s):
         sel = np.flatnonzero(s == k)
         pw[sel] = np.searchsorted(cum[k], v[sel], side="right")
     return pw

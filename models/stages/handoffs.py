@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from carenet.models.arrays import add_at_2d, distinct_small, take_2d
 from carenet.models.ledger import leaves_acute
-from carenet.models.metrics import add_at_2d, take_2d
 from carenet.models.routes import (
     BROKER,
     COLD,
@@ -92,7 +92,7 @@ class Handoffs(Stage):
         other = np.flatnonzero(~gp_line)
         R = referral_matrix(m)
         u_ref = m.streams.get("referral").random(o.size)
-        for ln in np.unique(line[other]):
+        for ln in distinct_small(line[other]):
             sel = other[line[other] == ln]
             cands = np.flatnonzero(m.offers[:, ln] & m.active)
             # One cumulative row per referrer (not per handoff): many handoffs share one.

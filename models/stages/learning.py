@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from carenet.models.metrics import nonzero_2d
+from carenet.models.arrays import nonzero_2d
 from carenet.models.organisation import tie_decisions
 from carenet.models.power import ask_rows, ask_values
 from carenet.models.routes import route_tables

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from carenet.models.metrics import take_2d
+from carenet.models.arrays import take_2d
 from carenet.models.registry import ACTIVITY
 from carenet.models.schema import STRATA
 from carenet.models.state import QUEUED, REFER, SERVICE, step_cells

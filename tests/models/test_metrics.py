@@ -9,7 +9,7 @@ from hypothesis.extra.numpy import arrays
 from scipy.stats import rankdata as scipy_rankdata
 from scipy.stats import spearmanr
 
-from carenet.models.metrics import add_at_2d, nonzero_2d, rankdata, spearman, take_2d
+from carenet.models.metrics import rankdata, spearman
 
 values = st.one_of(
     arrays(np.float64, st.integers(1, 60), elements=st.floats(-1e6, 1e6)),
@@ -66,53 +66,3 @@ def test_tie_metrics_are_recomputed_exactly_when_the_ties_change():
         assert tie_structure(adj)[0] == {k: fresh[k] for k in STRUCTURE_METRICS}
         n_ties.add(week["n_ties"])
     assert kept > 0 and computed > 1 and len(n_ties) > 1  # both paths taken, ties changed
-
-
-@given(
-    arrays(
-        np.bool_,
-        st.tuples(st.integers(0, 12), st.integers(0, 12)),
-        elements=st.booleans(),
-    )
-)
-def test_nonzero_2d_equals_numpy_nonzero(mask: np.ndarray) -> None:
-    rows, cols = nonzero_2d(mask)
-    want_r, want_c = np.nonzero(mask)
-    np.testing.assert_array_equal(rows, want_r)
-    np.testing.assert_array_equal(cols, want_c)
-    assert rows.dtype == want_r.dtype and cols.dtype == want_c.dtype
-
-
-@given(
-    st.integers(0, 2**32 - 1),
-    st.integers(1, 9),
-    st.integers(1, 9),
-    st.integers(0, 60),
-    st.booleans(),
-)
-def test_add_at_2d_equals_numpy_add_at(seed: int, r: int, c: int, k: int, strided: bool) -> None:
-    """The same sums, bit for bit, repeated pairs included, contiguous table or not."""
-    rng = np.random.default_rng(seed)
-    base = rng.random((r, 2 * c if strided else c))
-    table = base[:, ::2] if strided else base
-    want = table.copy()
-    i, j, v = rng.integers(0, r, k), rng.integers(0, c, k), rng.random(k) * 1e3
-    np.add.at(want, (i, j), v)
-    add_at_2d(table, i, j, v)
-    np.testing.assert_array_equal(table, want)
-    add_at_2d(table, i, j, 1.0)
-    np.add.at(want, (i, j), 1.0)
-    np.testing.assert_array_equal(table, want)
-
-
-@given(st.integers(0, 2**32 - 1), st.integers(1, 9), st.integers(1, 9), st.booleans())
-def test_take_2d_equals_two_index_gather(seed: int, r: int, c: int, strided: bool) -> None:
-    rng = np.random.default_rng(seed)
-    base = rng.integers(-5, 5, (r, 2 * c if strided else c))
-    table = base[:, ::2] if strided else base
-    i, j = rng.integers(0, r, 40), rng.integers(0, c, 40)
-    got = take_2d(table, i, j)
-    np.testing.assert_array_equal(got, table[i, j])
-    assert got.dtype == table.dtype
-    got[:] = 99  # a new array, never a view of the table
-    assert not (table == 99).any()

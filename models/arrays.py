@@ -1,0 +1,67 @@
+"""Array helpers: what NumPy's general forms give, in forms faster for the model's shapes.
+
+Each returns the same values, in the same order and dtype, as the form it names (tests
+in ``tests/models/test_arrays.py`` compare them), so using one leaves results identical.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def nonzero_2d(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.nonzero`` of a 2-d array: the (row, column) indices of its true entries.
+
+    The same arrays, in the same (row-major) order and dtype, through ``flatnonzero``
+    and one ``divmod``: NumPy's 2-d ``nonzero`` took 0.25-0.3 ms on a 419 x 419 mask
+    here, this 0.05 ms (route tables, the broker table and the path search call it
+    every week).
+
+    Args:
+        mask: A 2-d array (entries are tested for being non-zero).
+
+    Returns:
+        (rows, columns), int64 (``intp``) arrays.
+    """
+    return np.divmod(np.flatnonzero(mask), max(mask.shape[1], 1))
+
+
+def take_2d(table: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """``table[i, j]`` for index arrays ``i`` and ``j`` (non-negative), the same values.
+
+    Through one flat index and ``take`` where the table is C-contiguous (a two-index
+    gather is several-fold slower: 87 us against 37 us for 30,000 pairs here).
+    """
+    if table.flags.c_contiguous:
+        return table.reshape(-1).take(np.asarray(i, dtype=np.intp) * table.shape[1] + j)
+    return table[i, j]
+
+
+def add_at_2d(table: np.ndarray, i: np.ndarray, j: np.ndarray, values: float | np.ndarray) -> None:
+    """``np.add.at(table, (i, j), values)``: unbuffered adds into a 2-d table, in place.
+
+    Through one flat index into the table's memory where it is C-contiguous: the same
+    adds in the same order (so the same sums, bit for bit), where NumPy's two-index
+    ``add.at`` took 240 us for 16,000 adds into a 419 x 419 table here and the flat
+    one 27 us. Any other table takes the two-index form.
+
+    Args:
+        table: The 2-d table added into.
+        i: Row of each add (non-negative).
+        j: Column of each add (non-negative).
+        values: What is added (one number, or one per add).
+    """
+    if table.flags.c_contiguous:
+        flat = np.asarray(i, dtype=np.intp) * table.shape[1] + j
+        np.add.at(table.reshape(-1), flat, values)
+    else:
+        np.add.at(table, (i, j), values)
+
+
+def distinct_small(x: np.ndarray) -> np.ndarray:
+    """``np.unique(x)`` for small non-negative integers (strata, lines, routes), ascending.
+
+    By counting, not sorting: one pass over ``x`` (``np.unique`` sorted 140,000 arrivals'
+    strata every week at 2 M patients). The values come back as int64.
+    """
+    return np.flatnonzero(np.bincount(x))

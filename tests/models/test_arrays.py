@@ -1,0 +1,67 @@
+"""The array helpers give what the NumPy forms they replace give (models/arrays.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from carenet.models.arrays import add_at_2d, distinct_small, nonzero_2d, take_2d
+
+
+@given(
+    arrays(
+        np.bool_,
+        st.tuples(st.integers(0, 12), st.integers(0, 12)),
+        elements=st.booleans(),
+    )
+)
+def test_nonzero_2d_equals_numpy_nonzero(mask: np.ndarray) -> None:
+    rows, cols = nonzero_2d(mask)
+    want_r, want_c = np.nonzero(mask)
+    np.testing.assert_array_equal(rows, want_r)
+    np.testing.assert_array_equal(cols, want_c)
+    assert rows.dtype == want_r.dtype and cols.dtype == want_c.dtype
+
+
+@given(
+    st.integers(0, 2**32 - 1),
+    st.integers(1, 9),
+    st.integers(1, 9),
+    st.integers(0, 60),
+    st.booleans(),
+)
+def test_add_at_2d_equals_numpy_add_at(seed: int, r: int, c: int, k: int, strided: bool) -> None:
+    """The same sums, bit for bit, repeated pairs included, contiguous table or not."""
+    rng = np.random.default_rng(seed)
+    base = rng.random((r, 2 * c if strided else c))
+    table = base[:, ::2] if strided else base
+    want = table.copy()
+    i, j, v = rng.integers(0, r, k), rng.integers(0, c, k), rng.random(k) * 1e3
+    np.add.at(want, (i, j), v)
+    add_at_2d(table, i, j, v)
+    np.testing.assert_array_equal(table, want)
+    add_at_2d(table, i, j, 1.0)
+    np.add.at(want, (i, j), 1.0)
+    np.testing.assert_array_equal(table, want)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 9), st.integers(1, 9), st.booleans())
+def test_take_2d_equals_two_index_gather(seed: int, r: int, c: int, strided: bool) -> None:
+    rng = np.random.default_rng(seed)
+    base = rng.integers(-5, 5, (r, 2 * c if strided else c))
+    table = base[:, ::2] if strided else base
+    i, j = rng.integers(0, r, 40), rng.integers(0, c, 40)
+    got = take_2d(table, i, j)
+    np.testing.assert_array_equal(got, table[i, j])
+    assert got.dtype == table.dtype
+    got[:] = 99  # a new array, never a view of the table
+    assert not (table == 99).any()
+
+
+@given(arrays(np.int8, st.integers(0, 200), elements=st.integers(0, 6)))
+def test_distinct_small_equals_numpy_unique(x: np.ndarray) -> None:
+    got = distinct_small(x)
+    np.testing.assert_array_equal(got, np.unique(x))
+    assert [int(v) for v in got] == sorted({int(v) for v in x})
