@@ -44,10 +44,7 @@ class Record(Stage):
         has = m.trust > 0
         rec["mean_trust"] = float(m.trust[has].mean()) if has.any() else float("nan")
         rec["mean_data_sharing"] = float(m.sharing[ids].mean())
-        emp = np.array([isinstance(m.orgs[i].rule, Empowerment) for i in ids])
-        dom = np.array([isinstance(m.orgs[i].rule, Domination) for i in ids])
-        rec["share_empowerment"] = float(emp.mean())
-        rec["share_domination"] = float(dom.mean())
+        rec["share_empowerment"], rec["share_domination"] = _rule_shares(m, ids.size)
         rec["active_orgs"] = float(ids.size)
         rec["transaction_cost_share"] = (
             rec["cost_transaction"] / rec["cost_total"] if rec["cost_total"] else 0.0
@@ -90,6 +87,23 @@ class Record(Stage):
         tt["on_time"] += rec["completed_on_time"]
         tt["continuity"] += cont
         tt["handoffs"] += rec["handoffs"]
+
+
+def _rule_shares(m: Any, n_active: int) -> tuple[float, float]:
+    """Shares of the active service organisations whose rule is empowerment, domination.
+
+    Counted over the model's cached rule groups (one ``isinstance`` per rule, not two
+    per organisation every week): the same counts, so the same shares as the mean of a
+    flag per organisation.
+    """
+    if n_active == 0:
+        return float("nan"), float("nan")
+    counts = {Empowerment: 0, Domination: 0}
+    for rule, ids in m.rule_groups():
+        for kind in counts:
+            if isinstance(rule, kind):
+                counts[kind] += int(m.active[ids].sum())
+    return counts[Empowerment] / n_active, counts[Domination] / n_active
 
 
 def restart_totals(totals: dict[str, Any]) -> None:

@@ -37,8 +37,9 @@ class Service(Stage):
         cell = step_cells(m, ep.pw[sv], ep.stage[sv])
         m.ledger.charge("direct", float(m.step_cost.take(cell).sum()))
         self.count_activity(sv, rec, cell)
-        ep.timer[sv] -= 1
-        done = sv[ep.timer[sv] <= 0]
+        left = ep.timer[sv] - 1  # int16, as the column: the same as ``timer[sv] -= 1``
+        ep.timer[sv] = left
+        done = sv[left <= 0]
         if done.size == 0:
             return
         last = ep.stage[done] + 1 >= m.pw_len[ep.pw[done]]
