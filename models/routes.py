@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .arrays import distinct_small, nonzero_2d
+from .arrays import distinct_small, flat_index, nonzero_2d
 from .power import ask_rows
 
 if TYPE_CHECKING:
@@ -78,8 +78,7 @@ class PairSubset:
             # (from, to) pairs: one flat index for every field read, and ``take``, the
             # same values as ``table[i, j]`` (a two-index gather is several-fold slower).
             if self._flat is None:
-                i, j = self._index
-                self._flat = np.asarray(i, dtype=np.intp) * table.shape[1] + j
+                self._flat = flat_index(table, *self._index)
             value = table.reshape(-1).take(self._flat)
         else:
             value = table[self._index]

@@ -16,6 +16,7 @@ import numpy as np
 
 from carenet.models.schema import LINES, SERVICE_KINDS, STRATA
 
+from .arrays import flat_index
 from .responses.contracting import Contracts
 from .structure import (
     branches,
@@ -95,7 +96,7 @@ def step_cells(m: CareSystemModel, pw: np.ndarray, stage: np.ndarray) -> np.ndar
     episodes' int16 columns took 108 us for 30,000 episodes here, the flat index and
     ``take`` 37 us, and a stage that reads two tables computes the index once.
     """
-    return pw.astype(np.intp) * m.step_line.shape[1] + stage
+    return flat_index(m.step_line, pw, stage)
 
 
 class Layout:

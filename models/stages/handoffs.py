@@ -19,7 +19,7 @@ from carenet.models.routes import (
     referral_matrix,
     route_tables,
 )
-from carenet.models.state import QUEUED, REFER, TRANSIT, step_cells
+from carenet.models.state import QUEUED, REFER, TRANSIT
 
 from .base import Stage
 from .service import end_failed
@@ -51,7 +51,7 @@ class Handoffs(Stage):
             self._finish()
             return
         o = ep.org[h_idx].astype(np.int64)
-        line = m.step_line.take(step_cells(m, ep.pw[h_idx], ep.stage[h_idx])).astype(np.int64)
+        line = take_2d(m.step_line, ep.pw[h_idx], ep.stage[h_idx]).astype(np.int64)
         tgt = self.targets(o, line, ep.pid[h_idx])
         rt, brk = self.routes(o, tgt)
         ho = SimpleNamespace(idx=h_idx, o=o, tgt=tgt, pw=ep.pw[h_idx], stage=ep.stage[h_idx])

@@ -46,7 +46,7 @@ class Service(Stage):
         self.complete(done[last], rec)
         nxt = done[~last]
         ep.stage[nxt] += 1
-        line = m.step_line.take(step_cells(m, ep.pw[nxt], ep.stage[nxt]))
+        line = take_2d(m.step_line, ep.pw[nxt], ep.stage[nxt])
         pid = ep.pid[nxt]
         own_gp = m.line_is_gp[line] & (m.pop.gp[pid] == ep.org[nxt])
         in_house = (take_2d(m.offers, ep.org[nxt], line) & ~m.line_is_gp[line]) | own_gp

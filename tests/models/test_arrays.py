@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from carenet.models.arrays import add_at_2d, distinct_small, nonzero_2d, take_2d
+from carenet.models.arrays import add_at_2d, distinct_small, flat_index, nonzero_2d, take_2d
 
 
 @given(
@@ -65,3 +65,11 @@ def test_distinct_small_equals_numpy_unique(x: np.ndarray) -> None:
     got = distinct_small(x)
     np.testing.assert_array_equal(got, np.unique(x))
     assert [int(v) for v in got] == sorted({int(v) for v in x})
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 9), st.integers(1, 9))
+def test_flat_index_reads_what_two_indices_read(seed: int, r: int, c: int) -> None:
+    rng = np.random.default_rng(seed)
+    table = rng.random((r, c))
+    i, j = rng.integers(0, r, 30).astype(np.int16), rng.integers(0, c, 30).astype(np.int16)
+    np.testing.assert_array_equal(table.reshape(-1).take(flat_index(table, i, j)), table[i, j])
