@@ -110,8 +110,22 @@ def discount_factors(weeks: int, rate: float) -> np.ndarray:
 
 
 def leaves_acute(src_kind: np.ndarray, dst_kind: np.ndarray) -> np.ndarray:
-    """Whether a handoff from kind ``src_kind`` to ``dst_kind`` leaves an acute bed."""
-    return (np.asarray(src_kind) == "acute") & np.isin(dst_kind, LEAVES_ACUTE_TO)
+    """Whether a handoff from kind ``src_kind`` to ``dst_kind`` leaves an acute bed.
+
+    It is :func:`acute_source` of the sender and :func:`acute_destination` of the
+    receiver, so a table of each per organisation answers it for any handoff.
+    """
+    return acute_source(src_kind) & acute_destination(dst_kind)
+
+
+def acute_source(kind: np.ndarray) -> np.ndarray:
+    """Whether a handoff from an organisation of kind ``kind`` may leave an acute bed."""
+    return np.asarray(kind) == "acute"
+
+
+def acute_destination(kind: np.ndarray) -> np.ndarray:
+    """Whether a handoff from an acute bed to kind ``kind`` leaves the bed (discharge)."""
+    return np.isin(kind, LEAVES_ACUTE_TO)
 
 
 class Prices:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from carenet.models.arrays import distinct_small
+from carenet.models.arrays import argsort_stable, distinct_small
 from carenet.models.schema import STRATA
 from carenet.models.state import QUEUED
 
@@ -53,7 +53,7 @@ class Demand(Stage):
             key = loc.astype(np.int64) * m.nl + line0[other]
             # Grouped by one stable sort (each group keeps its arrivals' order), not a
             # pass over every arrival per (locality, line).
-            order = np.argsort(key, kind="stable")
+            order = argsort_stable(key)
             ks = key[order]
             cut = np.flatnonzero(ks[1:] != ks[:-1]) + 1
             for lo, hi in zip(np.r_[0, cut], np.r_[cut, ks.size], strict=True):

@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from carenet.models.arrays import add_at_2d, distinct_small, take_2d
-from carenet.models.ledger import leaves_acute
+from carenet.models.arrays import add_at_2d, argsort_stable, distinct_small, take_2d
+from carenet.models.ledger import acute_destination, acute_source
 from carenet.models.routes import (
     BROKER,
     COLD,
@@ -40,6 +40,7 @@ class Handoffs(Stage):
     def __init__(self, model: object) -> None:
         super().__init__(model)
         model.approval_backlog = np.zeros(model.n)
+        self._acute: tuple[bytes, np.ndarray, np.ndarray] | None = None
 
     def run(self, t: int, rec: dict[str, float]) -> None:
         """Hand every episode awaiting referral on, or end it as failed."""
@@ -76,7 +77,8 @@ class Handoffs(Stage):
         end_failed(m, h_idx[fail], rec)
         ok = h_idx[~fail]
         okw = weeks[~fail].astype(np.int16)
-        ep.from_acute[ok] = leaves_acute(m.kinds[ep.org[ok]], m.kinds[tgt[~fail]])
+        src_acute, dst_leaves = self._acute_kinds()
+        ep.from_acute[ok] = src_acute[ep.org[ok]] & dst_leaves[tgt[~fail]]
         ep.org[ok] = tgt[~fail]
         ep.timer[ok] = okw
         ep.state[ok] = np.where(okw > 0, TRANSIT, QUEUED)
@@ -119,7 +121,7 @@ class Handoffs(Stage):
         if use_b.size:
             avail = m.broker_base + m.hub_bonus
             kb = brk[use_b]
-            order = use_b[np.lexsort((use_b, kb))]
+            order = use_b[argsort_stable(kb)]  # by broker, then in episode order
             kk = brk[order]
             starts = np.r_[0, np.flatnonzero(kk[1:] != kk[:-1]) + 1]
             rank = np.arange(kk.size) - np.repeat(starts, np.diff(np.r_[starts, kk.size]))
@@ -148,7 +150,7 @@ class Handoffs(Stage):
         cap = approval_capacity(m)
         lca = approvers(m)
         body = take_2d(lca, o[esc], tgt[esc])
-        order = esc[np.argsort(body, kind="stable")]
+        order = esc[argsort_stable(body)]
         bo = take_2d(lca, o[order], tgt[order])
         starts = np.r_[0, np.flatnonzero(bo[1:] != bo[:-1]) + 1]
         rank = np.arange(bo.size) - np.repeat(starts, np.diff(np.r_[starts, bo.size]))
@@ -188,6 +190,20 @@ class Handoffs(Stage):
         cont = np.where(rt == DIRECT, np.where(shared, 1.0, 0.5), np.where(rt == BROKER, 0.25, 0.0))
         rec["_continuity"] += float(cont.sum())
         rec["_shared"] += float(shared.sum())
+
+    def _acute_kinds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per organisation, the acute source and acute destination tests of its kind.
+
+        (:func:`~carenet.models.ledger.acute_source`,
+        :func:`~carenet.models.ledger.acute_destination`.) A handoff leaves an acute bed
+        where ``src[from] & dst[to]`` (:func:`~carenet.models.ledger.leaves_acute`): two
+        lookups per handoff, not string comparisons. Kept until the kinds change.
+        """
+        kinds = self.m.kinds
+        key = kinds.tobytes()
+        if self._acute is None or self._acute[0] != key:
+            self._acute = (key, acute_source(kinds), acute_destination(kinds))
+        return self._acute[1], self._acute[2]
 
     def _finish(self) -> None:
         ep = self.m.episodes

@@ -7,7 +7,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from carenet.models.arrays import add_at_2d, distinct_small, flat_index, nonzero_2d, take_2d
+from carenet.models.arrays import (
+    add_at_2d,
+    argsort_stable,
+    distinct_small,
+    flat_index,
+    nonzero_2d,
+    take_2d,
+)
 
 
 @given(
@@ -73,3 +80,25 @@ def test_flat_index_reads_what_two_indices_read(seed: int, r: int, c: int) -> No
     table = rng.random((r, c))
     i, j = rng.integers(0, r, 30).astype(np.int16), rng.integers(0, c, 30).astype(np.int16)
     np.testing.assert_array_equal(table.reshape(-1).take(flat_index(table, i, j)), table[i, j])
+
+
+_INT_DTYPES = st.sampled_from(
+    [np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint64]
+)
+
+
+@given(_INT_DTYPES.flatmap(lambda dt: arrays(dt, st.integers(0, 300))))
+def test_argsort_stable_equals_numpy_stable_argsort(key: np.ndarray) -> None:
+    """Every integer dtype, full ranges (negative, above 2**63) and many ties."""
+    got = argsort_stable(key)
+    want = np.argsort(key, kind="stable")
+    np.testing.assert_array_equal(got, want)
+    assert got.dtype == want.dtype
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(0, 3_000), st.sampled_from([2, 50, 10**6, 2**61]))
+def test_argsort_stable_packed_and_fallback(seed: int, n: int, span: int) -> None:
+    """Keys packed beside their index, and a range too wide to pack (NumPy's sort)."""
+    rng = np.random.default_rng(seed)
+    key = rng.integers(-span // 2, span // 2 + 1, n, dtype=np.int64)
+    np.testing.assert_array_equal(argsort_stable(key), np.argsort(key, kind="stable"))

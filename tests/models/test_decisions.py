@@ -11,7 +11,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from carenet.models.ledger import inflation_factor, leaves_acute, unit_costs
+from carenet.models.ledger import (
+    acute_destination,
+    acute_source,
+    inflation_factor,
+    leaves_acute,
+    unit_costs,
+)
 from carenet.models.model import CareSystemModel
 from carenet.models.registry import REC_KEYS
 from carenet.models.routes import COLD, DIRECT, ESCALATION, approval_capacity, approvers
@@ -197,3 +203,15 @@ def test_approval_capacity_is_not_inert_when_it_binds() -> None:
     # The backlog is recorded week by week (the approval_backlog time series).
     assert out["1000000"]["_backlog"] == 0.0
     assert out["0.5"]["_backlog"] > 0.0
+
+
+def test_leaves_acute_is_a_source_test_and_a_destination_test() -> None:
+    """The handoffs stage reads ``leaves_acute`` from one table of each per organisation."""
+    kinds = np.array(["acute", "community", "social_care", "gp", "mental_health", "acute"])
+    pairs = leaves_acute(kinds[:, None], kinds[None, :])
+    assert np.array_equal(pairs, acute_source(kinds)[:, None] & acute_destination(kinds)[None, :])
+    assert pairs[0, 1] and pairs[0, 2] and not pairs[0, 3] and not pairs[1, 2]
+    m = _model(["structure=hybrid"])
+    src, dst = m.stage("handoffs")._acute_kinds()
+    want = leaves_acute(m.kinds[:, None], m.kinds[None, :])
+    assert want.any() and np.array_equal(src[:, None] & dst[None, :], want)
