@@ -109,3 +109,25 @@ def argsort_stable(key: np.ndarray) -> np.ndarray:
     packed.sort()
     packed &= (1 << bits) - 1
     return packed.astype(np.intp, copy=False)
+
+
+def run_ranks(keys: np.ndarray) -> np.ndarray:
+    """Each element's place in its run of equal neighbours: 0, 1, 2... from each run's start.
+
+    For keys sorted by group, the rank of each element within its group, as
+    ``arange(n) - repeat(starts, run lengths)`` gives it, by one running maximum of the
+    runs' starts (the model ranks episodes per queue, broker and approving body).
+
+    Args:
+        keys: A 1-d array (runs are maximal stretches of equal values).
+
+    Returns:
+        The ranks, int64 (``intp``).
+    """
+    n = keys.size
+    idx = np.arange(n)
+    start = np.zeros(n, dtype=np.intp)
+    if n > 1:
+        np.multiply(idx[1:], keys[1:] != keys[:-1], out=start[1:])
+    np.maximum.accumulate(start, out=start)
+    return idx - start

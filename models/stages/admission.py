@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from carenet.models.arrays import argsort_stable
+from carenet.models.arrays import argsort_stable, run_ranks
 from carenet.models.state import QUEUED, SERVICE, step_cells
 
 from .base import Stage
@@ -89,6 +89,5 @@ def _first_come(
     a -= a.min()  # one integer key: (provider, line), then arrival week, then q's order
     order = sel[argsort_stable(key[sel] * (int(a.max()) + 1) + a)]
     k = key[order]
-    starts = np.r_[0, np.flatnonzero(k[1:] != k[:-1]) + 1]
-    rank = np.arange(k.size) - np.repeat(starts, np.diff(np.r_[starts, k.size]))
+    rank = run_ranks(k)
     return np.concatenate([q[~tight], q[order[rank < free[k]]]])

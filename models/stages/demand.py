@@ -55,8 +55,8 @@ class Demand(Stage):
             # pass over every arrival per (locality, line).
             order = argsort_stable(key)
             ks = key[order]
-            cut = np.flatnonzero(ks[1:] != ks[:-1]) + 1
-            for lo, hi in zip(np.r_[0, cut], np.r_[cut, ks.size], strict=True):
+            cut = [0, *(np.flatnonzero(ks[1:] != ks[:-1]) + 1).tolist(), ks.size]
+            for lo, hi in zip(cut[:-1], cut[1:], strict=True):
                 k = int(ks[lo])
                 grp = order[lo:hi]
                 cands = m.entry_cands[(k // m.nl, k % m.nl)]

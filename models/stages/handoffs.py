@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from carenet.models.arrays import add_at_2d, argsort_stable, distinct_small, take_2d
+from carenet.models.arrays import add_at_2d, argsort_stable, distinct_small, run_ranks, take_2d
 from carenet.models.ledger import acute_destination, acute_source
 from carenet.models.routes import (
     BROKER,
@@ -123,8 +123,7 @@ class Handoffs(Stage):
             kb = brk[use_b]
             order = use_b[argsort_stable(kb)]  # by broker, then in episode order
             kk = brk[order]
-            starts = np.r_[0, np.flatnonzero(kk[1:] != kk[:-1]) + 1]
-            rank = np.arange(kk.size) - np.repeat(starts, np.diff(np.r_[starts, kk.size]))
+            rank = run_ranks(kk)
             over = order[rank >= np.floor(avail[kk])]
             rt[over] = take_2d(rts.fallback, o[over], tgt[over])
         return rt, brk
@@ -152,8 +151,7 @@ class Handoffs(Stage):
         body = take_2d(lca, o[esc], tgt[esc])
         order = esc[argsort_stable(body)]
         bo = take_2d(lca, o[order], tgt[order])
-        starts = np.r_[0, np.flatnonzero(bo[1:] != bo[:-1]) + 1]
-        rank = np.arange(bo.size) - np.repeat(starts, np.diff(np.r_[starts, bo.size]))
+        rank = run_ranks(bo)
         c = np.maximum(cap[bo], 1e-9)
         extra[order] = np.floor((m.approval_backlog[bo] + rank) / c)
         arrivals = np.bincount(body, minlength=m.n).astype(float)

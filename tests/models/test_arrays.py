@@ -13,6 +13,7 @@ from carenet.models.arrays import (
     distinct_small,
     flat_index,
     nonzero_2d,
+    run_ranks,
     take_2d,
 )
 
@@ -102,3 +103,14 @@ def test_argsort_stable_packed_and_fallback(seed: int, n: int, span: int) -> Non
     rng = np.random.default_rng(seed)
     key = rng.integers(-span // 2, span // 2 + 1, n, dtype=np.int64)
     np.testing.assert_array_equal(argsort_stable(key), np.argsort(key, kind="stable"))
+
+
+@given(arrays(np.int64, st.integers(0, 200), elements=st.integers(0, 4)), st.booleans())
+def test_run_ranks_equals_the_repeat_form(keys: np.ndarray, grouped: bool) -> None:
+    """Ranks within runs, sorted (grouped) keys or not, as the model's old form gave them."""
+    keys = np.sort(keys) if grouped else keys
+    starts = np.r_[0, np.flatnonzero(keys[1:] != keys[:-1]) + 1] if keys.size else keys[:0]
+    want = np.arange(keys.size) - np.repeat(starts, np.diff(np.r_[starts, keys.size]))
+    got = run_ranks(keys)
+    np.testing.assert_array_equal(got, want)
+    assert got.dtype == np.intp
