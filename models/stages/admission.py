@@ -32,7 +32,8 @@ class Admission(Stage):
         line = m.step_line.take(cell).astype(np.int64)
         key = ep.org.astype(np.int64) * m.nl + line
         size = m.n * m.nl
-        in_service = np.bincount(key[ep.state == SERVICE], minlength=size)
+        # ``compress``, not a boolean index: the same elements, 2-3 times faster here.
+        in_service = np.bincount(key.compress(ep.state == SERVICE), minlength=size)
         free = np.maximum(np.floor(m.cap.ravel() + 1e-9) - in_service, 0)
         q = np.flatnonzero((ep.state == QUEUED) & (ep.arrival <= t))
         if q.size:
@@ -40,8 +41,8 @@ class Admission(Stage):
             ep.state[admit] = SERVICE
             ep.timer[admit] = m.step_weeks.take(cell[admit])
             ep.from_acute[admit] = False
-        queued = np.bincount(key[ep.state == QUEUED], minlength=size).reshape(m.n, m.nl)
-        served = np.bincount(key[ep.state == SERVICE], minlength=size).reshape(m.n, m.nl)
+        queued = np.bincount(key.compress(ep.state == QUEUED), minlength=size).reshape(m.n, m.nl)
+        served = np.bincount(key.compress(ep.state == SERVICE), minlength=size).reshape(m.n, m.nl)
         self._pressure(queued)
         m.demand_weeks += queued + served
         m.demand_weeks_n += 1
@@ -90,4 +91,4 @@ def _first_come(
     order = sel[argsort_stable(key[sel] * (int(a.max()) + 1) + a)]
     k = key[order]
     rank = run_ranks(k)
-    return np.concatenate([q[~tight], q[order[rank < free[k]]]])
+    return np.concatenate([q.compress(~tight), q[order.compress(rank < free[k])]])

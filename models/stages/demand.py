@@ -85,7 +85,7 @@ class Demand(Stage):
         arrived = np.sort(np.concatenate(drawn))
         v = rng.random(arrived.size)
         keep = ~pop.in_episode[arrived]
-        return arrived[keep], v[keep]
+        return arrived.compress(keep), v.compress(keep)  # compress: as [keep], faster
 
     def run(self, t: int, rec: dict[str, float]) -> None:
         """Progression, then new episodes into their first provider's queue."""

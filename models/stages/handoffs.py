@@ -74,12 +74,15 @@ class Handoffs(Stage):
         np.add.at(m.perf_fail, o, fail.astype(float))
         add_at_2d(m.flow_step, o, tgt, 1.0)
         # Outcomes.
-        end_failed(m, h_idx[fail], rec)
-        ok = h_idx[~fail]
-        okw = weeks[~fail].astype(np.int16)
+        # Masks select by ``compress``: a boolean index was 2-3 times slower here.
+        end_failed(m, h_idx.compress(fail), rec)
+        good = ~fail
+        ok = h_idx.compress(good)
+        okw = weeks.compress(good).astype(np.int16)
+        to = tgt.compress(good)
         src_acute, dst_leaves = self._acute_kinds()
-        ep.from_acute[ok] = src_acute[ep.org[ok]] & dst_leaves[tgt[~fail]]
-        ep.org[ok] = tgt[~fail]
+        ep.from_acute[ok] = src_acute[ep.org[ok]] & dst_leaves[to]
+        ep.org[ok] = to
         ep.timer[ok] = okw
         ep.state[ok] = np.where(okw > 0, TRANSIT, QUEUED)
         ep.arrival[ok] = t + 1
@@ -168,7 +171,7 @@ class Handoffs(Stage):
         pr = m.ledger.prices
         m.ledger.charge("transaction", float(pr.admin(adm.sum())))
         if repeat.any():
-            ri = h_idx[repeat]
+            ri = h_idx.compress(repeat)
             m.ledger.charge("failure", float(pr.repeat(m.step_cost[ep.pw[ri], ep.stage[ri]]).sum()))
             ep.exp[ri] -= m.cfg.health.experience_repeat_penalty
             rec["repeated_assessments"] += float(repeat.sum())
@@ -218,8 +221,10 @@ def trust_signal(m: object, o, tgt, rt, brk, fail) -> None:  # noqa: ANN001
     b = rt == BROKER
     for a_, c_, mk in ((o, tgt, d), (o, brk, b), (brk, tgt, b)):
         if mk.any():
-            add_at_2d(m.tie_succ, a_[mk], c_[mk], succ[mk])
-            add_at_2d(m.tie_fail, a_[mk], c_[mk], bad[mk])
+            at = np.flatnonzero(mk)
+            a_at, c_at = a_.take(at), c_.take(at)
+            add_at_2d(m.tie_succ, a_at, c_at, succ.take(at))
+            add_at_2d(m.tie_fail, a_at, c_at, bad.take(at))
 
 
 def _unique_ids(ids: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

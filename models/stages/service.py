@@ -39,20 +39,22 @@ class Service(Stage):
         self.count_activity(sv, rec, cell)
         left = ep.timer[sv] - 1  # int16, as the column: the same as ``timer[sv] -= 1``
         ep.timer[sv] = left
-        done = sv[left <= 0]
+        # Masks select by ``compress``: a boolean index was 2-3 times slower here.
+        done = sv.compress(left <= 0)
         if done.size == 0:
             return
         last = ep.stage[done] + 1 >= m.pw_len[ep.pw[done]]
-        self.complete(done[last], rec)
-        nxt = done[~last]
+        self.complete(done.compress(last), rec)
+        nxt = done.compress(~last)
         ep.stage[nxt] += 1
         line = take_2d(m.step_line, ep.pw[nxt], ep.stage[nxt])
         pid = ep.pid[nxt]
         own_gp = m.line_is_gp[line] & (m.pop.gp[pid] == ep.org[nxt])
         in_house = (take_2d(m.offers, ep.org[nxt], line) & ~m.line_is_gp[line]) | own_gp
-        ep.state[nxt[in_house]] = QUEUED
-        ep.arrival[nxt[in_house]] = t + 1
-        ep.state[nxt[~in_house]] = REFER
+        stay = nxt.compress(in_house)
+        ep.state[stay] = QUEUED
+        ep.arrival[stay] = t + 1
+        ep.state[nxt.compress(~in_house)] = REFER
         rec["in_house_transfers"] += float(in_house.sum())
 
     def count_activity(
@@ -72,7 +74,7 @@ class Service(Stage):
         first = ep.timer[sv] >= m.step_weeks.take(cell)  # the step's first week of service
         _, npw, steps = self.activity.shape
         weeks = np.bincount(cell, minlength=npw * steps)
-        starts = np.bincount(cell[first], minlength=npw * steps)
+        starts = np.bincount(cell.compress(first), minlength=npw * steps)
         for j, a in enumerate(ACTIVITY):
             units = self.activity[j].ravel()
             n = weeks @ units if a.count == "units" else starts @ (units > 0)
@@ -98,7 +100,7 @@ class Service(Stage):
         p = np.asarray(m.cfg.population.recovery_on_completion)[s]
         u = m.streams.get("health").random(idx.size)
         down = (u < p) & (s > 0)
-        pop.move(pid[down], -1)
+        pop.move(pid.compress(down), -1)
         pop.in_episode[pid] = False
         ep.state[idx] = -1
 
@@ -115,9 +117,9 @@ def end_failed(m: object, idx: np.ndarray, rec: dict[str, float]) -> None:
     m.ledger.lose(pid, s, pr.fail_qaly[s])
     u = m.streams.get("health").random((idx.size, 2))
     ea = u[:, 0] < pr.fail_emergency[s]
-    m.ledger.emergency(pid[ea], s[ea])
+    m.ledger.emergency(pid.compress(ea), s.compress(ea))
     up = (u[:, 1] < np.asarray(m.cfg.population.progression_on_failure)[s]) & (s < 3)
-    pop.move(pid[up], 1)
+    pop.move(pid.compress(up), 1)
     rec["episodes_failed"] += idx.size
     m.ledger.totals["strat_failed"] += np.bincount(s, minlength=len(STRATA))
     rec["_wait_sum"] += float(ep.wait[idx].sum())

@@ -31,8 +31,11 @@ class Waiting(Stage):
         # then (this week's demand and arrivals may be admitted before any wait accrues).
         waiting = np.flatnonzero(transit | ((ep.state == QUEUED) & (ep.arrival < t)))
         self.accrue_wait(waiting, rec)
-        ep.timer[transit] -= 1
-        arrived = transit & (ep.timer <= 0)
+        # By index, not by mask: a boolean index was 2-3 times slower here.
+        moving = np.flatnonzero(transit)
+        left = ep.timer[moving] - 1  # int16, as the column: the same as ``-= 1``
+        ep.timer[moving] = left
+        arrived = moving.compress(left <= 0)
         ep.state[arrived] = QUEUED
         ep.arrival[arrived] = t + 1  # this week was spent in transit
 
@@ -46,13 +49,14 @@ class Waiting(Stage):
             return
         m = self.m
         ep, pr = m.episodes, m.ledger.prices
-        s = m.pop.stratum[ep.pid[idx]]
+        pid = ep.pid[idx]
+        s = m.pop.stratum[pid]
         ep.wait[idx] += 1
         ep.exp[idx] -= m.cfg.health.experience_wait_penalty
-        m.ledger.lose(ep.pid[idx], s, pr.wait_qaly[s])
+        m.ledger.lose(pid, s, pr.wait_qaly[s])
         u = m.streams.get("health").random(idx.size)
         ea = u < pr.wait_hazard[s]
-        m.ledger.emergency(ep.pid[idx][ea], s[ea])
+        m.ledger.emergency(pid.compress(ea), s.compress(ea))
         fa = float(ep.from_acute[idx].sum())
         rec["excess_bed_days"] += fa * BED_NIGHTS_PER_WEEK
         m.ledger.charge("failure", pr.bed_days(fa))
