@@ -93,12 +93,14 @@ class Handoffs(Stage):
         m = self.m
         tgt = np.empty(o.size, dtype=np.int64)
         gp_line = m.line_is_gp[line]
-        tgt[gp_line] = m.pop.gp[pid[gp_line]]
+        to_gp = np.flatnonzero(gp_line)
+        tgt[to_gp] = m.pop.gp[pid.take(to_gp)]
         other = np.flatnonzero(~gp_line)
         R = referral_matrix(m)
         u_ref = m.streams.get("referral").random(o.size)
-        for ln in distinct_small(line[other]):
-            sel = other[line[other] == ln]
+        line_other = line.take(other)
+        for ln in distinct_small(line_other):
+            sel = other.compress(line_other == ln)
             cands = np.flatnonzero(m.offers[:, ln] & m.active)
             # One cumulative row per referrer (not per handoff): many handoffs share one.
             src, inv = _unique_ids(o[sel], m.n)
