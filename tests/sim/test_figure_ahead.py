@@ -174,3 +174,25 @@ def test_the_child_imports_the_module_named_then_draws_the_job(tmp_path):
     assert figure_ahead._child(_messages((figure_ahead.IMPORT, b"json"))) == 0
     with pytest.raises(ModuleNotFoundError):  # the child then exits 1; the parent draws
         figure_ahead._child(_messages((figure_ahead.IMPORT, b"no_such_module_here")))
+
+
+def test_the_child_draws_with_the_garbage_collector_off():
+    """Its collections cost a short run's critical path; the parent keeps its own on."""
+    code = textwrap.dedent(
+        """
+        import gc
+        from carenet.sim import figure_ahead
+
+        def probe():
+            return not gc.isenabled()  # False (enabled): the child exits 3
+
+        ahead = figure_ahead.FigureAhead.start()
+        print("STARTED", ahead is not None)
+        print("GC_OFF_IN_CHILD", ahead.draw(probe)())
+        print("GC_ON_IN_PARENT", gc.isenabled())
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    ).stdout.split()
+    assert out == ["STARTED", "True", "GC_OFF_IN_CHILD", "True", "GC_ON_IN_PARENT", "True"]
