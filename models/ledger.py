@@ -169,6 +169,7 @@ class Prices:
         self.mix = mix / mix.sum() if mix.sum() > 0 else np.full(len(STRATA), 0.25)
         self._recv: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._pair_wait: tuple[bytes, np.ndarray] | None = None
+        self._acute: tuple[bytes, np.ndarray, np.ndarray] | None = None
 
     def admin(self, hours: np.ndarray | float) -> np.ndarray | float:
         """Cost of ``hours`` of professional admin time."""
@@ -244,17 +245,30 @@ class Prices:
         self._recv = (out[0], out[1], out[2])
         return self._recv
 
+    def acute_ends(self, m: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Per organisation, :func:`acute_source` and :func:`acute_destination` of its kind.
+
+        A handoff from ``i`` to ``j`` leaves an acute bed where ``src[i] & dst[j]``
+        (:func:`leaves_acute`): two lookups per handoff, not string comparisons. Kept
+        until the kinds change.
+        """
+        key = m.kinds.tobytes()
+        if self._acute is None or self._acute[0] != key:
+            self._acute = (key, acute_source(m.kinds), acute_destination(m.kinds))
+        return self._acute[1], self._acute[2]
+
     def pair_wait(self, m: Any) -> np.ndarray:
         """[from, to] cost of one week's wait of a patient handed from one to the other.
 
         The receiver's expected health loss and hazard, plus bed days where the handoff
-        leaves an acute bed (:func:`leaves_acute`).
+        leaves an acute bed (:func:`leaves_acute`, from :meth:`acute_ends`).
         """
         key = m.kinds.tobytes()
         if self._pair_wait is not None and self._pair_wait[0] == key:
             return self._pair_wait[1]
         wait = self.receivers(m)[1]
-        bed = leaves_acute(m.kinds[:, None], m.kinds[None, :]) * self.bed_week
+        src, dst = self.acute_ends(m)
+        bed = (src[:, None] & dst[None, :]) * self.bed_week
         W = wait[None, :] + bed
         W.setflags(write=False)
         self._pair_wait = (key, W)

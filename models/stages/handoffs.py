@@ -7,7 +7,6 @@ from types import SimpleNamespace
 import numpy as np
 
 from carenet.models.arrays import add_at_2d, argsort_stable, distinct_small, run_ranks, take_2d
-from carenet.models.ledger import acute_destination, acute_source
 from carenet.models.routes import (
     BROKER,
     COLD,
@@ -40,7 +39,6 @@ class Handoffs(Stage):
     def __init__(self, model: object) -> None:
         super().__init__(model)
         model.approval_backlog = np.zeros(model.n)
-        self._acute: tuple[bytes, np.ndarray, np.ndarray] | None = None
 
     def run(self, t: int, rec: dict[str, float]) -> None:
         """Hand every episode awaiting referral on, or end it as failed."""
@@ -80,7 +78,7 @@ class Handoffs(Stage):
         ok = h_idx.compress(good)
         okw = weeks.compress(good).astype(np.int16)
         to = tgt.compress(good)
-        src_acute, dst_leaves = self._acute_kinds()
+        src_acute, dst_leaves = m.ledger.prices.acute_ends(m)
         ep.from_acute[ok] = src_acute[ep.org[ok]] & dst_leaves[to]
         ep.org[ok] = to
         ep.timer[ok] = okw
@@ -193,20 +191,6 @@ class Handoffs(Stage):
         cont = np.where(rt == DIRECT, np.where(shared, 1.0, 0.5), np.where(rt == BROKER, 0.25, 0.0))
         rec["_continuity"] += float(cont.sum())
         rec["_shared"] += float(shared.sum())
-
-    def _acute_kinds(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per organisation, the acute source and acute destination tests of its kind.
-
-        (:func:`~carenet.models.ledger.acute_source`,
-        :func:`~carenet.models.ledger.acute_destination`.) A handoff leaves an acute bed
-        where ``src[from] & dst[to]`` (:func:`~carenet.models.ledger.leaves_acute`): two
-        lookups per handoff, not string comparisons. Kept until the kinds change.
-        """
-        kinds = self.m.kinds
-        key = kinds.tobytes()
-        if self._acute is None or self._acute[0] != key:
-            self._acute = (key, acute_source(kinds), acute_destination(kinds))
-        return self._acute[1], self._acute[2]
 
     def _finish(self) -> None:
         ep = self.m.episodes

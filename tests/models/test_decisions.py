@@ -206,12 +206,12 @@ def test_approval_capacity_is_not_inert_when_it_binds() -> None:
 
 
 def test_leaves_acute_is_a_source_test_and_a_destination_test() -> None:
-    """The handoffs stage reads ``leaves_acute`` from one table of each per organisation."""
+    """Handoffs and wait prices read ``leaves_acute`` from one table of each per organisation."""
     kinds = np.array(["acute", "community", "social_care", "gp", "mental_health", "acute"])
     pairs = leaves_acute(kinds[:, None], kinds[None, :])
     assert np.array_equal(pairs, acute_source(kinds)[:, None] & acute_destination(kinds)[None, :])
     assert pairs[0, 1] and pairs[0, 2] and not pairs[0, 3] and not pairs[1, 2]
     m = _model(["structure=hybrid"])
-    src, dst = m.stage("handoffs")._acute_kinds()
+    src, dst = m.ledger.prices.acute_ends(m)
     want = leaves_acute(m.kinds[:, None], m.kinds[None, :])
     assert want.any() and np.array_equal(src[:, None] & dst[None, :], want)
